@@ -1,0 +1,1 @@
+"""Readers: annotation files in the formats users download -> ImageRecord lists."""
