@@ -1,1 +1,6 @@
-"""tasks."""
+"""LightningModules, one per method, over plain nn.Module networks."""
+
+from lightning_pose.tasks.base import PoseTask
+from lightning_pose.tasks.heatmap import CPMTask, HeatmapTask, SimpleBaselineTask, StackedHourglassTask
+
+__all__ = ["PoseTask", "HeatmapTask", "SimpleBaselineTask", "StackedHourglassTask", "CPMTask"]

@@ -1,0 +1,157 @@
+"""Callbacks that make runs comparable in W&B dashboards.
+
+* :class:`WandbPoseCallback`: groups runs by method (``group``), tags them with dataset/backbone, adds ``method`` and
+  ``dataset`` config keys, defines the summary of the headline metrics (``max`` of accuracies, ``min`` of losses),
+  and logs a few validation crops with ground truth and predicted skeletons each epoch.
+* :class:`RunConfigSaver`: the CLI's config callback; writes the fully resolved config next to the run's checkpoints
+  (never over another run's file) and stores it in the W&B run config under ``cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+
+from lightning_pose.data.drawing import denormalize_image, draw_pose
+
+__all__ = ["WandbPoseCallback", "RunConfigSaver", "run_directory", "HEADLINE_METRICS"]
+
+#: summary goals of the metrics dashboards compare methods on
+HEADLINE_METRICS = {
+    "val/loss": "min", "val/PCK@0.2": "max", "val/PCK@0.05": "max", "val/PCKh@0.5": "max", "val/PCKh@0.1": "max",
+    "val/AP": "max", "val/AIC_score": "max",
+}
+
+
+def _wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
+    return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+
+def _run_facts(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+    dm = getattr(trainer, "datamodule", None)
+    facts: dict[str, Any] = {"method": getattr(pl_module, "method_name", type(pl_module).__name__)}
+    if dm is not None:
+        facts["dataset"] = getattr(dm, "dataset_name", type(dm).__name__)
+    net_args = getattr(pl_module, "_net_args", {}) or {}
+    if "backbone" in net_args:
+        facts["backbone"] = net_args["backbone"]
+    return facts
+
+
+def prepare_wandb(trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+    """Set group/job_type/tags on W&B loggers before their run is created (idempotent)."""
+    facts = _run_facts(trainer, pl_module)
+    for logger in _wandb_loggers(trainer):
+        if hasattr(logger, "set_defaults"):
+            tags = [str(facts[k]) for k in ("dataset", "backbone") if k in facts]
+            logger.set_defaults(group=str(facts["method"]), job_type=stage, tags=tags)
+
+
+def run_directory(trainer: Trainer) -> Path:
+    """The folder of this run's checkpoints/config: ``<save_dir>/<project>/<run id>`` for W&B, else ``log_dir``."""
+    loggers = _wandb_loggers(trainer)
+    if loggers:
+        lg = loggers[0]
+        return Path(lg.save_dir or ".") / str(lg.name) / str(lg.version)
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+class WandbPoseCallback(Callback):
+    """Method-comparison metadata, headline-metric summaries and validation images for W&B runs.
+
+    Args:
+        num_images: validation crops drawn per epoch (0 disables image logging).
+        log_every_n_epochs: draw images every this many epochs.
+    """
+
+    def __init__(self, num_images: int = 8, log_every_n_epochs: int = 1) -> None:
+        self.num_images = int(num_images)
+        self.log_every_n_epochs = max(1, int(log_every_n_epochs))
+        self._samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        prepare_wandb(trainer, pl_module, stage)
+
+    def _on_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        for logger in _wandb_loggers(trainer):
+            run = logger.experiment
+            run.config.update(_run_facts(trainer, pl_module), allow_val_change=True)
+            for key, goal in HEADLINE_METRICS.items():
+                for split in ("val", "test"):
+                    run.define_metric(key.replace("val/", f"{split}/", 1), summary=goal)
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_start(trainer, pl_module)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_start(trainer, pl_module)
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._samples = []
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if (trainer.sanity_checking or not trainer.is_global_zero or self.num_images <= 0
+                or len(self._samples) >= self.num_images or not isinstance(outputs, dict)
+                or "coords_input" not in outputs or not _wandb_loggers(trainer)
+                or trainer.current_epoch % self.log_every_n_epochs):
+            return
+        take = min(self.num_images - len(self._samples), batch["image"].shape[0])
+        images = batch["image"][:take].detach().float().cpu().numpy()
+        gt = batch["keypoints"][:take].detach().float().cpu().numpy()
+        pred = outputs["coords_input"][:take].detach().float().cpu().numpy()
+        for i in range(take):
+            self._samples.append((denormalize_image(images[i]), gt[i], pred[i]))
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not self._samples:
+            return
+        kset = pl_module.keypoint_set
+        panels, captions = [], []
+        for image, gt, pred in self._samples:
+            left = draw_pose(image, gt, kset, outline=(255, 255, 255))
+            right = draw_pose(image, pred, kset, visible_only=False, outline=(255, 0, 0))
+            both = np.concatenate([np.asarray(left), np.asarray(right)], axis=1)
+            panels.append(both)
+            captions.append("ground truth | prediction")
+        for logger in _wandb_loggers(trainer):
+            logger.log_image(key="val/examples", images=panels, caption=captions)
+        self._samples = []
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Save the resolved CLI config per run, and push it to W&B under the ``cli`` config key.
+
+    Lightning's default writes ``config.yaml`` to the logger's ``save_dir`` root, shared by every run; here it goes
+    to :func:`run_directory` (unique per run). An existing file is never overwritten: a numbered name is used instead.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+        self.saved_path: Path | None = None
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        prepare_wandb(trainer, pl_module, stage)
+        out_dir = run_directory(trainer)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / self.config_filename
+        n = 1
+        while path.exists():
+            path = out_dir / f"{Path(self.config_filename).stem}.{stage}{'' if n == 1 else n}.yaml"
+            n += 1
+        self.parser.save(self.config, str(path), skip_none=False, overwrite=False, multifile=False)
+        self.saved_path = path
+        for logger in _wandb_loggers(trainer):
+            cfg = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+            logger.experiment.config.update({"cli": cfg}, allow_val_change=True)

@@ -1,0 +1,110 @@
+"""W&B logging that works without an account: offline unless credentials are configured.
+
+:class:`PoseWandbLogger` is Lightning's ``WandbLogger`` with one more argument, ``mode``:
+
+* ``"auto"`` (default): respect ``WANDB_MODE`` when it is set; otherwise log online when a W&B API key is configured
+  (``WANDB_API_KEY`` or an entry for the W&B host in ``~/.netrc``, as ``wandb login`` writes), else **offline**, and say
+  how to upload the run afterwards (``wandb sync <dir>``).
+* ``"online"``, ``"offline"``, ``"disabled"``: forced.
+
+Runs are grouped for method comparison: ``group`` defaults to the method, ``job_type`` to the CLI subcommand, and the
+task adds ``method``/``dataset`` config keys and tags (see :class:`~lightning_pose.callbacks.wandb_callbacks.WandbPoseCallback`).
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+__all__ = ["PoseWandbLogger", "wandb_credentials_configured", "resolve_wandb_mode"]
+
+
+def wandb_credentials_configured() -> bool:
+    """Whether an API key for the W&B server is available (env var or ~/.netrc), without contacting the server."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    if not path.is_file():
+        return False
+    try:
+        return netrc.netrc(str(path)).authenticators(host) is not None
+    except (netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_wandb_mode(mode: str) -> str:
+    """``auto`` -> ``WANDB_MODE`` if set, else ``online`` with credentials, else ``offline``."""
+    if mode not in ("auto", "online", "offline", "disabled"):
+        raise ValueError(f"W&B mode must be auto, online, offline or disabled, got {mode!r}")
+    if mode != "auto":
+        return mode
+    env = os.environ.get("WANDB_MODE")
+    if env:
+        return "offline" if env == "dryrun" else env
+    return "online" if wandb_credentials_configured() else "offline"
+
+
+class PoseWandbLogger(WandbLogger):
+    """``WandbLogger`` that falls back to offline logging when no W&B account is configured.
+
+    Args:
+        project: W&B project (default ``lightning-pose``).
+        save_dir: where the ``wandb/`` run folders and checkpoints go (default ``runs``).
+        mode: ``auto`` | ``online`` | ``offline`` | ``disabled`` (see module docstring).
+        group: W&B group; default: the method name, set by the pose callback at fit start when left empty.
+        job_type: W&B job type; default: the Lightning stage (``fit``, ``validate``, ``test``).
+        tags: extra tags (dataset and backbone are added automatically).
+        **kwargs: passed to :class:`lightning.pytorch.loggers.WandbLogger` (``name``, ``log_model``, ``entity``...).
+    """
+
+    def __init__(
+        self,
+        project: str = "lightning-pose",
+        save_dir: str = "runs",
+        mode: Literal["auto", "online", "offline", "disabled"] = "auto",
+        group: str | None = None,
+        job_type: str | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.resolved_mode = resolve_wandb_mode(mode)
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        init_kwargs = dict(kwargs)
+        init_kwargs.setdefault("mode", self.resolved_mode)
+        if group is not None:
+            init_kwargs["group"] = group
+        if job_type is not None:
+            init_kwargs["job_type"] = job_type
+        init_kwargs["tags"] = list(tags or [])
+        super().__init__(project=project, save_dir=save_dir, **init_kwargs)
+        if self.resolved_mode == "offline" and mode == "auto" and not os.environ.get("WANDB_MODE"):
+            rank_zero_info(
+                "W&B: no account configured (no WANDB_API_KEY, no `wandb login`): logging offline to "
+                f"{Path(save_dir).resolve() / 'wandb'}. Upload later with `wandb sync {Path(save_dir) / 'wandb'}/offline-run-*`."
+            )
+
+    def set_defaults(self, *, group: str | None = None, job_type: str | None = None, tags: list[str] | None = None) -> None:
+        """Fill group/job_type/tags before the run is created (no effect once it exists)."""
+        if self._experiment is not None:
+            return
+        if group and not self._wandb_init.get("group"):
+            self._wandb_init["group"] = group
+        if job_type and not self._wandb_init.get("job_type"):
+            self._wandb_init["job_type"] = job_type
+        if tags:
+            current = list(self._wandb_init.get("tags") or [])
+            self._wandb_init["tags"] = current + [t for t in tags if t not in current]
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if self.resolved_mode == "offline" and self._experiment is not None:
+            run_dir = getattr(self._experiment, "dir", None)
+            if run_dir:
+                rank_zero_info(f"W&B offline run saved; upload it with: wandb sync {Path(run_dir).parent}")

@@ -1,0 +1,148 @@
+"""The ``lightning-pose`` command.
+
+* ``lightning-pose fit|validate|test|predict --config FILE [--key value ...]``: Lightning's ``LightningCLI`` with the
+  model and datamodule chosen by ``class_path``; the datamodule's keypoint set and input size are linked into the
+  model (a config never states them twice); ``--print_config`` prints the resolved config; the resolved config is
+  saved with every run. ``validate``/``test`` accept ``--results PATH`` to write the final metrics as one flat JSON
+  object (keys as logged, e.g. ``val/PCKh@0.5``).
+* ``lightning-pose evaluate {coco,mpii,aic} ...``: the standalone evaluator (no torch import).
+* ``lightning-pose data check|show ...``: dataset checks and augmented-sample previews.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "PoseCLI"]
+
+_USAGE = """usage: lightning-pose {fit,validate,test,predict} --config FILE [--key value ...]
+       lightning-pose evaluate {coco,mpii,aic} --gt GT --pred PRED [--json OUT]
+       lightning-pose data check {coco,mpii,aic,aic-raw} --ann FILE --images DIR [--json OUT]
+       lightning-pose data show {coco,mpii,aic,aic-raw,demo} --ann FILE --images DIR --out DIR
+
+Train, evaluate and compare 2D human pose estimation methods (PyTorch Lightning + Weights & Biases).
+Run `lightning-pose fit --help` for the training options of a subcommand."""
+
+
+def _exit(code: int | None) -> None:
+    if code:
+        raise SystemExit(int(code))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console entry point. Returns None (a returned object would become the process exit status)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_USAGE)
+        _exit(0 if argv else 2)
+        return
+    if argv[0] == "evaluate":
+        from lightning_pose.evaluation.cli import main as evaluate_main
+
+        _exit(evaluate_main(argv[1:]))
+        return
+    if argv[0] == "data":
+        sub = argv[1] if len(argv) > 1 else ""
+        if sub == "check":
+            from lightning_pose.data.check import main as check_main
+
+            _exit(check_main(argv[2:]))
+        elif sub == "show":
+            from lightning_pose.data.show import main as show_main
+
+            _exit(show_main(argv[2:]))
+        else:
+            print("usage: lightning-pose data {check,show} ...  (see `lightning-pose data check --help`)", file=sys.stderr)
+            _exit(2)
+        return
+    run_lightning(argv)
+
+
+def run_lightning(argv: list[str], run: bool = True) -> Any:
+    """Run the LightningCLI part with ``argv`` (``["fit", "--config", ...]``); returns the CLI object."""
+    import os
+
+    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+    cli_class = _build_cli_class()
+    return cli_class(argv, run=run)
+
+
+def _build_cli_class() -> type:
+    from lightning.pytorch.cli import LightningCLI
+
+    import lightning_pose.data.datamodules  # noqa: F401  (registers the datamodule classes for class_path)
+    import lightning_pose.tasks  # noqa: F401  (registers the task classes)
+    from lightning_pose.callbacks.wandb_callbacks import RunConfigSaver
+    from lightning_pose.data.datamodules import PoseDataModule
+    from lightning_pose.tasks.base import PoseTask
+
+    class PoseCLI(LightningCLI):
+        """LightningCLI with the pose links, ``--results`` and per-run config saving."""
+
+        def __init__(self, argv: list[str], run: bool = True) -> None:
+            super().__init__(
+                PoseTask,
+                PoseDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_callback=RunConfigSaver,
+                trainer_defaults={
+                    "logger": {"class_path": "lightning_pose.callbacks.wandb_logger.PoseWandbLogger"},
+                    "callbacks": [{"class_path": "lightning_pose.callbacks.wandb_callbacks.WandbPoseCallback"}],
+                },
+                parser_kwargs={"default_env": False},
+                args=argv,
+                run=run,
+            )
+
+        def add_arguments_to_parser(self, parser: Any) -> None:
+            parser.link_arguments("data.keypoint_set", "model.init_args.keypoint_set", apply_on="instantiate")
+            parser.link_arguments("data.input_size", "model.init_args.input_size", apply_on="instantiate")
+            parser.add_argument(
+                "--results", type=str | None, default=None,
+                help="validate/test: write the final metrics as one flat JSON object to this file",
+            )
+
+        def _write_results(self) -> None:
+            path = self.config[self.subcommand].get("results")
+            if not path:
+                return
+            metrics = {k: _to_float(v) for k, v in self.trainer.callback_metrics.items()}
+            if not self.trainer.is_global_zero:
+                return
+            out = Path(path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+            print(f"metrics written to {out}")
+
+        def after_validate(self) -> None:
+            self._write_results()
+
+        def after_test(self) -> None:
+            self._write_results()
+
+        def after_fit(self) -> None:
+            self._write_results()
+
+    return PoseCLI
+
+
+def _to_float(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def PoseCLI(argv: list[str], run: bool = True) -> Any:  # noqa: N802 - factory named like the class it builds
+    """Build (and by default run) the pose LightningCLI for ``argv``."""
+    return _build_cli_class()(argv, run=run)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

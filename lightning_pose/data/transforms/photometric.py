@@ -1,0 +1,104 @@
+"""Photometric and occlusion augmentation of an already cropped image (albumentations, pixel-level only).
+
+All transforms used here are pixel-level (colour jitter, Gaussian blur, Gaussian noise, coarse dropout),
+so they never move keypoints; the geometry is done by one affine warp in the top-down / bottom-up
+transforms. Coarse dropout paints rectangles over the crop (synthetic occluders); the keypoints under
+them keep their visibility code (the network is asked to infer occluded joints, as for real occlusion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import albumentations as A
+import numpy as np
+
+__all__ = ["PhotometricAugmentation", "build_photometric", "apply_photometric"]
+
+
+@dataclass
+class PhotometricAugmentation:
+    """Pixel-level augmentation settings shared by the top-down and bottom-up pipelines.
+
+    Probabilities are per sample. Colour factors follow ``albumentations.ColorJitter`` (a factor ``b``
+    means a multiplier drawn from ``[1 - b, 1 + b]``; hue is a fraction of the hue circle).
+    Occlusion holes are sized as fractions of the crop height / width.
+    """
+
+    color_jitter_prob: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02
+    blur_prob: float = 0.1
+    blur_max_kernel: int = 5
+    noise_prob: float = 0.1
+    noise_std: float = 0.04
+    occlusion_prob: float = 0.0
+    occlusion_max_holes: int = 3
+    occlusion_max_size: float = 0.25
+
+    def validate_photometric(self) -> None:
+        """Raise ``ValueError`` naming the field when a setting is out of range."""
+        for name in ("color_jitter_prob", "blur_prob", "noise_prob", "occlusion_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"augmentation.{name} must be a probability in [0, 1], got {value}")
+        for name in ("brightness", "contrast", "saturation"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"augmentation.{name} must be in [0, 1), got {value}")
+        if not 0.0 <= self.hue <= 0.5:
+            raise ValueError(f"augmentation.hue must be in [0, 0.5], got {self.hue}")
+        if self.blur_max_kernel < 3 or self.blur_max_kernel % 2 == 0:
+            raise ValueError(f"augmentation.blur_max_kernel must be an odd integer >= 3, got {self.blur_max_kernel}")
+        if not 0.0 <= self.noise_std <= 1.0:
+            raise ValueError(f"augmentation.noise_std must be in [0, 1] (fraction of 255), got {self.noise_std}")
+        if self.occlusion_max_holes < 1:
+            raise ValueError(f"augmentation.occlusion_max_holes must be >= 1, got {self.occlusion_max_holes}")
+        if not 0.0 < self.occlusion_max_size <= 1.0:
+            raise ValueError(f"augmentation.occlusion_max_size must be in (0, 1], got {self.occlusion_max_size}")
+
+
+def build_photometric(settings: PhotometricAugmentation) -> A.Compose | None:
+    """The albumentations pipeline of ``settings`` (``None`` when every probability is 0).
+
+    The returned ``Compose`` works on ``(H, W, 3)`` uint8 RGB images: ``pipeline(image=img)["image"]``.
+    """
+    settings.validate_photometric()
+    ops: list[A.BasicTransform] = []
+    if settings.color_jitter_prob > 0:
+        ops.append(
+            A.ColorJitter(
+                brightness=settings.brightness,
+                contrast=settings.contrast,
+                saturation=settings.saturation,
+                hue=settings.hue,
+                p=settings.color_jitter_prob,
+            )
+        )
+    if settings.blur_prob > 0:
+        ops.append(A.GaussianBlur(blur_limit=(3, settings.blur_max_kernel), p=settings.blur_prob))
+    if settings.noise_prob > 0:
+        ops.append(A.GaussNoise(std_range=(0.0, settings.noise_std), p=settings.noise_prob))
+    if settings.occlusion_prob > 0:
+        ops.append(
+            A.CoarseDropout(
+                num_holes_range=(1, settings.occlusion_max_holes),
+                hole_height_range=(0.05, settings.occlusion_max_size),
+                hole_width_range=(0.05, settings.occlusion_max_size),
+                fill="random_uniform",
+                p=settings.occlusion_prob,
+            )
+        )
+    if not ops:
+        return None
+    return A.Compose(ops)
+
+
+def apply_photometric(pipeline: A.Compose | None, image: np.ndarray) -> np.ndarray:
+    """Run ``pipeline`` (random draws from its own generator, see ``Compose.set_random_seed``) on an
+    ``(H, W, 3)`` uint8 RGB image; returns the image unchanged when ``pipeline`` is ``None``."""
+    if pipeline is None:
+        return image
+    return pipeline(image=image)["image"]

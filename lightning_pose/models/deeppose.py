@@ -1,0 +1,121 @@
+"""DeepPose-style direct coordinate regression (Toshev & Szegedy, CVPR14; modern form of mmpose ``RegressionHead``/``RLEHead``).
+
+Network: backbone (timm ``features_only``, last level) -> global average pool -> optional hidden
+``Linear + ReLU + Dropout`` -> ``Linear(C, K*2)`` (plain) or ``Linear(C, K*4)`` (RLE: ``mu_x, mu_y`` and two
+sigma logits).
+
+Output frame: coordinates are **normalised input-frame coordinates** ``(x / W_in, y / H_in)`` where ``x, y`` are
+0-based pixels of the network input with pixel centres at integers (the ``RegressionCodec`` target). A value of
+0 is the centre of the first pixel, ``(W_in - 1) / W_in`` the centre of the last one.
+
+Initialisation: the output layer starts with small weights (std 1e-3) and bias 0.5 for the coordinates, so a fresh
+network predicts every joint near the crop centre instead of at the (0, 0) corner; sigma logits start with bias 0
+(sigma = 0.5).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["DeepPoseRegressor", "build_feature_backbone"]
+
+
+class _TimmFeatureBackbone(nn.Module):
+    """Fallback wrapper around ``timm.create_model(features_only=True)`` exposing ``.channels``/``.reductions``.
+
+    Used only when ``lightning_pose.models.backbones.create_backbone`` is not importable.
+    """
+
+    def __init__(self, name: str, pretrained: bool, out_indices: Sequence[int]) -> None:
+        super().__init__()
+        import timm
+
+        self.body = timm.create_model(name, features_only=True, pretrained=pretrained, out_indices=tuple(out_indices))
+        self.channels: list[int] = list(self.body.feature_info.channels())
+        self.reductions: list[int] = list(self.body.feature_info.reduction())
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return list(self.body(x))
+
+
+def build_feature_backbone(name: str, *, pretrained: bool = False, out_indices: Sequence[int] = (-1,)) -> nn.Module:
+    """Create a feature backbone with ``.channels`` and ``.reductions`` (lists, one per returned level).
+
+    Uses ``lightning_pose.models.backbones.create_backbone`` when available, else timm directly with the same
+    contract. ``forward(x (B,3,H,W)) -> list`` of ``(B, channels[i], H / reductions[i], W / reductions[i])`` maps.
+    """
+    try:
+        from lightning_pose.models.backbones import create_backbone
+    except ImportError:
+        return _TimmFeatureBackbone(name, pretrained, out_indices)
+    return create_backbone(name, pretrained=pretrained, out_indices=tuple(out_indices))
+
+
+class DeepPoseRegressor(nn.Module):
+    """Global-pool coordinate regressor (DeepPose with a modern backbone), optionally with RLE sigmas.
+
+    Args:
+        num_keypoints: K, number of joints.
+        backbone: timm model name (``features_only``; only the last, lowest-resolution level is used).
+        pretrained: load ImageNet weights through timm (default False: no download).
+        rle: also predict per-coordinate scales ``sigma = sigmoid(logit)`` for Residual Log-likelihood Estimation.
+        hidden: width of an optional hidden fully connected layer (with ReLU) after pooling; ``None`` = none.
+        dropout: dropout probability applied to the pooled (or hidden) features before the output layer.
+
+    ``forward(x)`` takes ``x`` of shape ``(B, 3, H_in, W_in)`` and returns a dict:
+        ``"coords"``: ``(B, K, 2)`` normalised input-frame coordinates ``(x / W_in, y / H_in)``;
+        ``"sigma"`` (only when ``rle``): ``(B, K, 2)`` in ``(0, 1)``, in the same normalised units as ``coords``.
+    """
+
+    def __init__(
+        self,
+        num_keypoints: int,
+        backbone: str = "resnet50",
+        *,
+        pretrained: bool = False,
+        rle: bool = False,
+        hidden: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if num_keypoints < 1:
+            raise ValueError(f"DeepPoseRegressor: num_keypoints must be >= 1, got {num_keypoints}")
+        if hidden is not None and hidden < 1:
+            raise ValueError(f"DeepPoseRegressor: hidden must be None or >= 1, got {hidden}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"DeepPoseRegressor: dropout must be in [0, 1), got {dropout}")
+        self.num_keypoints = num_keypoints
+        self.rle = rle
+        self.backbone = build_feature_backbone(backbone, pretrained=pretrained, out_indices=(-1,))
+        in_ch = int(self.backbone.channels[-1])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        layers: list[nn.Module] = []
+        if hidden is not None:
+            layers += [nn.Linear(in_ch, hidden), nn.ReLU(inplace=True)]
+            in_ch = hidden
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.neck = nn.Sequential(*layers)
+        self.fc = nn.Linear(in_ch, num_keypoints * (4 if rle else 2))
+        self._init_output()
+
+    def _init_output(self) -> None:
+        nn.init.normal_(self.fc.weight, std=1e-3)
+        with torch.no_grad():
+            bias = self.fc.bias.view(self.num_keypoints, -1)
+            bias[:, :2] = 0.5
+            bias[:, 2:] = 0.0
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        if x.dim() != 4:
+            raise ValueError(f"DeepPoseRegressor: expected input (B, 3, H, W), got shape {tuple(x.shape)}")
+        feat = self.backbone(x)[-1]
+        pooled = self.neck(self.pool(feat).flatten(1))
+        out = self.fc(pooled).view(x.shape[0], self.num_keypoints, -1)
+        result = {"coords": out[..., :2]}
+        if self.rle:
+            result["sigma"] = out[..., 2:4].sigmoid()
+        return result

@@ -1,0 +1,294 @@
+"""The shared LightningModule of every top-down method.
+
+A method (``SimpleBaselineTask``, ``StackedHourglassTask``, ``DeepPoseTask``...) only says how to build its network,
+how to compute its loss, how to decode its raw outputs into keypoints of the **input frame** and how to merge the
+outputs of the flipped image (flip test). This base class does everything else the same way for all methods:
+
+* optimizer and LR schedule from the config (dependency injection, so they work under ``ddp_spawn`` and land in
+  the hyper-parameters), optional linear warm-up;
+* validation/test: flip test, mapping input-frame keypoints back to the original image with the sample's exact
+  ``crop_to_image`` matrix, the dataset's metrics (torchmetrics, DDP-safe), logged once per epoch from ``compute()``;
+* export of the evaluated predictions in the dataset's native format (COCO results json, MPII ``preds`` .mat in the
+  1-based frame of ``gt_valid.mat``, AI Challenger prediction json) so that ``lightning-pose evaluate`` reproduces the
+  logged numbers from the files;
+* ``predict_step`` returning image-frame keypoints with their ids.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from lightning_pose.skeletons import KeypointSet, get_keypoint_set
+
+__all__ = ["PoseTask", "crop_to_image_coords"]
+
+
+def _default_optimizer(params: Iterable) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=1e-3)
+
+
+def crop_to_image_coords(coords: Tensor, crop_to_image: Tensor) -> Tensor:
+    """Map input-frame keypoints to the original image frame.
+
+    Args:
+        coords: ``(B, K, 2)`` keypoints in input-frame pixels.
+        crop_to_image: ``(B, 2, 3)`` affine matrices (float64) with ``[x_img, y_img] = A @ [x_in, y_in, 1]``.
+
+    Returns:
+        ``(B, K, 2)`` float64 keypoints in original-image pixels (0-based).
+    """
+    a = crop_to_image.to(torch.float64)
+    c = coords.to(device=a.device, dtype=torch.float64)
+    return torch.einsum("bij,bkj->bki", a[:, :, :2], c) + a[:, None, :, 2]
+
+
+class PoseTask(LightningModule):
+    """Base class of the top-down pose LightningModules.
+
+    Args:
+        keypoint_set: the dataset's keypoint set (linked from the datamodule by the CLI; a name such as ``"coco"``
+            or a mapping for a custom set also works).
+        input_size: network input ``(W, H)`` in pixels (linked from the datamodule by the CLI).
+        optimizer: optimizer factory, e.g. ``{class_path: torch.optim.Adam, init_args: {lr: 1e-3}}`` in YAML.
+        scheduler: optional LR scheduler factory, stepped once per epoch (e.g. ``MultiStepLR`` with milestones).
+        warmup_steps: linear LR warm-up over this many optimizer steps, starting at ``warmup_ratio`` x lr.
+        warmup_ratio: starting fraction of the LR for the warm-up.
+        flip_test: average the predictions of the image and of its horizontal flip at validation/test time.
+        pck_thresholds: thresholds of the bbox-normalised PCK reported for every dataset.
+        export_dir: when set, validation and test predictions are exported there in the dataset's native format.
+    """
+
+    #: name used for W&B grouping and the ``method`` config key; subclasses override.
+    method_name: str = "pose"
+
+    def __init__(
+        self,
+        keypoint_set: KeypointSet | str | dict = "coco",
+        input_size: tuple[int, int] = (192, 256),
+        optimizer: OptimizerCallable = _default_optimizer,
+        scheduler: LRSchedulerCallable | None = None,
+        warmup_steps: int = 0,
+        warmup_ratio: float = 0.001,
+        flip_test: bool = True,
+        pck_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2),
+        export_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.keypoint_set = get_keypoint_set(keypoint_set)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.warmup_steps = int(warmup_steps)
+        self.warmup_ratio = float(warmup_ratio)
+        self.flip_test = bool(flip_test)
+        self.pck_thresholds = tuple(float(t) for t in pck_thresholds)
+        self.export_dir = export_dir
+        self._metrics: dict[str, nn.ModuleDict] = {}
+        self._base_lrs: list[float] | None = None
+        self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler"])
+        # what W&B shows and what load_from_checkpoint needs (it passes only keys __init__ accepts)
+        self.hparams["keypoint_set"] = self.keypoint_set.to_dict()
+        self.hparams["num_keypoints"] = self.keypoint_set.num_keypoints
+        self.hparams["method"] = self.method_name
+        self.hparams["optimizer_config"] = _describe_callable(optimizer)
+        self.hparams["scheduler_config"] = _describe_callable(scheduler)
+
+    # ------------------------------------------------------------------ method hooks
+    @property
+    def num_keypoints(self) -> int:
+        return self.keypoint_set.num_keypoints
+
+    @property
+    def flip_indices(self) -> list[int]:
+        return self.keypoint_set.flip_indices
+
+    def forward(self, images: Tensor) -> Any:  # pragma: no cover - subclasses implement
+        """Raw network outputs for ``images`` ``(B, 3, H, W)``."""
+        raise NotImplementedError
+
+    def compute_loss(self, outputs: Any, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total loss and its named parts for logging."""
+        raise NotImplementedError
+
+    def decode(self, outputs: Any) -> tuple[Tensor, Tensor]:
+        """Raw outputs -> ``(coords (B, K, 2) input-frame pixels, scores (B, K))``."""
+        raise NotImplementedError
+
+    def merge_flip(self, outputs: Any, flipped_outputs: Any) -> Any:
+        """Combine the outputs of the image and of its horizontal flip into outputs ``decode`` accepts."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_keypoints(self, images: Tensor, flip_test: bool | None = None) -> tuple[Tensor, Tensor]:
+        """Input-frame keypoints ``(B, K, 2)`` and scores ``(B, K)`` for a batch of crops (flip test optional)."""
+        flip = self.flip_test if flip_test is None else flip_test
+        outputs = self(images)
+        if flip:
+            outputs = self.merge_flip(outputs, self(images.flip(-1)))
+        return self.decode(outputs)
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        outputs = self(batch["image"])
+        loss, parts = self.compute_loss(outputs, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss {loss.item()} at step {self.global_step} (batch {batch_idx}); "
+                "lower the learning rate or check the data with `lightning-pose data check`"
+            )
+        bs = batch["image"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        for name, value in parts.items():
+            self.log(f"train/{name}", value, batch_size=bs)
+        return loss
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.warmup_steps <= 0:
+            return
+        opt = self.optimizers()
+        optimizer = opt.optimizer if hasattr(opt, "optimizer") else opt
+        if self._base_lrs is None:
+            self._base_lrs = [group["lr"] for group in optimizer.param_groups]
+        step = self.global_step
+        if step < self.warmup_steps:
+            factor = self.warmup_ratio + (1.0 - self.warmup_ratio) * step / self.warmup_steps
+            for group, base in zip(optimizer.param_groups, self._base_lrs):
+                group["lr"] = base * factor
+        elif step == self.warmup_steps:
+            for group, base in zip(optimizer.param_groups, self._base_lrs):
+                group["lr"] = base
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    # ------------------------------------------------------------------ evaluation
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None:
+            return
+        from lightning_pose.tasks.evaluation import build_metrics
+
+        for split in _splits_for_stage(stage):
+            if split in self._metrics:
+                continue
+            metrics = build_metrics(dm, split, self.keypoint_set, pck_thresholds=self.pck_thresholds)
+            module_dict = nn.ModuleDict(metrics)
+            self._metrics[split] = module_dict
+            # registered as a child so Lightning moves it to the device (names must be unique)
+            self.add_module(f"metrics_{split}", module_dict)
+
+    def _eval_step(self, batch: dict[str, Tensor], split: str) -> dict[str, Tensor]:
+        images = batch["image"]
+        outputs = self(images)
+        loss, _ = self.compute_loss(outputs, batch)
+        if self.flip_test:
+            outputs = self.merge_flip(outputs, self(images.flip(-1)))
+        coords_in, scores = self.decode(outputs)
+        coords_img = crop_to_image_coords(coords_in, batch["crop_to_image"])
+        self.log(f"{split}/loss", loss, batch_size=images.shape[0], sync_dist=True)
+        for metric in self._metrics.get(split, {}).values():
+            metric.update(coords_img, scores.to(torch.float64), batch)
+        return {"loss": loss, "coords_input": coords_in.detach(), "scores": scores.detach(),
+                "coords_image": coords_img.detach()}
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        coords_in, scores = self.predict_keypoints(batch["image"])
+        coords_img = crop_to_image_coords(coords_in, batch["crop_to_image"])
+        out = {"keypoints": coords_img, "scores": scores}
+        for key in ("image_id", "ann_id", "sample_id", "bbox_score"):
+            if key in batch:
+                out[key] = batch[key]
+        return out
+
+    def _reset_metrics(self, split: str) -> None:
+        # under ddp_spawn the metric states may be shared between processes until reset (ECOSYSTEM finding 6)
+        for metric in self._metrics.get(split, {}).values():
+            metric.reset()
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_metrics("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_metrics("test")
+
+    def _finish_epoch(self, split: str) -> None:
+        metrics = self._metrics.get(split)
+        if not metrics:
+            return
+        values: dict[str, float] = {}
+        for metric in metrics.values():
+            # every rank must call compute(): it is a collective under DDP, even on a rank that saw no batch
+            for key, value in metric.compute().items():
+                values[f"{split}/{key}"] = float(value)
+        if values:
+            # values are already global (each metric syncs in compute); no sync_dist needed
+            self.log_dict(values, sync_dist=False, rank_zero_only=False)
+        sanity = self._trainer is not None and self.trainer.sanity_checking
+        if self.export_dir and not sanity and self.trainer.is_global_zero:
+            self.export_predictions(split, Path(self.export_dir))
+        for metric in metrics.values():
+            metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._finish_epoch("test")
+
+    def export_predictions(self, split: str, out_dir: Path) -> list[Path]:
+        """Write the predictions evaluated in this epoch in the dataset's native format(s).
+
+        Must be called before the metrics are reset. Returns the written files.
+        """
+        from lightning_pose.tasks.evaluation import export_metric_predictions
+
+        dm = self.trainer.datamodule
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return export_metric_predictions(self._metrics.get(split, {}), dm, split, out_dir)
+
+
+def _splits_for_stage(stage: str) -> list[str]:
+    return {"fit": ["val"], "validate": ["val"], "test": ["test"], "predict": []}.get(stage, [])
+
+
+def _describe_callable(fn: Callable | None) -> Any:
+    """A JSON-friendly description of an injected optimizer/scheduler factory (for hparams / W&B)."""
+    if fn is None:
+        return None
+    func = getattr(fn, "func", None)  # functools.partial from jsonargparse
+    if func is not None:
+        kwargs = {k: v for k, v in getattr(fn, "keywords", {}).items() if _jsonable(v)}
+        return {"class_path": f"{func.__module__}.{func.__qualname__}", "init_args": kwargs}
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return {"class_path": f"{getattr(fn, '__module__', '')}.{name}"}
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        warnings.warn(f"optimizer argument {v!r} is not JSON-serialisable; left out of the logged config")
+        return False
