@@ -15,7 +15,6 @@ Every loader raises :class:`~lightning_pose.data.records.DatasetError` naming th
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -500,6 +499,85 @@ def write_aic_preds(path: str | Path, preds: Sequence[dict]) -> None:
         json.dump(list(preds), f)
 
 
-def is_finite_number(x: Any) -> bool:
-    """True for an int/float that is finite (helper for callers validating scalars)."""
-    return isinstance(x, (int, float)) and math.isfinite(x)
+
+def aic_release_to_coco(gt_release: Sequence[dict]) -> dict:
+    """Convert AI Challenger release GT to the COCO-style layout most toolboxes use (mmpose's conversion).
+
+    Images are numbered 1.. in file order with ``file_name = image_id + ".jpg"``; annotations 1.. in order.
+    bbox ``[x1, y1, x2 - x1, y2 - y1]``; visibility remapped 1 -> 2 (visible), 2 -> 1 (occluded),
+    3 -> 0 (unlabelled, coordinates set to 0); ``num_keypoints = #(v > 0)``; ``area = w * h`` (only used when
+    ``use_area=True``; the AIC COCO-style protocol uses ``0.53 * w * h`` instead); ``iscrowd = 0``.
+    """
+    from lightning_pose.skeletons import AIC
+
+    images, anns = [], []
+    remap = {1: 2, 2: 1, 3: 0}
+    for i, e in enumerate(gt_release):
+        img_id = i + 1
+        images.append({"id": img_id, "file_name": f"{e['image_id']}.jpg", "width": 0, "height": 0})
+        boxes = e.get("human_annotations", {})
+        for name in sorted(e["keypoint_annotations"], key=_human_order):
+            kp = np.asarray(e["keypoint_annotations"][name], dtype=np.float64).reshape(AIC_NUM_KEYPOINTS, 3)
+            v = np.array([remap.get(int(c), 0) for c in kp[:, 2]], dtype=np.float64)
+            xy = np.where(v[:, None] > 0, kp[:, :2], 0.0)
+            x1, y1, x2, y2 = (float(c) for c in boxes[name])
+            anns.append({
+                "id": len(anns) + 1, "image_id": img_id, "category_id": 1,
+                "keypoints": [float(c) for c in np.concatenate([xy, v[:, None]], axis=1).reshape(-1)],
+                "num_keypoints": int((v > 0).sum()), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
+            })
+    cat = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(AIC.keypoints),
+           "skeleton": [[a + 1, b + 1] for a, b in AIC.skeleton]}
+    return {"images": images, "annotations": anns, "categories": [cat]}
+
+
+def _human_order(name: str) -> tuple[int, str]:
+    digits = "".join(c for c in name if c.isdigit())
+    return (int(digits) if digits else 0, name)
+
+
+def coco_image_names(gt: dict) -> dict[int, str]:
+    """COCO image id -> file name stem (the AI Challenger ``image_id``) from a COCO-style GT dict."""
+    return {img["id"]: Path(str(img.get("file_name", img["id"]))).stem for img in gt["images"]}
+
+
+def coco_results_to_aic_release(results: Sequence[dict], gt: dict) -> list[dict]:
+    """COCO keypoint results (0-based pixels, AIC order) -> AI Challenger release predictions.
+
+    Image ids are mapped to names through the GT's ``file_name`` stems; within an image the detections are
+    numbered ``human1..`` by decreasing score. The keypoint score triples are kept as the third values.
+    """
+    names = coco_image_names(gt)
+    per_image: dict[str, list[dict]] = {}
+    for r in results:
+        if r["image_id"] not in names:
+            raise ValueError(f"coco_results_to_aic_release: image id {r['image_id']!r} not in the GT")
+        per_image.setdefault(names[r["image_id"]], []).append(r)
+    kp, sc = {}, {}
+    for name, rs in per_image.items():
+        rs = sorted(rs, key=lambda r: -float(r["score"]))
+        arr = np.asarray([r["keypoints"] for r in rs], dtype=np.float64).reshape(len(rs), AIC_NUM_KEYPOINTS, 3)
+        kp[name], sc[name] = arr[..., :2], arr[..., 2]
+    return aic_release_preds(kp, sc)
+
+
+def aic_release_preds_to_coco(preds: Sequence[dict], gt: dict) -> list[dict]:
+    """AI Challenger release predictions -> COCO results for a COCO-style AIC GT.
+
+    The release format has no instance score: each detection gets ``score`` = mean of its 14 third values
+    (1.0 when those are all 1). Unknown image names raise ``ValueError``.
+    """
+    ids = {name: i for i, name in coco_image_names(gt).items()}
+    out = []
+    for e in preds:
+        if e["image_id"] not in ids:
+            raise ValueError(f"aic_release_preds_to_coco: image {e['image_id']!r} not in the GT")
+        for name in sorted(e["keypoint_annotations"], key=_human_order):
+            kp = np.asarray(e["keypoint_annotations"][name], dtype=np.float64).reshape(AIC_NUM_KEYPOINTS, 3)
+            out.append({"image_id": ids[e["image_id"]], "category_id": 1,
+                        "keypoints": [float(c) for c in kp.reshape(-1)], "score": float(kp[:, 2].mean())})
+    return out
+
+
+__all__ += ["aic_release_to_coco", "coco_image_names", "coco_results_to_aic_release", "aic_release_preds_to_coco"]

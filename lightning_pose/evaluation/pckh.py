@@ -34,6 +34,8 @@ __all__ = [
     "MPII_PARTS",
     "PCKhResult",
     "pckh_counts",
+    "pckh_distances",
+    "counts_from_distances",
     "mpii_pckh",
 ]
 
@@ -93,24 +95,23 @@ class PCKhResult:
         return 100.0 * self.correct[:, list(joints)].sum(axis=1) / v
 
 
-def pckh_counts(
+def pckh_distances(
     pred: np.ndarray,
     gt: np.ndarray,
     visible: np.ndarray,
     head_sizes: np.ndarray,
-    thresholds: np.ndarray = MPII_PCKH_THRESHOLDS,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Correct/valid counts with the official ``<=`` rule.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Head-normalised distances ``||pred - gt|| / head_size``.
 
     Args:
-        pred: ``(N, K, 2)`` predictions in pixels, same frame as ``gt``; non-finite -> counted wrong.
+        pred: ``(N, K, 2)`` predictions in pixels, same frame as ``gt``; non-finite -> distance ``inf`` (wrong).
         gt: ``(N, K, 2)`` ground truth in pixels.
         visible: ``(N, K)`` bool, True where the GT joint is annotated (MPII ``1 - jnt_missing`` / ``joints_vis``).
         head_sizes: ``(N,)`` head sizes in pixels; NaN or <= 0 excludes the person.
-        thresholds: ``(T,)`` thresholds in head-size units.
 
     Returns:
-        ``(correct (T, K) int64, valid (K,) int64, excluded_no_headbox)``.
+        ``(dist, has_head)``: ``(N, K)`` float64 distances, ``-1`` where the joint is not counted (not annotated,
+        non-finite GT, or the person has no head size); ``(N,)`` bool persons with a usable head size.
     """
     pred = np.asarray(pred, dtype=np.float64)[..., :2]
     gt = np.asarray(gt, dtype=np.float64)[..., :2]
@@ -126,13 +127,38 @@ def pckh_counts(
     with np.errstate(invalid="ignore"):
         has_head = np.isfinite(hs) & (hs > 0)
     valid = vis & has_head[:, None] & np.isfinite(gt).all(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         dist = np.linalg.norm(pred - gt, axis=-1) / np.where(has_head, hs, 1.0)[:, None]
     dist = np.where(np.isfinite(dist), dist, np.inf)
+    return np.where(valid, dist, -1.0), has_head
+
+
+def counts_from_distances(
+    dist: np.ndarray, thresholds: np.ndarray = MPII_PCKH_THRESHOLDS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(correct (T, K), valid (K,))`` int64 counts from :func:`pckh_distances` output with the ``<=`` rule."""
+    dist = np.asarray(dist, dtype=np.float64)
+    valid = dist >= 0
     thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     ok = (dist[None] <= thr[:, None, None]) & valid[None]  # (T, N, K)
-    correct = ok.sum(axis=1).astype(np.int64)
-    return correct, valid.sum(axis=0).astype(np.int64), int((~has_head).sum())
+    return ok.sum(axis=1).astype(np.int64), valid.sum(axis=0).astype(np.int64)
+
+
+def pckh_counts(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    visible: np.ndarray,
+    head_sizes: np.ndarray,
+    thresholds: np.ndarray = MPII_PCKH_THRESHOLDS,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Correct/valid counts with the official ``<=`` rule (arguments as :func:`pckh_distances`).
+
+    Returns:
+        ``(correct (T, K) int64, valid (K,) int64, excluded_no_headbox)``.
+    """
+    dist, has_head = pckh_distances(pred, gt, visible, head_sizes)
+    correct, valid = counts_from_distances(dist, thresholds)
+    return correct, valid, int((~has_head).sum())
 
 
 def _table_from_counts(correct: np.ndarray, valid: np.ndarray, thresholds: np.ndarray,
@@ -166,7 +192,8 @@ def _table_from_counts(correct: np.ndarray, valid: np.ndarray, thresholds: np.nd
             raise ValueError("PCKh: the threshold grid must contain 0.1")
         table["Mean@0.1"] = float(total[i01])
     x01 = (thresholds - thresholds[0]) / (thresholds[-1] - thresholds[0])
-    table["AUC"] = float(np.trapz(total, x01)) if hasattr(np, "trapz") else float(np.trapezoid(total, x01))
+    # trapezoid rule (= MATLAB quadgk over the linear interpolation of the curve)
+    table["AUC"] = float(np.sum((x01[1:] - x01[:-1]) * (total[1:] + total[:-1]) / 2.0))
     return table
 
 

@@ -15,43 +15,12 @@ network predicts every joint near the crop centre instead of at the (0, 0) corne
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DeepPoseRegressor", "build_feature_backbone"]
+from lightning_pose.models.backbones import create_backbone
 
-
-class _TimmFeatureBackbone(nn.Module):
-    """Fallback wrapper around ``timm.create_model(features_only=True)`` exposing ``.channels``/``.reductions``.
-
-    Used only when ``lightning_pose.models.backbones.create_backbone`` is not importable.
-    """
-
-    def __init__(self, name: str, pretrained: bool, out_indices: Sequence[int]) -> None:
-        super().__init__()
-        import timm
-
-        self.body = timm.create_model(name, features_only=True, pretrained=pretrained, out_indices=tuple(out_indices))
-        self.channels: list[int] = list(self.body.feature_info.channels())
-        self.reductions: list[int] = list(self.body.feature_info.reduction())
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        return list(self.body(x))
-
-
-def build_feature_backbone(name: str, *, pretrained: bool = False, out_indices: Sequence[int] = (-1,)) -> nn.Module:
-    """Create a feature backbone with ``.channels`` and ``.reductions`` (lists, one per returned level).
-
-    Uses ``lightning_pose.models.backbones.create_backbone`` when available, else timm directly with the same
-    contract. ``forward(x (B,3,H,W)) -> list`` of ``(B, channels[i], H / reductions[i], W / reductions[i])`` maps.
-    """
-    try:
-        from lightning_pose.models.backbones import create_backbone
-    except ImportError:
-        return _TimmFeatureBackbone(name, pretrained, out_indices)
-    return create_backbone(name, pretrained=pretrained, out_indices=tuple(out_indices))
+__all__ = ["DeepPoseRegressor"]
 
 
 class DeepPoseRegressor(nn.Module):
@@ -89,7 +58,7 @@ class DeepPoseRegressor(nn.Module):
             raise ValueError(f"DeepPoseRegressor: dropout must be in [0, 1), got {dropout}")
         self.num_keypoints = num_keypoints
         self.rle = rle
-        self.backbone = build_feature_backbone(backbone, pretrained=pretrained, out_indices=(-1,))
+        self.backbone = create_backbone(backbone, pretrained=pretrained, out_indices=(-1,))
         in_ch = int(self.backbone.channels[-1])
         self.pool = nn.AdaptiveAvgPool2d(1)
         layers: list[nn.Module] = []

@@ -1,0 +1,112 @@
+"""Shared helpers of the codecs: size parsing, input validation and the working dtype.
+
+Nothing here defines a coordinate convention; the conventions are documented in
+:mod:`lightning_pose.codecs` and implemented in the codec modules.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Size",
+    "as_size",
+    "check_keypoints",
+    "check_maps",
+    "check_flip_indices",
+    "work_dtype",
+    "gather_maps",
+]
+
+Size = tuple[int, int]
+
+
+def as_size(value: Sequence[int] | int, name: str) -> Size:
+    """Parse a ``(width, height)`` pair (width first) of positive integers; an int means a square size."""
+    if isinstance(value, int):
+        value = (value, value)
+    try:
+        w, h = (int(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a (width, height) pair of ints, got {value!r}") from exc
+    if w <= 0 or h <= 0 or (w, h) != tuple(value):
+        raise ValueError(f"{name} must be a (width, height) pair of positive ints, got {value!r}")
+    return w, h
+
+
+def work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Floating dtype used for internal arithmetic: float64 stays float64, everything else runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_keypoints(keypoints: Tensor, where: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate input-frame keypoints ``(B, K, 3)`` = (x, y, v) and split them.
+
+    Returns:
+        ``xy`` ``(B, K, 2)`` in the working dtype with non-finite entries of unlabelled joints replaced by 0,
+        ``labelled`` ``(B, K)`` bool (``v > 0``) and ``finite`` ``(B, K)`` bool.
+
+    Raises:
+        ValueError: wrong shape/dtype, or a labelled joint (``v > 0``) with a non-finite coordinate.
+    """
+    if not isinstance(keypoints, Tensor):
+        raise ValueError(f"{where}: keypoints must be a torch.Tensor, got {type(keypoints).__name__}")
+    if keypoints.dim() != 3 or keypoints.shape[-1] != 3:
+        raise ValueError(f"{where}: keypoints must have shape (B, K, 3) = (x, y, v), got {tuple(keypoints.shape)}")
+    if keypoints.is_complex() or keypoints.dtype == torch.bool:
+        raise ValueError(f"{where}: keypoints must be real numbers, got dtype {keypoints.dtype}")
+    kp = keypoints.to(work_dtype(keypoints.dtype))
+    xy, v = kp[..., :2], kp[..., 2]
+    labelled = v > 0
+    finite = torch.isfinite(xy).all(dim=-1)
+    bad = labelled & ~finite
+    if bool(bad.any()):
+        b, k = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"{where}: keypoint {k} of sample {b} is labelled (v={float(v[b, k])}) but has non-finite "
+            f"coordinates {xy[b, k].tolist()}"
+        )
+    xy = torch.where(finite[..., None], xy, torch.zeros_like(xy))
+    return xy, labelled, finite
+
+
+def check_maps(maps: Tensor, where: str) -> None:
+    """Require a floating ``(B, C, H, W)`` tensor."""
+    if not isinstance(maps, Tensor):
+        raise ValueError(f"{where}: expected a torch.Tensor, got {type(maps).__name__}")
+    if maps.dim() != 4:
+        raise ValueError(f"{where}: expected maps of shape (B, C, H, W), got {tuple(maps.shape)}")
+    if not maps.is_floating_point():
+        raise ValueError(f"{where}: expected a floating tensor, got dtype {maps.dtype}")
+
+
+def check_flip_indices(flip_indices: Sequence[int], num_keypoints: int, where: str) -> list[int]:
+    """Validate ``flip_indices`` (a permutation of ``range(K)``; ``flip_indices[i]`` is the channel channel ``i`` becomes)."""
+    try:
+        idx = [int(i) for i in flip_indices]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: flip_indices must be a sequence of ints, got {flip_indices!r}") from exc
+    if len(idx) != num_keypoints:
+        raise ValueError(f"{where}: flip_indices has {len(idx)} entries but there are {num_keypoints} keypoints")
+    if sorted(idx) != list(range(num_keypoints)):
+        raise ValueError(f"{where}: flip_indices {idx} is not a permutation of 0..{num_keypoints - 1}")
+    return idx
+
+
+def gather_maps(maps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Values ``maps[b, k, y[b, k], x[b, k]]`` for integer pixel indices.
+
+    Args:
+        maps: ``(B, K, H, W)``.
+        x, y: ``(B, K)`` integer (long) column / row indices, already inside ``[0, W-1]`` / ``[0, H-1]``.
+
+    Returns:
+        ``(B, K)`` values in the dtype of ``maps``.
+    """
+    b, k, h, w = maps.shape
+    flat = maps.reshape(b, k, h * w)
+    index = (y * w + x).unsqueeze(-1)
+    return torch.gather(flat, 2, index).squeeze(-1)

@@ -1,0 +1,110 @@
+"""Flip-back of heatmaps and coordinates predicted on a horizontally flipped input.
+
+The image-frame flip is ``x -> W_in - 1 - x`` (pixel centres at integers). For heatmaps in convention A
+(heatmap column ``h`` sits at input ``x = h * s``, ``s = W_in / W_h``) a plain ``flip(-1)`` of the map sends input
+``x`` to ``(W_h - 1) * s - x``, i.e. ``s - 1`` input px = ``1 - 1/s`` heatmap px short of the true flip
+(0.75 heatmap px = 3 input px at stride 4, 0.875 at stride 8, 0 at stride 1). :func:`flip_heatmaps` therefore
+shifts the flipped maps right by ``heatmap_flip_shift(W_in, W_h) = 1 - W_h / W_in`` heatmap px ("exact", linear
+interpolation between neighbouring columns). The customary HRNet/mmpose integer shift of one pixel ("pixel")
+over-corrects by ``1/s`` heatmap px (+1 input px); "none" leaves the ``-(1 - 1/s)`` error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from lightning_pose.codecs.base import check_flip_indices, check_maps
+
+__all__ = ["FLIP_SHIFTS", "heatmap_flip_shift", "shift_maps_x", "flip_heatmaps", "flip_normalized_coords"]
+
+FLIP_SHIFTS = ("exact", "pixel", "none")
+
+
+def heatmap_flip_shift(input_width: int, heatmap_width: int, mode: str = "exact") -> float:
+    """Rightward shift (heatmap px) that aligns a flipped convention-A heatmap with the unflipped input.
+
+    ``"exact"``: ``1 - W_h / W_in`` (derivation in the module docstring); ``"pixel"``: 1.0; ``"none"``: 0.0.
+    """
+    if mode == "exact":
+        return 1.0 - heatmap_width / input_width
+    if mode == "pixel":
+        return 1.0
+    if mode == "none":
+        return 0.0
+    raise ValueError(f"flip shift must be one of {FLIP_SHIFTS}, got {mode!r}")
+
+
+def shift_maps_x(maps: Tensor, shift: float) -> Tensor:
+    """Translate maps by ``shift`` pixels along W (positive = right): ``out[..., w] = maps(w - shift)``.
+
+    Fractional shifts use linear interpolation between the two neighbouring columns; columns read from outside
+    the map replicate the border column (for ``shift = 1`` this is HRNet's ``out[..., 1:] = out[..., :-1]``).
+
+    Args:
+        maps: ``(..., H, W)`` floating tensor.
+        shift: shift in pixels of the map's own grid.
+    """
+    if not math.isfinite(shift):
+        raise ValueError(f"shift_maps_x: shift must be finite, got {shift}")
+    if shift == 0.0:
+        return maps
+    w = maps.shape[-1]
+    n = math.floor(shift)
+    frac = shift - n
+    cols = torch.arange(w, device=maps.device)
+    left = maps.index_select(-1, (cols - n - 1).clamp(0, w - 1))
+    right = maps.index_select(-1, (cols - n).clamp(0, w - 1))
+    if frac == 0.0:
+        return right
+    return (1.0 - frac) * right + frac * left
+
+
+def flip_heatmaps(
+    heatmaps: Tensor, flip_indices: Sequence[int], shift: float, *, background: bool = False
+) -> Tensor:
+    """Heatmaps predicted on the flipped input -> heatmaps aligned with the unflipped input.
+
+    Flips W, permutes the joint channels (output channel ``i`` = flipped channel ``flip_indices[i]``), then shifts
+    right by ``shift`` heatmap px (:func:`heatmap_flip_shift`).
+
+    Args:
+        heatmaps: ``(B, K, H, W)``, or ``(B, K+1, H, W)`` with ``background=True`` (the last channel is the
+            joint-independent background; it is flipped and shifted but not permuted).
+        flip_indices: length-K permutation.
+        shift: rightward shift in heatmap px.
+        background: whether the last channel is a background channel.
+    """
+    check_maps(heatmaps, "flip_heatmaps")
+    c = heatmaps.shape[1]
+    k = c - 1 if background else c
+    idx = check_flip_indices(flip_indices, k, "flip_heatmaps")
+    if background:
+        idx = idx + [k]
+    perm = torch.as_tensor(idx, device=heatmaps.device, dtype=torch.long)
+    out = heatmaps.flip(-1).index_select(1, perm)
+    return shift_maps_x(out, shift)
+
+
+def flip_normalized_coords(coords: Tensor, flip_indices: Sequence[int], input_width: int) -> Tensor:
+    """Regression outputs predicted on the flipped input -> outputs for the unflipped input.
+
+    On normalised coordinates ``x = x_in / W_in`` the image flip ``x_in -> W_in - 1 - x_in`` reads
+    ``x -> 1 - x - 1 / W_in`` (mmpose ``shift_coords=True``); then joints are permuted with ``flip_indices``.
+
+    Args:
+        coords: ``(B, K, D)`` with ``D >= 2``; column 0 is normalised x and is flipped, the other columns
+            (y, and e.g. RLE sigmas) are only permuted.
+        flip_indices: length-K permutation.
+        input_width: ``W_in`` in pixels.
+    """
+    if coords.dim() != 3 or coords.shape[-1] < 2:
+        raise ValueError(f"flip_normalized_coords: expected (B, K, D>=2) coordinates, got {tuple(coords.shape)}")
+    idx = check_flip_indices(flip_indices, coords.shape[1], "flip_normalized_coords")
+    perm = torch.as_tensor(idx, device=coords.device, dtype=torch.long)
+    out = coords.index_select(1, perm)
+    x = 1.0 - out[..., :1] - 1.0 / input_width
+    return torch.cat([x, out[..., 1:]], dim=-1)

@@ -1,0 +1,200 @@
+"""``TopDownDataset``: one sample per person box, returning the sample dict of ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lightning_pose.data import geometry
+from lightning_pose.data.datasets.seeding import WorkerSeeder
+from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
+from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform, normalize_image, read_image_bgr
+from lightning_pose.skeletons import KeypointSet, get_keypoint_set
+
+__all__ = ["TopDownDataset", "TopDownItem"]
+
+
+@dataclass(frozen=True)
+class TopDownItem:
+    """Where one sample comes from: the image record, and a GT person or a detection.
+
+    Attributes:
+        record: index into the dataset's records.
+        person: index into ``records[record].persons`` or -1 for a detection sample.
+        bbox: ``(4,)`` x, y, w, h image pixels of the box the crop is built from.
+        score: 1.0 for GT boxes, the detector score otherwise.
+        ann_id: GT annotation id, or the detection's index in its file.
+    """
+
+    record: int
+    person: int
+    bbox: tuple[float, float, float, float]
+    score: float
+    ann_id: int
+
+
+def _detection_fields(det: Any) -> tuple[int, np.ndarray, float, int]:
+    try:
+        return int(det.image_id), np.asarray(det.bbox, dtype=np.float64).reshape(4), float(det.score), int(det.index)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise TypeError(f"detections must be Detection objects (image_id, bbox, score, index): {det!r}") from exc
+
+
+class TopDownDataset(Dataset):
+    """Top-down person crops.
+
+    Sample selection:
+
+    * ``train=True``: every non-crowd person with at least one labelled keypoint (v > 0).
+    * evaluation with GT boxes (``detections=None``): every non-crowd person with a labelled keypoint or
+      an annotated MPII centre/scale (MPII test files have no joints); persons without keypoints are not
+      evaluated by COCO AP, as in HRNet.
+    * evaluation with ``detections``: one sample per detection (``gt_keypoints`` zeros, ``area`` 0,
+      ``ann_id`` = the detection's index in its file, ``bbox_score`` = detector score).
+
+    Crop: MPII persons (with annotated ``center``/``scale``) use :func:`geometry.mpii_center_scale`,
+    all others :func:`geometry.box_to_center_scale` with ``augmentation.padding`` (1.25).
+
+    Args:
+        records: image records (image-frame 0-based pixel coordinates).
+        keypoint_set: keypoint set (name, mapping or object) of the records.
+        input_size: ``(W_in, H_in)`` pixels.
+        augmentation: :class:`TopDownAugmentation` or mapping; ``None`` = no augmentation.
+        detections: person detections (``readers.detections.Detection``) for evaluation, or ``None``.
+        image_reader: ``path -> (H, W, 3) uint8 RGB``; default ``cv2.imread`` (crop converted BGR->RGB).
+        train: sample selection (see above); default: ``True`` iff augmentation is enabled.
+        seed: base seed of the augmentation stream (mixed with ``torch.initial_seed()`` per worker).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        keypoint_set: str | Mapping[str, Any] | KeypointSet,
+        input_size: Sequence[int] = (192, 256),
+        augmentation: TopDownAugmentation | Mapping[str, Any] | None = None,
+        detections: Sequence[Any] | None = None,
+        image_reader: Callable[[Path], np.ndarray] | None = None,
+        *,
+        train: bool | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.records = list(records)
+        self.keypoint_set = get_keypoint_set(keypoint_set)  # type: ignore[arg-type]
+        self.transform = TopDownTransform(self.keypoint_set, input_size, augmentation, seed=seed)
+        self.input_size = self.transform.input_size
+        self.image_reader = image_reader
+        self.train = self.transform.augmentation.enabled if train is None else bool(train)
+        self._seeder = WorkerSeeder(seed)
+        k = self.keypoint_set.num_keypoints
+        for r in self.records:
+            for j, p in enumerate(r.persons):
+                if np.shape(p.keypoints) != (k, 3):
+                    raise DatasetError(DataProblem(
+                        file=str(r.file), record=f"annotation {p.id} (image {r.image_id}, person {j})",
+                        problem=f"keypoints have shape {np.shape(p.keypoints)}, expected ({k}, 3) for keypoint set "
+                                f"{self.keypoint_set.name!r}", kind="keypoint_count"))
+        self.items: list[TopDownItem] = (
+            self._detection_items(detections) if detections is not None else self._gt_items()
+        )
+
+    # ------------------------------------------------------------------ indexing
+    def _gt_items(self) -> list[TopDownItem]:
+        items = []
+        for ri, r in enumerate(self.records):
+            for pi, p in enumerate(r.persons):
+                if p.iscrowd:
+                    continue
+                has_kp = p.num_keypoints > 0
+                has_cs = p.center is not None and p.scale is not None
+                if not (has_kp or (not self.train and has_cs)):
+                    continue
+                if not has_cs:
+                    box = np.asarray(p.bbox, dtype=np.float64)
+                    if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+                        raise DatasetError(DataProblem(
+                            file=str(r.file), record=f"annotation {p.id} (image {r.image_id})",
+                            problem=f"person box {box.tolist()} has no area; cannot build a crop", kind="empty_box"))
+                items.append(TopDownItem(ri, pi, tuple(float(v) for v in p.bbox), 1.0, int(p.id)))
+        return items
+
+    def _detection_items(self, detections: Sequence[Any]) -> list[TopDownItem]:
+        by_id = {r.image_id: i for i, r in enumerate(self.records)}
+        items = []
+        for det in detections:
+            image_id, box, score, index = _detection_fields(det)
+            if image_id not in by_id:
+                raise DatasetError(DataProblem(
+                    file="detections", record=f"detection {index}",
+                    problem=f"image_id {image_id} is not in the annotation records", kind="unknown_image"))
+            if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+                raise DatasetError(DataProblem(
+                    file="detections", record=f"detection {index} (image {image_id})",
+                    problem=f"box {box.tolist()} has no area", kind="empty_box"))
+            items.append(TopDownItem(by_id[image_id], -1, tuple(float(v) for v in box), score, index))
+        return items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def center_scale(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Un-augmented crop centre and size (image pixels) of sample ``index``."""
+        item = self.items[index]
+        if item.person >= 0:
+            p = self.records[item.record].persons[item.person]
+            if p.center is not None and p.scale is not None:
+                return geometry.mpii_center_scale(p.center, float(p.scale), self.transform.aspect_ratio)
+        return self.transform.base_center_scale(np.asarray(item.bbox))
+
+    def load_image(self, index: int) -> tuple[np.ndarray, bool]:
+        """Decode the image of sample ``index``: ``(image, is_bgr)``."""
+        r = self.records[self.items[index].record]
+        if self.image_reader is None:
+            return read_image_bgr(r.file, record=f"image {r.image_id}"), True
+        img = self.image_reader(Path(r.file))
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise DatasetError(DataProblem(file=str(r.file), record=f"image {r.image_id}",
+                                           problem="image_reader must return an (H, W, 3) uint8 RGB array",
+                                           kind="unreadable_image"))
+        return img, False
+
+    # ------------------------------------------------------------------ sample
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self.items):
+            raise IndexError(f"sample index {index} out of range 0..{len(self.items) - 1}")
+        self._seeder(self.transform)
+        item = self.items[index]
+        record = self.records[item.record]
+        k = self.keypoint_set.num_keypoints
+        person: PersonRecord | None = record.persons[item.person] if item.person >= 0 else None
+        center, scale = self.center_scale(index)
+        image, is_bgr = self.load_image(index)
+        gt = np.zeros((k, 3), dtype=np.float64) if person is None else np.asarray(person.keypoints, np.float64)
+        out = self.transform(image, center, scale, gt if person is not None else None, bgr_input=is_bgr)
+
+        head_size = math.nan
+        if person is not None and person.head_box is not None:
+            hb = np.asarray(person.head_box, dtype=np.float64).reshape(2, 2)
+            head_size = 0.6 * float(np.linalg.norm(hb[1] - hb[0]))
+        f64 = torch.float64
+        return {
+            "image": torch.from_numpy(normalize_image(out.image)),
+            "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
+            "crop_to_image": torch.from_numpy(out.crop_to_image),
+            "gt_keypoints": torch.from_numpy(gt.copy()),
+            "bbox": torch.tensor(item.bbox, dtype=f64),
+            "bbox_score": torch.tensor(item.score, dtype=f64),
+            "area": torch.tensor(float(person.area) if person is not None else 0.0, dtype=f64),
+            "crop_area": torch.tensor(float(scale[0] * scale[1]), dtype=f64),
+            "head_size": torch.tensor(head_size, dtype=f64),
+            "sample_id": torch.tensor(index, dtype=torch.int64),
+            "image_id": torch.tensor(int(record.image_id), dtype=torch.int64),
+            "ann_id": torch.tensor(item.ann_id, dtype=torch.int64),
+            "source_index": torch.tensor(int(person.source_index) if person is not None else -1, dtype=torch.int64),
+            "flipped": torch.tensor(bool(out.params.flip)),
+        }

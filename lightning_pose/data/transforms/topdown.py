@@ -1,0 +1,297 @@
+"""Top-down augmentation: one person crop per sample, built by a single affine warp.
+
+Pipeline per sample (HRNet order): half-body box (optional) -> random scale / rotation / shift of the
+crop box -> horizontal flip -> ONE ``cv2.warpAffine`` with the composite matrix -> photometric and
+occlusion augmentation of the crop (albumentations, pixel-level). Keypoints are moved by the same
+matrix and their channels are swapped with ``flip_indices`` when flipped. Frames and the warp convention
+are those of :mod:`lightning_pose.data.geometry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from lightning_pose.data import geometry
+from lightning_pose.data.transforms.photometric import (
+    PhotometricAugmentation,
+    apply_photometric,
+    build_photometric,
+)
+from lightning_pose.skeletons import KeypointSet
+
+__all__ = ["TopDownAugmentation", "CropParams", "TopDownResult", "TopDownTransform"]
+
+
+@dataclass
+class TopDownAugmentation(PhotometricAugmentation):
+    """Top-down augmentation settings (defaults: HRNet-W32 COCO recipe plus mild photometric noise).
+
+    Attributes:
+        enabled: master switch; ``False`` gives the plain centred crop (val/test).
+        padding: crop box enlargement around the person box (1.25 as HRNet); not random.
+        flip_prob: probability of a horizontal flip (image, keypoints, flip-pair channel swap).
+        scale_factor: ``sf``; the crop size is multiplied by ``clip(randn * sf + 1, 1 - sf, 1 + sf)``.
+        rotation_factor: ``rf`` in degrees; ``r = clip(randn * rf, -2 rf, 2 rf)``.
+        rotation_prob: probability of applying the rotation (0.6 in HRNet), else ``r = 0``.
+        shift_factor: the crop centre moves by ``U(-f, f) * crop size`` per axis (mmpose uses 0.16).
+        shift_prob: probability of the shift (0 = HRNet, which never shifts).
+        half_body_prob: probability of the half-body crop when enough joints are labelled.
+        half_body_min_joints: the half-body crop needs MORE than this many labelled joints (HRNet: 8).
+        half_body_upper_prob: probability of choosing the upper body (HRNet's ``randn < 0.5`` ~ 0.69).
+        half_body_padding: enlargement of the half-body box (1.5 in HRNet).
+        (plus the photometric / occlusion fields of :class:`PhotometricAugmentation`)
+    """
+
+    enabled: bool = True
+    padding: float = 1.25
+    flip_prob: float = 0.5
+    scale_factor: float = 0.35
+    rotation_factor: float = 45.0
+    rotation_prob: float = 0.6
+    shift_factor: float = 0.0
+    shift_prob: float = 0.0
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8
+    half_body_upper_prob: float = 0.69
+    half_body_padding: float = 1.5
+
+    @classmethod
+    def from_config(cls, value: "TopDownAugmentation | Mapping[str, Any] | None", *, enabled: bool = True
+                    ) -> "TopDownAugmentation":
+        """Build from a config mapping (unknown keys raise ``ValueError`` listing the known ones).
+
+        ``enabled`` is the default of the ``enabled`` field when the mapping does not set it.
+        """
+        if isinstance(value, cls):
+            return value
+        data = dict(value or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown top-down augmentation option(s) {unknown}; known: {sorted(known)}")
+        data.setdefault("enabled", enabled)
+        out = cls(**data)
+        out.validate()
+        return out
+
+    def disabled(self) -> "TopDownAugmentation":
+        """A copy with ``enabled=False`` (same padding), for val/test."""
+        d = asdict(self)
+        d["enabled"] = False
+        return TopDownAugmentation(**d)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field when a setting is out of range."""
+        self.validate_photometric()
+        for name in ("flip_prob", "rotation_prob", "shift_prob", "half_body_prob", "half_body_upper_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"augmentation.{name} must be a probability in [0, 1], got {value}")
+        if not 0.0 <= self.scale_factor < 1.0:
+            raise ValueError(f"augmentation.scale_factor must be in [0, 1), got {self.scale_factor}")
+        if self.rotation_factor < 0 or self.shift_factor < 0:
+            raise ValueError("augmentation.rotation_factor and shift_factor must be >= 0")
+        if self.padding <= 0 or self.half_body_padding <= 0:
+            raise ValueError("augmentation.padding and half_body_padding must be > 0")
+
+
+@dataclass
+class CropParams:
+    """The drawn parameters of one crop: centre / size in image pixels (before flip), degrees, flip flag."""
+
+    center: np.ndarray
+    scale: np.ndarray
+    rotation: float = 0.0
+    flip: bool = False
+    half_body: bool = False
+
+
+@dataclass
+class TopDownResult:
+    """Output of :class:`TopDownTransform`.
+
+    Attributes:
+        image: ``(H_in, W_in, 3)`` uint8 RGB crop (after photometric augmentation).
+        keypoints: ``(K, 3)`` float64 x, y in the input frame (channels already flip-swapped), v kept;
+            x = y = 0 where v = 0.
+        image_to_crop: ``(2, 3)`` image frame -> input frame (the warp matrix, flip included).
+        crop_to_image: ``(2, 3)`` exact inverse of ``image_to_crop``.
+        params: the drawn :class:`CropParams`.
+    """
+
+    image: np.ndarray
+    keypoints: np.ndarray
+    image_to_crop: np.ndarray
+    crop_to_image: np.ndarray
+    params: CropParams
+
+
+class TopDownTransform:
+    """Crop + augment one person.
+
+    Args:
+        keypoint_set: gives ``flip_indices`` and the upper-body joints.
+        input_size: ``(W_in, H_in)`` of the network input in pixels.
+        augmentation: settings (a mapping is accepted); ``None`` means no augmentation (val/test).
+        seed: seed of the transform's random generator (see :meth:`reseed`).
+    """
+
+    def __init__(
+        self,
+        keypoint_set: KeypointSet,
+        input_size: Sequence[int] = (192, 256),
+        augmentation: TopDownAugmentation | Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.keypoint_set = keypoint_set
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        if min(self.input_size) <= 0:
+            raise ValueError(f"input_size must be positive (W, H), got {tuple(input_size)}")
+        self.aspect_ratio = self.input_size[0] / self.input_size[1]
+        self.augmentation = TopDownAugmentation.from_config(augmentation, enabled=augmentation is not None)
+        self.flip_indices = np.asarray(keypoint_set.flip_indices, dtype=np.int64)
+        self._upper = np.zeros(keypoint_set.num_keypoints, dtype=bool)
+        self._upper[list(keypoint_set.upper_body)] = True
+        self._photometric = build_photometric(self.augmentation) if self.augmentation.enabled else None
+        self.rng = np.random.default_rng(seed)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Reset the random state (numpy generator and the albumentations pipeline) from ``seed``."""
+        self.rng = np.random.default_rng(seed)
+        if self._photometric is not None:
+            self._photometric.set_random_seed(int(seed) % (2**32))
+
+    # ------------------------------------------------------------------ parameters
+    def base_center_scale(self, bbox: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Un-augmented crop centre / size (image pixels) of a person box ``x, y, w, h``."""
+        return geometry.box_to_center_scale(bbox, self.aspect_ratio, self.augmentation.padding)
+
+    def half_body_center_scale(
+        self, keypoints: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """HRNet half-body box from the labelled joints (v > 0) of ``(K, 3)`` image-frame keypoints.
+
+        Upper body is chosen with probability ``half_body_upper_prob`` when it has more than 2 labelled
+        joints, else the lower body; ``None`` when the chosen half has fewer than 2 joints.
+        """
+        aug = self.augmentation
+        labelled = keypoints[:, 2] > 0
+        upper = keypoints[labelled & self._upper, :2]
+        lower = keypoints[labelled & ~self._upper, :2]
+        if rng.random() < aug.half_body_upper_prob and len(upper) > 2:
+            chosen = upper
+        else:
+            chosen = lower if len(lower) > 2 else upper
+        return geometry.points_to_center_scale(chosen, self.aspect_ratio, aug.half_body_padding)
+
+    def sample_params(
+        self,
+        center: np.ndarray,
+        scale: np.ndarray,
+        keypoints: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> CropParams:
+        """Draw the crop parameters of one sample (identity parameters when augmentation is disabled).
+
+        Args:
+            center, scale: ``(2,)`` un-augmented crop centre / size in image pixels.
+            keypoints: ``(K, 3)`` image-frame keypoints (needed for half-body), or ``None``.
+            rng: generator to draw from (default: the transform's own).
+        """
+        center = np.asarray(center, dtype=np.float64).copy()
+        scale = np.asarray(scale, dtype=np.float64).copy()
+        aug = self.augmentation
+        if not aug.enabled:
+            return CropParams(center, scale)
+        rng = self.rng if rng is None else rng
+        half = False
+        if (
+            keypoints is not None
+            and aug.half_body_prob > 0
+            and int((keypoints[:, 2] > 0).sum()) > aug.half_body_min_joints
+            and rng.random() < aug.half_body_prob
+        ):
+            hb = self.half_body_center_scale(keypoints, rng)
+            if hb is not None:
+                center, scale = hb
+                half = True
+        sf = aug.scale_factor
+        if sf > 0:
+            scale = scale * float(np.clip(rng.standard_normal() * sf + 1.0, 1.0 - sf, 1.0 + sf))
+        rotation = 0.0
+        if aug.rotation_factor > 0 and rng.random() < aug.rotation_prob:
+            rf = aug.rotation_factor
+            rotation = float(np.clip(rng.standard_normal() * rf, -2.0 * rf, 2.0 * rf))
+        if aug.shift_factor > 0 and rng.random() < aug.shift_prob:
+            center = center + rng.uniform(-aug.shift_factor, aug.shift_factor, size=2) * scale
+        flip = bool(aug.flip_prob > 0 and rng.random() < aug.flip_prob)
+        return CropParams(center, scale, rotation, flip, half)
+
+    def matrix(self, params: CropParams, image_width: int) -> np.ndarray:
+        """Composite image -> input matrix: ``crop(c', s, r) o flip`` when flipped, else ``crop(c, s, r)``.
+
+        A flip mirrors the image (``x -> image_width - 1 - x``) and the crop centre, then crops with the
+        same size and rotation (HRNet semantics).
+        """
+        if params.flip:
+            c = np.array([image_width - 1.0 - params.center[0], params.center[1]])
+            crop = geometry.crop_matrix(c, params.scale, params.rotation, self.input_size)
+            return geometry.compose_affine(crop, geometry.flip_matrix(image_width))
+        return geometry.crop_matrix(params.center, params.scale, params.rotation, self.input_size)
+
+    def transform_keypoints(self, keypoints: np.ndarray, matrix: np.ndarray, flipped: bool) -> np.ndarray:
+        """Image-frame ``(K, 3)`` keypoints -> input frame with the warp ``matrix``; swap channels if flipped."""
+        kp = np.asarray(keypoints, dtype=np.float64)
+        out = np.zeros_like(kp)
+        out[:, :2] = geometry.apply_affine(matrix, kp[:, :2])
+        out[:, 2] = kp[:, 2]
+        if flipped:
+            out = out[self.flip_indices]
+        out[out[:, 2] <= 0, :2] = 0.0
+        return out
+
+    # ------------------------------------------------------------------ application
+    def __call__(
+        self,
+        image: np.ndarray,
+        center: np.ndarray,
+        scale: np.ndarray,
+        keypoints: np.ndarray | None = None,
+        *,
+        params: CropParams | None = None,
+        bgr_input: bool = False,
+    ) -> TopDownResult:
+        """Crop and augment one person.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 image, RGB (or BGR with ``bgr_input=True``; the crop is then
+                converted, which is cheaper than converting the full image).
+            center, scale: ``(2,)`` un-augmented crop centre / size in image pixels.
+            keypoints: ``(K, 3)`` image-frame keypoints (x, y, v) or ``None`` (detection boxes).
+            params: use these crop parameters instead of drawing new ones.
+            bgr_input: see ``image``.
+        """
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+        k = self.keypoint_set.num_keypoints
+        if keypoints is not None and np.shape(keypoints) != (k, 3):
+            raise ValueError(f"keypoints must have shape ({k}, 3), got {np.shape(keypoints)}")
+        if params is None:
+            params = self.sample_params(center, scale, keypoints)
+        m = self.matrix(params, image.shape[1])
+        crop = cv2.warpAffine(
+            image, m, self.input_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        if bgr_input:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        crop = apply_photometric(self._photometric, crop)
+        if keypoints is None:
+            kp_out = np.zeros((k, 3), dtype=np.float64)
+        else:
+            kp_out = self.transform_keypoints(keypoints, m, params.flip)
+        return TopDownResult(crop, kp_out, m, geometry.invert_affine(m), params)
