@@ -76,10 +76,11 @@ def _infer_num_keypoints(gt: Mapping, sigmas: np.ndarray | None) -> int:
         names = cat.get("keypoints")
         if names:
             return len(names)
-    for ann in gt.get("annotations") or []:
-        kp = ann.get("keypoints")
-        if kp:
-            return len(kp) // 3
+    # The most common keypoint-list length, so that one malformed annotation is reported as such.
+    lengths = [len(ann["keypoints"]) for ann in gt.get("annotations") or [] if ann.get("keypoints")]
+    if lengths:
+        values, counts = np.unique(lengths, return_counts=True)
+        return int(values[np.argmax(counts)]) // 3
     return COCO_SIGMAS.shape[0]
 
 
@@ -201,17 +202,13 @@ class CocoKeypointEvaluator:
             # xtcocotools: tmparea = bbox[3] * bbox[2] * 0.53 (OKS) and bbox[2] * bbox[3] * 0.53 (ranges).
             areas = boxes[:, 2] * boxes[:, 3] * 0.53
 
-        img_pos = np.searchsorted(self.img_ids, img)
-        img_pos_c = np.minimum(img_pos, max(len(self.img_ids) - 1, 0))
-        known_img = (len(self.img_ids) > 0) & (self.img_ids[img_pos_c] == img) if n else np.zeros(0, bool)
-        cat_pos = np.searchsorted(self.cat_ids, cat)
-        cat_pos_c = np.minimum(cat_pos, max(len(self.cat_ids) - 1, 0))
-        known_cat = (len(self.cat_ids) > 0) & (self.cat_ids[cat_pos_c] == cat) if n else np.zeros(0, bool)
-        if n and not np.all(known_img):
+        img_pos_c, known_img = _lookup(self.img_ids, img)
+        cat_pos_c, known_cat = _lookup(self.cat_ids, cat)
+        if not np.all(known_img):
             warnings.warn(
                 f"{self.gt_name}: {int((~known_img).sum())} annotation(s) refer to images not in 'images' "
                 f"(first: image_id {int(img[np.argmin(known_img)])}); they are not evaluated", stacklevel=3)
-        keep = np.flatnonzero(known_img & known_cat) if n else np.zeros(0, np.int64)
+        keep = np.flatnonzero(known_img & known_cat)
         # Order: category, image, then annotation order (pycocotools' per-image GT order).
         order = keep[np.lexsort((keep, img_pos_c[keep], cat_pos_c[keep]))]
         self._g_img = img_pos_c[order]
@@ -350,9 +347,8 @@ class CocoKeypointEvaluator:
         # --- detections: map ids, validate, filter ---------------------------------------------
         n = image_id.shape[0]
         if n:
-            ipos = np.searchsorted(self.img_ids, image_id)
-            ipos_c = np.minimum(ipos, max(n_img - 1, 0))
-            unknown = (self.img_ids[ipos_c] != image_id) if n_img else np.ones(n, bool)
+            ipos_c, known = _lookup(self.img_ids, image_id)
+            unknown = ~known
             if np.any(unknown):
                 bad = np.unique(image_id[unknown])
                 raise ValueError(
@@ -362,9 +358,8 @@ class CocoKeypointEvaluator:
             if np.any(bad_rows):
                 i = int(np.argmax(bad_rows))
                 raise ValueError(f"result #{i} (image_id {int(image_id[i])}): non-finite score, keypoint or area")
-            cpos = np.searchsorted(self.cat_ids, cat_id)
-            cpos_c = np.minimum(cpos, max(len(self.cat_ids) - 1, 0))
-            keep = eval_img[ipos_c] & (self.cat_ids[cpos_c] == cat_id) if len(self.cat_ids) else np.zeros(n, bool)
+            cpos_c, known_cat = _lookup(self.cat_ids, cat_id)
+            keep = eval_img[ipos_c] & known_cat
             if drop_zero_score:
                 if kpts.shape[2] < 3:
                     raise ValueError("drop_zero_score needs keypoint scores (keypoints of shape (N, K, 3))")
@@ -414,9 +409,7 @@ class CocoKeypointEvaluator:
         mask = np.zeros(n_img, dtype=bool)
         if req.size == 0:
             return mask
-        pos = np.searchsorted(self.img_ids, req)
-        pos_c = np.minimum(pos, max(n_img - 1, 0))
-        ok = (self.img_ids[pos_c] == req) if n_img else np.zeros(req.size, bool)
+        pos_c, ok = _lookup(self.img_ids, req)
         if not np.all(ok):
             raise ValueError(f"img_ids {req[~ok][:5].tolist()} are not images of {self.gt_name}")
         mask[pos_c] = True
@@ -467,6 +460,18 @@ def _keypoint_extent_area(kpts: np.ndarray) -> np.ndarray:
     x = kpts[:, :, 0]
     y = kpts[:, :, 1]
     return (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
+
+
+def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``values`` in the sorted unique ``sorted_ids`` and whether each was found.
+
+    Positions of values that are not found are clipped to a valid index (0 when the array is empty),
+    so they can be used for indexing as long as the ``found`` mask is honoured.
+    """
+    if sorted_ids.size == 0:
+        return np.zeros(values.shape, np.int64), np.zeros(values.shape, bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return pos, sorted_ids[pos] == values
 
 
 def _rank_in_runs(keys: np.ndarray) -> np.ndarray:

@@ -295,7 +295,7 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
 
 def _mpii_preds_array(arr: np.ndarray, path: Path, num_persons: int | None) -> np.ndarray:
     a = np.asarray(arr, dtype=np.float64)
-    if a.ndim == 3 and a.shape[1] == MPII_NUM_JOINTS and a.shape[2] in (2, 3):
+    if a.ndim == 3 and a.shape[1] == MPII_NUM_JOINTS and (a.shape[2] == 2 or (a.shape[2] == 3 and a.shape[0] != 2)):
         out = a[..., :2]
     elif a.ndim == 3 and a.shape[0] == 2 and a.shape[1] == MPII_NUM_JOINTS:
         out = np.transpose(a, (2, 1, 0))
@@ -310,8 +310,8 @@ def load_mpii_preds(path: str | Path, num_persons: int | None = None, zero_based
     """Load MPII predictions ordered like the GT persons.
 
     Formats: ``.mat`` or ``.h5``/``.hdf5`` with a ``preds`` variable of shape (N, 16, 2|3) or (2, 16, N);
-    ``.json``: a list of 16 x 2 (or 16 x 3) lists, or ``{"preds": ...}``. A (2, 16, 2) array is read as
-    (N=2, 16, 2).
+    ``.json``: a list of 16 x 2 (or 16 x 3) lists, or ``{"preds": ...}``. Ambiguous shapes: (2, 16, 2) is read
+    as (N=2, 16, 2); (2, 16, 3) as (2, 16, N=3).
 
     Args:
         num_persons: expected N (the GT count); a mismatch raises.

@@ -46,28 +46,31 @@ __all__ = ["DeepPoseCascade"]
 class _StageNet(nn.Module):
     """Tiny CNN: ``(N, C, S, S)`` crops -> ``(N, K, 2)`` per-joint displacements in crop units.
 
-    stem 3x3 conv (stride 1) then stride-2 3x3 convs (BN + ReLU each) until the map is <= 4 px, channels doubling up
-    to ``4 * width``; global average pool; ``Linear(., K * 2)`` initialised to zero (a fresh stage moves nothing).
+    3x3 convs with stride 2 (BN + ReLU each) until the map is <= 4 px: the first maps ``C -> width``, the next
+    double the channels up to ``2 * width``; the final (<= 4 x 4) map is flattened -- not averaged, a displacement
+    needs *where* the joint is in the crop -- into ``Linear(., K * 2)`` initialised to zero (a fresh stage moves
+    nothing). S = 64, width = 64, K = 17: 0.38 M parameters, 0.55 GMACs per stage (17 crops).
     """
 
     def __init__(self, in_channels: int, num_keypoints: int, crop_size: int, width: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+            nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
         ]
-        ch, size = width, crop_size
+        ch, size = width, (crop_size + 1) // 2
         while size > 4:
-            out = min(ch * 2, 4 * width)
+            out = min(ch * 2, 2 * width)
             layers += [nn.Conv2d(ch, out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
             ch, size = out, (size + 1) // 2
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(ch, num_keypoints * 2)
+        self.head = nn.Linear(ch * size * size, num_keypoints * 2)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.num_keypoints = num_keypoints
 
     def forward(self, crops: Tensor) -> Tensor:
-        x = self.features(crops).mean(dim=(2, 3))
+        x = self.features(crops).flatten(1)
         return self.head(x).view(crops.shape[0], self.num_keypoints, 2)
 
 

@@ -34,7 +34,8 @@ class PreActResidual(nn.Module):
         super().__init__()
         if in_channels < 1 or out_channels < 2 or out_channels % 2:
             raise ValueError(
-                f"PreActResidual needs in_channels >= 1 and an even out_channels >= 2, got {in_channels}, {out_channels}"
+                "PreActResidual needs in_channels >= 1 and an even out_channels >= 2, "
+                f"got {in_channels}, {out_channels}"
             )
         mid = out_channels // 2
         self.branch = nn.Sequential(

@@ -23,7 +23,7 @@ def _col(c: np.ndarray) -> tuple[int, int, int]:
 def _smooth_noise(rng: np.random.Generator, w: int, h: int, cell: int, channels: int = 3) -> np.ndarray:
     """Low-frequency noise in about [-1, 1], ``(h, w, channels)`` float32, features ~``cell`` px wide."""
     small = rng.normal(0.0, 0.6, (h // cell + 2, w // cell + 2, channels)).astype(np.float32)
-    out = cv2.resize(small, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_CUBIC)[cell:cell + h, cell:cell + w]
+    out = cv2.resize(small, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_LINEAR)[cell:cell + h, cell:cell + w]
     return out.reshape(h, w, channels)
 
 
@@ -36,11 +36,11 @@ def make_background(rng: np.random.Generator, image_size: tuple[int, int]) -> np
     w, h = image_size
     c1, c2 = random_colour(rng), random_colour(rng)
     a = rng.uniform(0, 2 * np.pi)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    t = np.cos(a) * xs + np.sin(a) * ys
+    t = (np.float32(np.cos(a)) * np.arange(w, dtype=np.float32)[None, :]
+         + np.float32(np.sin(a)) * np.arange(h, dtype=np.float32)[:, None])
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    img = c1[None, None, :] * (1 - t[..., None]) + c2[None, None, :] * t[..., None]
-    img += _smooth_noise(rng, w, h, int(rng.integers(12, 48))) * rng.uniform(8, 35)
+    img = c1.astype(np.float32) + t[..., None] * (c2 - c1).astype(np.float32)
+    img += _smooth_noise(rng, w, h, int(rng.integers(12, 48))) * np.float32(rng.uniform(8, 35))
     img = np.clip(img, 0, 255).astype(np.uint8)
     s = min(w, h)
     for _ in range(int(rng.integers(8, 25))):
@@ -72,7 +72,8 @@ def make_background(rng: np.random.Generator, image_size: tuple[int, int]) -> np
             x0, y0 = max(cx - size, 0), max(cy - size // 2, 0)
             x1, y1 = min(cx + size, w), min(cy + size // 2, h)
             if x1 > x0 and y1 > y0:
-                patch = img[y0:y1, x0:x1].astype(np.float32) + rng.normal(0, rng.uniform(10, 35), (y1 - y0, x1 - x0, 1))
+                amp = np.float32(rng.uniform(10, 35))
+                patch = img[y0:y1, x0:x1] + amp * rng.standard_normal((y1 - y0, x1 - x0, 1), dtype=np.float32)
                 img[y0:y1, x0:x1] = np.clip(patch, 0, 255).astype(np.uint8)
     return img
 
@@ -114,6 +115,6 @@ def draw_occluder(img: np.ndarray, label: np.ndarray, occ: Occluder, label_value
     n = int(on.sum())
     if n == 0:
         return
-    vals = occ.colour[None, :] + rng.normal(0, occ.noise + 1e-6, (n, 1))
+    vals = occ.colour[None, :] + occ.noise * rng.standard_normal((n, 1))
     img[on] = np.clip(vals, 0, 255).astype(np.uint8)
     label[on] = label_value

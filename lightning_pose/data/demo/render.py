@@ -104,7 +104,7 @@ class _Canvas:
         self.parts = np.zeros((h, w), np.uint8)
 
     def _draw(self, fn: Callable[[np.ndarray, object], None], colour: np.ndarray, part: int) -> None:
-        fn(self.colour, tuple(int(round(c)) for c in np.clip(colour, 0, 255)))
+        fn(self.colour, tuple(min(max(int(round(float(c))), 0), 255) for c in colour))
         fn(self.parts, int(part))
 
     def circle(self, c: np.ndarray, radius: float, colour: np.ndarray, part: int) -> None:

@@ -55,9 +55,9 @@ def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: b
     """Read the AI Challenger release format (see the module docstring for the conversion).
 
     Image ids are numbered from 1 in file order (the sha1 goes to ``ImageRecord.source_id``); persons are in
-    the order of ``human_annotations`` with ids numbered from 1 over the whole file and
-    ``PersonRecord.name`` = ``"humanN"``; ``source_index`` = the person's position in the file (0-based,
-    over all images). Images are ``image_dir/<image_id>.jpg``; the format has no image size (0).
+    the order of ``human_annotations``; ``source_index`` = the person's position in the file (0-based, over
+    all images, counting skipped ones too), ``id = source_index + 1`` (so ids are stable whether or not bad
+    records are skipped) and ``PersonRecord.name`` = ``"humanN"``. Images are ``image_dir/<image_id>.jpg``; the format has no image size (0).
 
     Problems: a person with a box but no keypoints (or the reverse), a wrong keypoint count, non-finite values,
     visibility not in {1, 2, 3}, an empty box around labelled keypoints, a duplicate ``image_id``, an image
@@ -76,7 +76,6 @@ def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: b
             counts[entry["image_id"]] = counts.get(entry["image_id"], 0) + 1
 
     records: list[ImageRecord] = []
-    next_ann = 1
     next_index = 0
     k = AIC.num_keypoints
     for i, entry in enumerate(data):
@@ -123,8 +122,7 @@ def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: b
         for human, raw_box in boxes.items():
             index = next_index
             next_index += 1
-            aid = next_ann
-            next_ann += 1
+            aid = index + 1
             prec = f"{human} (image {sha})"
             if human not in kpts:
                 log.add(prec, "has a box but no keypoints in 'keypoint_annotations'", "keypoint_count")

@@ -14,10 +14,12 @@ Coordinates handled here are 0-based pixels of the original image (see ``records
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 #: how many bytes at the end of a JPEG/PNG are searched for its end marker (tolerates trailing padding)
 _END_MARKER_WINDOW = 4096
+#: the Python types json.load produces for numbers
+_NUMBER_TYPES = {int, float}
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
 @dataclass
@@ -144,13 +149,9 @@ def _as_float_array(values: Any) -> np.ndarray | None:
     """A flat list of JSON numbers as float64, or ``None`` when any entry is not a number."""
     if not isinstance(values, (list, tuple)):
         return None
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        f = parse_number(v)
-        if f is None:
-            return None
-        out[i] = f
-    return out
+    if not set(map(type, values)) <= _NUMBER_TYPES:  # bool, str, None, lists... (np.array would coerce some)
+        return None
+    return np.array(values, dtype=np.float64)
 
 
 def parse_keypoints(values: Any, num_keypoints: int, log: ProblemLog, record: str,
@@ -183,23 +184,27 @@ def parse_keypoints(values: Any, num_keypoints: int, log: ProblemLog, record: st
     if arr is None:
         log.add(record, "'keypoints' contains a value that is not a number", "bad_value")
         return None
-    kps = arr.reshape(num_keypoints, 3)
-    bad = ~np.isfinite(kps).all(axis=1)
-    if bad.any():
+    kps = arr.reshape(num_keypoints, 3)  # a fresh array: safe to modify
+    if not np.isfinite(arr).all():
+        bad = ~np.isfinite(kps).all(axis=1)
         log.add(record, f"non-finite keypoint values at keypoint(s) {np.flatnonzero(bad).tolist()}", "non_finite")
         return None
-    mapping = vis_map if vis_map is not None else {0: 0, 1: 1, 2: 2}
     vis = kps[:, 2]
-    allowed = np.isin(vis, np.asarray(list(mapping), dtype=np.float64))
+    if vis_map is None:  # COCO codes: validate only
+        mapped = np.where((vis == 0) | (vis == 1) | (vis == 2), vis, -1.0)
+    else:
+        mapped = np.full(num_keypoints, -1.0)
+        for code, coco_code in vis_map.items():
+            mapped[vis == code] = coco_code
+    allowed = mapped >= 0
     if not allowed.all():
         j = int(np.flatnonzero(~allowed)[0])
         log.add(record, f"visibility {vis[j]:g} at keypoint {j} (and {int((~allowed).sum()) - 1} more); "
                         f"allowed: {vis_desc}", "bad_value")
         return None
-    out = kps.copy()
-    out[:, 2] = [mapping[int(v)] for v in vis]
-    out[out[:, 2] == 0, :2] = 0.0
-    return out
+    kps[:, 2] = mapped
+    kps[mapped == 0, :2] = 0.0
+    return kps
 
 
 def check_box(box: np.ndarray, log: ProblemLog, record: str, *, must_have_area: bool) -> bool:
@@ -247,7 +252,7 @@ def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str)
         log.add(record, f"image file name {rel!r:.80} contains a NUL byte", "bad_value")
         return None
     parts = rel.replace("\\", "/").split("/")
-    if os.path.isabs(rel) or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+    if os.path.isabs(rel) or rel.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(rel):
         log.add(record, f"image path {rel!r} is absolute; image names must be relative to the image folder "
                         f"{image_root}", "path_escape")
         return None
@@ -255,13 +260,26 @@ def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str)
         log.add(record, f"image path {rel!r} contains '..'; image names must stay inside {image_root}",
                 "path_escape")
         return None
-    path = image_root.joinpath(*[p for p in parts if p not in ("", ".")])
-    real = Path(os.path.realpath(path))
+    path = Path(os.path.join(image_root, *[p for p in parts if p not in ("", ".")]))
+    real = _real_path(path)
     if real != image_root and image_root not in real.parents:
         log.add(record, f"image path {rel!r} resolves to {real}, outside the image folder {image_root} "
                         "(symlink?)", "path_escape")
         return None
     return path
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _real_path(path: Path) -> Path:
+    """``realpath`` of an image path: folders are resolved once (cached), the file itself by one ``lstat``."""
+    real_parent = _real_dir(str(path.parent))
+    if os.path.islink(path):
+        return Path(os.path.realpath(path))
+    return Path(real_parent) / path.name
 
 
 def _truncation_message(path: Path, fmt: str | None) -> str | None:
@@ -347,6 +365,7 @@ def finish_read(records: Sequence[ImageRecord], log: ProblemLog, keypoint_set: K
 
 def image_root_for(image_dir: str | Path, check_images: bool, ann_file: Path) -> Path:
     """Resolve the image folder; with ``check_images`` it must exist (else a file-level DatasetError)."""
+    _real_dir.cache_clear()  # folders may have changed since the last read
     root = Path(image_dir).expanduser().resolve()
     if check_images and not root.is_dir():
         raise file_error(ann_file, f"image folder {root} does not exist", "missing_image", record="image folder")

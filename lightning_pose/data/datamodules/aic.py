@@ -1,0 +1,112 @@
+"""AI Challenger keypoints datamodule (COCO-style conversion or the original release format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning_pose.data.datamodules.base import PoseDataModule
+
+__all__ = ["AICDataModule", "AIC_FORMATS"]
+
+AIC_FORMATS = ("coco", "raw")
+
+_TRAIN_DIR = "ai_challenger_keypoint_train_20170902"
+_VAL_DIR = "ai_challenger_keypoint_validation_20170911"
+
+
+class AICDataModule(PoseDataModule):
+    """AI Challenger human keypoints (14 joints).
+
+    ``format="coco"`` (default; the conversion most toolboxes use, mmpose layout)::
+
+        root/annotations/aic_train.json
+        root/annotations/aic_val.json
+        root/ai_challenger_keypoint_train_20170902/keypoint_train_images_20170902/*.jpg
+        root/ai_challenger_keypoint_validation_20170911/keypoint_validation_images_20170911/*.jpg
+
+    ``format="raw"`` (the original release, unpacked in ``root``)::
+
+        root/ai_challenger_keypoint_train_20170902/keypoint_train_annotations_20170909.json
+        root/ai_challenger_keypoint_validation_20170911/keypoint_validation_annotations_20170911.json
+        (images in the same folders as above)
+
+    The test split defaults to the validation split. Raw-format image ids are numbered from 1 in file
+    order, so detection files (``val_boxes``) must use the COCO-style conversion's ids with
+    ``format="coco"`` only.
+
+    Args:
+        format: ``"coco"`` or ``"raw"`` (see above).
+        (the other arguments: see :class:`~lightning_pose.data.datamodules.base.PoseDataModule`)
+    """
+
+    dataset_name = "aic"
+    default_keypoint_set = "aic"
+
+    def __init__(
+        self,
+        root: str = "data/aic",
+        format: str = "coco",
+        train_ann: str | None = None,
+        train_images: str | None = None,
+        val_ann: str | None = None,
+        val_images: str | None = None,
+        test_ann: str | None = None,
+        test_images: str | None = None,
+        input_size: tuple[int, int] = (192, 256),
+        batch_size: int = 32,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        augmentation: dict[str, Any] | None = None,
+        val_boxes: str = "gt",
+        test_boxes: str = "gt",
+        mode: str = "topdown",
+        skip_invalid: bool = False,
+        keypoint_set: str | dict[str, Any] | None = None,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        max_persons: int = 30,
+        seed: int = 0,
+    ) -> None:
+        if format not in AIC_FORMATS:
+            raise ValueError(f"AICDataModule format must be one of {AIC_FORMATS}, got {format!r}")
+        self.format = format
+        super().__init__(
+            root=root,
+            train_ann=train_ann,
+            train_images=train_images,
+            val_ann=val_ann,
+            val_images=val_images,
+            test_ann=test_ann,
+            test_images=test_images,
+            input_size=input_size,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            num_workers=num_workers,
+            augmentation=augmentation,
+            val_boxes=val_boxes,
+            test_boxes=test_boxes,
+            mode=mode,
+            skip_invalid=skip_invalid,
+            keypoint_set=keypoint_set,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            max_persons=max_persons,
+            seed=seed,
+        )
+
+    def default_paths(self, split: str) -> tuple[Path, Path]:
+        if split == "train":
+            folder, images = self.root / _TRAIN_DIR, "keypoint_train_images_20170902"
+            raw_ann, coco_ann = "keypoint_train_annotations_20170909.json", "aic_train.json"
+        else:
+            folder, images = self.root / _VAL_DIR, "keypoint_validation_images_20170911"
+            raw_ann, coco_ann = "keypoint_validation_annotations_20170911.json", "aic_val.json"
+        ann = folder / raw_ann if self.format == "raw" else self.root / "annotations" / coco_ann
+        return ann, folder / images
+
+    def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
+        from lightning_pose.data.readers.aic import read_aic, read_aic_raw
+
+        reader = read_aic_raw if self.format == "raw" else read_aic
+        return reader(ann_file, image_dir, skip_invalid=self.skip_invalid)

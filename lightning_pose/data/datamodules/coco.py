@@ -1,0 +1,112 @@
+"""COCO keypoints datamodule (``person_keypoints_{train,val}2017.json``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lightning_pose.data.datamodules.base import PoseDataModule
+from lightning_pose.data.records import DatasetError
+
+__all__ = ["COCODataModule", "load_ignore_segmentations"]
+
+
+def load_ignore_segmentations(ann_file: Path, records: list) -> dict[int, Any]:
+    """``{annotation id: segmentation}`` of the crowd / keypoint-less persons of ``records``, read from the
+    COCO json (the records do not carry segmentations); used for the bottom-up ignore mask."""
+    wanted = {int(p.id) for r in records for p in r.persons if p.iscrowd or p.num_keypoints == 0}
+    if not wanted:
+        return {}
+    try:
+        with open(ann_file, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{ann_file}: cannot read segmentations: {exc}") from exc
+    out: dict[int, Any] = {}
+    for ann in data.get("annotations", []) if isinstance(data, dict) else []:
+        if isinstance(ann, dict) and ann.get("id") in wanted and ann.get("segmentation"):
+            out[int(ann["id"])] = ann["segmentation"]
+    return out
+
+
+class COCODataModule(PoseDataModule):
+    """COCO 2017 person keypoints (17 joints).
+
+    Default layout (the official download unpacked in ``root``)::
+
+        root/annotations/person_keypoints_train2017.json   root/train2017/*.jpg
+        root/annotations/person_keypoints_val2017.json     root/val2017/*.jpg
+
+    The test split defaults to val2017 (test-dev has no public annotations). Top-down evaluation with
+    detections: ``val_boxes: path/to/COCO_val2017_detections_AP_H_56_person.json``. Top-down training
+    augmentation defaults: HRNet-W32 COCO (scale 0.35, rotation 45 w.p. 0.6, half-body 0.3, flip 0.5).
+    In bottom-up mode the ignore mask uses the segmentations of crowd and keypoint-less persons.
+
+    Args: see :class:`~lightning_pose.data.datamodules.base.PoseDataModule`.
+    """
+
+    dataset_name = "coco"
+    default_keypoint_set = "coco"
+
+    def __init__(
+        self,
+        root: str = "data/coco",
+        train_ann: str | None = None,
+        train_images: str | None = None,
+        val_ann: str | None = None,
+        val_images: str | None = None,
+        test_ann: str | None = None,
+        test_images: str | None = None,
+        input_size: tuple[int, int] = (192, 256),
+        batch_size: int = 32,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        augmentation: dict[str, Any] | None = None,
+        val_boxes: str = "gt",
+        test_boxes: str = "gt",
+        mode: str = "topdown",
+        skip_invalid: bool = False,
+        keypoint_set: str | dict[str, Any] | None = None,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        max_persons: int = 30,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            root=root,
+            train_ann=train_ann,
+            train_images=train_images,
+            val_ann=val_ann,
+            val_images=val_images,
+            test_ann=test_ann,
+            test_images=test_images,
+            input_size=input_size,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            num_workers=num_workers,
+            augmentation=augmentation,
+            val_boxes=val_boxes,
+            test_boxes=test_boxes,
+            mode=mode,
+            skip_invalid=skip_invalid,
+            keypoint_set=keypoint_set,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            max_persons=max_persons,
+            seed=seed,
+        )
+
+    def default_paths(self, split: str) -> tuple[Path, Path]:
+        name = {"train": "train2017", "val": "val2017", "test": "val2017"}[split]
+        return self.root / "annotations" / f"person_keypoints_{name}.json", self.root / name
+
+    def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
+        from lightning_pose.data.readers.coco import read_coco
+
+        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid)
+
+    def extra_dataset_kwargs(self, split: str) -> dict[str, Any]:
+        if self.mode != "bottomup":
+            return {}
+        return {"segmentations": load_ignore_segmentations(self.paths(split)[0], self.records(split))}

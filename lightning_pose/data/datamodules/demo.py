@@ -1,0 +1,99 @@
+"""Datamodule of the built-in synthetic demo dataset (generated once, cached, COCO format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning_pose.data.datamodules.base import PoseDataModule
+
+__all__ = ["DemoDataModule"]
+
+
+class DemoDataModule(PoseDataModule):
+    """The procedurally generated demo people (17 COCO keypoints), read as a COCO dataset.
+
+    The dataset is generated on first use by ``lightning_pose.data.demo.ensure_demo_dataset`` into
+    ``<cache_root>/demo-v*-s<seed>-<num_train>-<num_val>-<W>x<H>-p<max_people>/`` with the layout
+    ``annotations/person_keypoints_{train,val}.json`` and images in ``{train,val}/``; later runs reuse it.
+    The test split is the val split.
+
+    Args:
+        cache_root: folder holding generated demo datasets (``None`` = ``$LIGHTNING_POSE_CACHE`` or
+            ``~/.cache/lightning_pose``).
+        demo_seed: generator seed of the dataset (not the augmentation seed ``seed``).
+        num_train, num_val: images per split.
+        image_size: ``(W, H)`` of the generated images in pixels.
+        max_people: people per image are 1..max_people.
+        (the other arguments: see :class:`~lightning_pose.data.datamodules.base.PoseDataModule`)
+    """
+
+    dataset_name = "demo"
+    default_keypoint_set = "coco"
+
+    def __init__(
+        self,
+        cache_root: str | None = None,
+        demo_seed: int = 0,
+        num_train: int = 1200,
+        num_val: int = 200,
+        image_size: tuple[int, int] = (256, 256),
+        max_people: int = 3,
+        input_size: tuple[int, int] = (192, 256),
+        batch_size: int = 32,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        augmentation: dict[str, Any] | None = None,
+        mode: str = "topdown",
+        skip_invalid: bool = False,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        max_persons: int = 30,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            root=cache_root or ".",
+            input_size=input_size,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            num_workers=num_workers,
+            augmentation=augmentation,
+            mode=mode,
+            skip_invalid=skip_invalid,
+            keypoint_set=None,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            max_persons=max_persons,
+            seed=seed,
+        )
+        self.cache_root = cache_root
+        self.demo_seed = int(demo_seed)
+        self.num_train = int(num_train)
+        self.num_val = int(num_val)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.max_people = int(max_people)
+        self._demo_dir: Path | None = None
+
+    def demo_dir(self) -> Path:
+        """The generated dataset folder (generates it on first call; cached on disk afterwards)."""
+        if self._demo_dir is None:
+            from lightning_pose.data.demo import ensure_demo_dataset
+
+            self._demo_dir = Path(ensure_demo_dataset(
+                self.cache_root, seed=self.demo_seed, num_train=self.num_train, num_val=self.num_val,
+                image_size=self.image_size, max_people=self.max_people))
+        return self._demo_dir
+
+    def prepare_data(self) -> None:
+        """Generate the dataset once (rank 0 only under DDP)."""
+        self.demo_dir()
+
+    def default_paths(self, split: str) -> tuple[Path, Path]:
+        name = "train" if split == "train" else "val"
+        root = self.demo_dir()
+        return root / "annotations" / f"person_keypoints_{name}.json", root / name
+
+    def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
+        from lightning_pose.data.readers.coco import read_coco
+
+        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid)

@@ -1,0 +1,111 @@
+"""MPII Human Pose datamodule (HRNet-style JSON annotations + ``gt_valid.mat`` head boxes)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lightning_pose.data.datamodules.base import PoseDataModule
+
+__all__ = ["MPIIDataModule"]
+
+
+class MPIIDataModule(PoseDataModule):
+    """MPII single-person pose (16 joints), evaluated with PCKh.
+
+    Default layout (as distributed with HRNet / mmpose)::
+
+        root/annot/train.json   root/annot/valid.json   root/annot/gt_valid.mat   root/images/*.jpg
+
+    The test split defaults to ``valid.json`` (the MPII test labels are not public). Crops come from the
+    annotated centre / scale (``c_y += 15 s``, ``s *= 1.25``, HRNet). Default input 256x256 and HRNet's
+    MPII augmentation (scale 0.25, rotation 30 w.p. 0.6, no half-body, flip 0.5).
+
+    Args:
+        val_headboxes, test_headboxes: ``gt_valid.mat``-layout head boxes matching the rows of the val /
+            test JSON (``None`` = ``root/annot/gt_valid.mat`` when that file exists); needed for PCKh.
+        train_headboxes: optional head boxes for the train JSON.
+        (the other arguments: see :class:`~lightning_pose.data.datamodules.base.PoseDataModule`)
+    """
+
+    dataset_name = "mpii"
+    default_keypoint_set = "mpii"
+    default_topdown_augmentation = {"scale_factor": 0.25, "rotation_factor": 30.0, "half_body_prob": 0.0}
+
+    def __init__(
+        self,
+        root: str = "data/mpii",
+        train_ann: str | None = None,
+        train_images: str | None = None,
+        val_ann: str | None = None,
+        val_images: str | None = None,
+        test_ann: str | None = None,
+        test_images: str | None = None,
+        train_headboxes: str | None = None,
+        val_headboxes: str | None = None,
+        test_headboxes: str | None = None,
+        input_size: tuple[int, int] = (256, 256),
+        batch_size: int = 32,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        augmentation: dict[str, Any] | None = None,
+        mode: str = "topdown",
+        skip_invalid: bool = False,
+        keypoint_set: str | dict[str, Any] | None = None,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        max_persons: int = 30,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            root=root,
+            train_ann=train_ann,
+            train_images=train_images,
+            val_ann=val_ann,
+            val_images=val_images,
+            test_ann=test_ann,
+            test_images=test_images,
+            input_size=input_size,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            num_workers=num_workers,
+            augmentation=augmentation,
+            mode=mode,
+            skip_invalid=skip_invalid,
+            keypoint_set=keypoint_set,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            max_persons=max_persons,
+            seed=seed,
+        )
+        self._headboxes = {"train": train_headboxes, "val": val_headboxes, "test": test_headboxes}
+
+    def default_paths(self, split: str) -> tuple[Path, Path]:
+        name = "train.json" if split == "train" else "valid.json"
+        return self.root / "annot" / name, self.root / "images"
+
+    def headbox_file(self, split: str) -> Path | None:
+        """The head-box file (``gt_valid.mat`` layout) of ``split``, or ``None`` when there is none.
+
+        An explicit argument is returned as given (the reader reports a missing file); the default
+        ``root/annot/gt_valid.mat`` is used for val / test only when it exists and the split uses the
+        default annotation file.
+        """
+        self._check_split(split)
+        explicit = self._headboxes[split]
+        if explicit:
+            return Path(explicit).expanduser()
+        if split == "train" or self._ann[split]:
+            return None
+        default = self.root / "annot" / "gt_valid.mat"
+        return default if default.is_file() else None
+
+    def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
+        from lightning_pose.data.readers.mpii import read_mpii
+
+        headboxes = self.headbox_file(split)
+        if headboxes is None and split != "train":
+            warnings.warn(f"{ann_file}: no head boxes for the {split!r} split (set {split}_headboxes); "
+                          "PCKh cannot be computed", stacklevel=2)
+        return read_mpii(ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid)

@@ -1,0 +1,81 @@
+"""Which metrics a split is evaluated with, and the export of what they evaluated in native formats.
+
+| dataset | metrics (keys as logged, after the ``val/`` or ``test/`` prefix) |
+|---|---|
+| any, with GT boxes | ``PCK@t`` (bbox-normalised, pooled), ``PCK@t_macro``, per joint |
+| mpii | ``PCKh@0.5``, ``PCKh@0.1``, ``PCKh_AUC``, per part (official MATLAB semantics) |
+| coco, demo | COCO keypoint AP: ``AP AP50 AP75 APm APl AR AR50 AR75 ARm ARl`` (GT boxes, or detections with rescoring and OKS-NMS) |
+| aic | the official AI Challenger score (``AIC_score``) and the COCO-style AP with AIC sigmas and area ``0.53 w h`` |
+
+Exported files (``export_dir``): ``<split>_coco_results.json`` (COCO results format), ``<split>_mpii_preds.mat``
+(``preds`` N x 16 x 2 in the 1-based frame of ``gt_valid.mat``, rows in the annotation order), and
+``<split>_aic_preds.json`` (AI Challenger release format), plus the matching ground truth where the datamodule has it
+(``<split>_coco_gt.json``), so that ``lightning-pose evaluate`` reproduces the logged numbers from the files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from torchmetrics import Metric
+
+from lightning_pose.skeletons import KeypointSet
+
+__all__ = ["build_metrics", "export_metric_predictions", "uses_gt_boxes"]
+
+
+def uses_gt_boxes(datamodule: Any, split: str) -> bool:
+    """Whether the split's samples are GT person boxes (PCK needs them) rather than detections."""
+    boxes = getattr(datamodule, f"{split}_boxes", "gt")
+    return boxes in (None, "gt")
+
+
+def build_metrics(datamodule: Any, split: str, keypoint_set: KeypointSet,
+                  pck_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2)) -> dict[str, Metric]:
+    """The metrics of ``split`` for ``datamodule`` (see the module table)."""
+    from lightning_pose.metrics import PCK, PCKh, COCOKeypointAP
+
+    name = str(getattr(datamodule, "dataset_name", "")).lower()
+    gt_boxes = uses_gt_boxes(datamodule, split)
+    metrics: dict[str, Metric] = {}
+    if gt_boxes:
+        metrics["pck"] = PCK(keypoint_set, thresholds=pck_thresholds, normalizer="bbox")
+    if name == "mpii":
+        metrics["pckh"] = PCKh()
+    if name in ("coco", "demo", "aic") and keypoint_set.sigmas is not None:
+        gt = datamodule.ground_truth(split)
+        metrics["coco_ap"] = COCOKeypointAP(gt, sigmas=keypoint_set.sigmas, use_area=name != "aic",
+                                            use_gt_boxes=gt_boxes)
+    if name == "aic":
+        from lightning_pose.metrics import AICScore
+
+        metrics["aic"] = AICScore(datamodule.ground_truth(split))
+    return metrics
+
+
+def export_metric_predictions(metrics: Mapping[str, Metric], datamodule: Any, split: str, out_dir: Path) -> list[Path]:
+    """Write the predictions the metrics evaluated (before their reset) in the native formats."""
+    from lightning_pose.evaluation.formats import write_aic_preds, write_coco_results, write_mpii_preds
+
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    if "coco_ap" in metrics:
+        path = out_dir / f"{split}_coco_results.json"
+        write_coco_results(path, metrics["coco_ap"].results())
+        written.append(path)
+        gt_path = out_dir / f"{split}_coco_gt.json"
+        gt_path.write_text(json.dumps(datamodule.ground_truth(split)))
+        written.append(gt_path)
+    if "pckh" in metrics:
+        path = out_dir / f"{split}_mpii_preds.mat"
+        records = datamodule.records(split)
+        num_persons = sum(len(r.persons) for r in records)
+        write_mpii_preds(path, metrics["pckh"].mpii_preds(num_persons=num_persons, one_based=False), one_based=True)
+        written.append(path)
+    if "aic" in metrics:
+        path = out_dir / f"{split}_aic_preds.json"
+        write_aic_preds(path, metrics["aic"].release_predictions())
+        written.append(path)
+    return written
