@@ -92,9 +92,9 @@ def _build_cli_class() -> type:
                 save_config_callback=RunConfigSaver,
                 trainer_defaults={
                     "logger": {"class_path": "lightning_pose.callbacks.wandb_logger.PoseWandbLogger"},
-                    "callbacks": [{"class_path": "lightning_pose.callbacks.wandb_callbacks.WandbPoseCallback"}],
                 },
                 parser_kwargs={"default_env": False},
+                auto_configure_optimizers=False,
                 args=argv,
                 run=run,
             )
@@ -106,6 +106,15 @@ def _build_cli_class() -> type:
                 "--results", type=str | None, default=None,
                 help="validate/test: write the final metrics as one flat JSON object to this file",
             )
+
+        def instantiate_trainer(self, **kwargs: Any) -> Any:
+            trainer = super().instantiate_trainer(**kwargs)
+            from lightning_pose.callbacks.wandb_callbacks import WandbPoseCallback
+
+            # every run gets the method-comparison metadata, even when a config lists its own callbacks
+            if not any(isinstance(cb, WandbPoseCallback) for cb in trainer.callbacks):
+                trainer.callbacks.append(WandbPoseCallback())
+            return trainer
 
         def _write_results(self) -> None:
             path = self.config[self.subcommand].get("results")

@@ -61,6 +61,8 @@ class PoseWandbLogger(WandbLogger):
         group: W&B group; default: the method name, set by the pose callback at fit start when left empty.
         job_type: W&B job type; default: the Lightning stage (``fit``, ``validate``, ``test``).
         tags: extra tags (dataset and backbone are added automatically).
+        name: run display name; entity: W&B entity (team/user); notes: run notes.
+        log_model: upload checkpoints as W&B artifacts (``True`` at the end of fit, ``"all"`` every checkpoint).
         **kwargs: passed to :class:`lightning.pytorch.loggers.WandbLogger` (``name``, ``log_model``, ``entity``...).
     """
 
@@ -72,11 +74,19 @@ class PoseWandbLogger(WandbLogger):
         group: str | None = None,
         job_type: str | None = None,
         tags: list[str] | None = None,
+        name: str | None = None,
+        entity: str | None = None,
+        notes: str | None = None,
+        log_model: bool | Literal["all"] = False,
         **kwargs: Any,
     ) -> None:
         self.resolved_mode = resolve_wandb_mode(mode)
         Path(save_dir).mkdir(parents=True, exist_ok=True)
-        init_kwargs = dict(kwargs)
+        init_kwargs = dict(kwargs, name=name, log_model=log_model)
+        if entity is not None:
+            init_kwargs["entity"] = entity
+        if notes is not None:
+            init_kwargs["notes"] = notes
         init_kwargs.setdefault("mode", self.resolved_mode)
         if group is not None:
             init_kwargs["group"] = group

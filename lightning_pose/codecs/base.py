@@ -19,6 +19,7 @@ __all__ = [
     "check_flip_indices",
     "work_dtype",
     "gather_maps",
+    "extend_log_quadratic",
 ]
 
 Size = tuple[int, int]
@@ -110,3 +111,42 @@ def gather_maps(maps: Tensor, x: Tensor, y: Tensor) -> Tensor:
     flat = maps.reshape(b, k, h * w)
     index = (y * w + x).unsqueeze(-1)
     return torch.gather(flat, 2, index).squeeze(-1)
+
+
+def extend_log_quadratic(maps: Tensor, r: int, cap: Tensor, eps: float = 1e-10) -> Tensor:
+    """Pad the last dim by ``r`` values on both sides, continuing Gaussian-like peaks across the border.
+
+    For each 1-D slice, the 3 outermost values ``a, b, c`` (distance 2, 1, 0 from the border) define a quadratic in
+    ``log`` space; where it is strictly concave (``log a - 2 log b + log c < 0``) the padding is
+    ``exp(quadratic)`` at distance ``1..r`` beyond the border, capped at ``exp(cap)``; elsewhere the border value is
+    replicated. ``log`` of a Gaussian is a quadratic, so a Gaussian peak is continued exactly, including a peak
+    whose maximum lies beyond the last pixel.
+
+    Args:
+        maps: ``(..., N)`` floating tensor, ``N >= 3``.
+        r: number of values added on each side (>= 0).
+        cap: log-space upper bound, broadcastable to ``(..., r)`` (e.g. ``log(max) + 1`` per map).
+        eps: values are clamped to ``>= eps`` before the log (only for the extrapolation test/values).
+
+    Returns:
+        ``(..., N + 2 r)`` tensor, same dtype and device.
+    """
+    if r < 0:
+        raise ValueError(f"extend_log_quadratic: r must be >= 0, got {r}")
+    if maps.shape[-1] < 3:
+        raise ValueError(f"extend_log_quadratic: need at least 3 values along the last dim, got {maps.shape[-1]}")
+    if r == 0:
+        return maps
+    logm = torch.log(maps.clamp(min=eps))
+    t = torch.arange(1, r + 1, device=maps.device, dtype=maps.dtype)
+
+    def side(a: Tensor, b: Tensor, c: Tensor, border: Tensor) -> Tensor:
+        f2 = a - 2.0 * b + c
+        f1 = 0.5 * (c - a) + f2  # outward slope at the border value
+        ext = c.unsqueeze(-1) + f1.unsqueeze(-1) * t + 0.5 * f2.unsqueeze(-1) * t * t
+        ext = torch.exp(torch.minimum(ext, cap))
+        return torch.where((f2 < 0).unsqueeze(-1), ext, border.unsqueeze(-1).expand_as(ext))
+
+    right = side(logm[..., -3], logm[..., -2], logm[..., -1], maps[..., -1])
+    left = side(logm[..., 2], logm[..., 1], logm[..., 0], maps[..., 0]).flip(-1)
+    return torch.cat([left, maps, right], dim=-1)

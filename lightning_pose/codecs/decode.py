@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_pose.codecs.base import check_maps, gather_maps, work_dtype
+from lightning_pose.codecs.base import check_maps, extend_log_quadratic, gather_maps, work_dtype
 
 __all__ = [
     "heatmap_maximum",
@@ -86,30 +86,6 @@ def blur_sigma(kernel: int) -> float:
 BLUR_BORDERS = ("extrapolate", "zero")
 
 
-def _extrapolate_last_dim(maps: Tensor, r: int, cap: Tensor, eps: float) -> Tensor:
-    """Pad the last dim by ``r`` on both sides with a log-quadratic extrapolation of the 3 outermost values.
-
-    ``log`` of a Gaussian is a quadratic, so for Gaussian-like maps the padding continues the peak exactly. The
-    extrapolation is used only where the 3-point stencil is strictly log-concave; elsewhere the padding is ``eps``
-    (i.e. zero padding). Extrapolated log values are capped at ``cap`` (broadcastable to the padding) to bound the growth.
-    """
-    logm = torch.log(maps.clamp(min=eps))
-    t = torch.arange(1, r + 1, device=maps.device, dtype=maps.dtype)
-    floor = torch.full((), float(torch.log(torch.tensor(eps, dtype=maps.dtype))), dtype=maps.dtype, device=maps.device)
-
-    def side(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-        # a, b, c: log values at distance 2, 1, 0 from the border; returns values at distance 1..r beyond it.
-        f2 = a - 2.0 * b + c
-        f1 = 0.5 * (c - a) + f2  # outward slope at the border pixel
-        ext = c.unsqueeze(-1) + f1.unsqueeze(-1) * t + 0.5 * f2.unsqueeze(-1) * t * t
-        ext = torch.minimum(ext, cap)
-        return torch.exp(torch.where((f2 < 0).unsqueeze(-1), ext, floor))
-
-    right = side(logm[..., -3], logm[..., -2], logm[..., -1])
-    left = side(logm[..., 2], logm[..., 1], logm[..., 0]).flip(-1)
-    return torch.cat([left, maps, right], dim=-1)
-
-
 def gaussian_blur(heatmaps: Tensor, kernel: int, *, border: str = "extrapolate", eps: float = 1e-10) -> Tensor:
     """Separable Gaussian blur of every map (DARK's "distribution modulation").
 
@@ -118,9 +94,9 @@ def gaussian_blur(heatmaps: Tensor, kernel: int, *, border: str = "extrapolate",
         kernel: odd kernel size (>= 3); sigma from :func:`blur_sigma`. The kernel is normalised to sum 1.
         border: what the kernel reads outside the map. ``"zero"`` is the reference DARK behaviour; it drags peaks
             within ~4 px of the border up to 1 heatmap px inwards (measured with sigma 2, kernel 11).
-            ``"extrapolate"`` (default) continues each map beyond its border with a log-quadratic extrapolation of
-            the 3 outermost pixels (exact for Gaussian peaks, capped at ``e * max``; zero where the border is not
-            log-concave), which removes that bias.
+            ``"extrapolate"`` (default) continues each map beyond its border with
+            :func:`~lightning_pose.codecs.base.extend_log_quadratic` (exact for Gaussian peaks, capped at
+            ``e * max``; border value replicated where the border is not log-concave), which removes that bias.
         eps: floor applied before logs.
 
     Returns:
@@ -147,9 +123,9 @@ def gaussian_blur(heatmaps: Tensor, kernel: int, *, border: str = "extrapolate",
     if h < 3 or w < 3:
         raise ValueError(f"gaussian_blur: border='extrapolate' needs maps of at least 3x3, got {h}x{w}")
     cap = torch.log(x.amax(dim=(-2, -1), keepdim=True).clamp(min=eps)) + 1.0  # (BK, 1, 1, 1)
-    x = _extrapolate_last_dim(x, r, cap, eps)  # (BK, 1, H, W + 2r)
+    x = extend_log_quadratic(x, r, cap, eps)  # (BK, 1, H, W + 2r)
     x = F.conv2d(x, g.view(1, 1, 1, kernel))  # (BK, 1, H, W)
-    x = _extrapolate_last_dim(x.transpose(-1, -2), r, cap, eps)  # (BK, 1, W, H + 2r)
+    x = extend_log_quadratic(x.transpose(-1, -2), r, cap, eps)  # (BK, 1, W, H + 2r)
     x = F.conv2d(x, g.view(1, 1, 1, kernel)).transpose(-1, -2)  # (BK, 1, H, W)
     return x.reshape(b, k, h, w)
 

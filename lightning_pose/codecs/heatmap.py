@@ -214,7 +214,8 @@ class HeatmapCodec:
 
         Flips W, permutes joint channels (channel ``i`` <- flipped channel ``flip_indices[i]``) and shifts right by
         ``1 - W_h / W_in`` heatmap px (``shift="exact"``, default from the constructor), which maps the
-        convention-A position of ``W_in - 1 - x`` exactly onto that of ``x``. A trailing background channel
+        convention-A position of ``W_in - 1 - x`` exactly onto that of ``x`` (cubic interpolation between columns;
+        peaks beyond the border are continued by log-quadratic extrapolation, see :func:`shift_maps_x`). A trailing background channel
         (``K + 1`` channels, ``background=True``) is flipped and shifted, not permuted.
 
         Args:
@@ -234,5 +235,12 @@ class HeatmapCodec:
                 f"HeatmapCodec.flip_back: {c} channels do not match {k} flip_indices"
                 + (" (+1 background)" if self.background else "")
             )
-        amount = heatmap_flip_shift(self.input_size[0], self.heatmap_size[0], shift or self.flip_shift)
-        return flip_heatmaps(heatmaps, flip_indices, amount, background=has_bg)
+        mode = self.flip_shift if shift is None else shift
+        amount = heatmap_flip_shift(self.input_size[0], self.heatmap_size[0], mode)
+        if mode == "exact" and self.heatmap_size[0] >= 3:
+            interpolation, border = "cubic", "extrapolate"
+        else:  # HRNet's integer shift replicates the border column
+            interpolation, border = "linear", "replicate"
+        return flip_heatmaps(
+            heatmaps, flip_indices, amount, background=has_bg, interpolation=interpolation, border=border
+        )

@@ -137,7 +137,47 @@ class CocoKeypointEvaluator:
         self._index_annotations(gt["annotations"])
 
     # ---------------------------------------------------------------------------------------------
+    def _read_annotations_fast(self, anns: Sequence[Mapping]):
+        """Vectorised read of well-formed annotations; ``None`` when anything needs the checked path."""
+        k = self.num_keypoints
+        n = len(anns)
+        try:
+            img = np.fromiter((a["image_id"] for a in anns), dtype=np.int64, count=n)
+            cat = np.fromiter((a["category_id"] for a in anns), dtype=np.int64, count=n)
+            ids = np.fromiter((a.get("id", 0) for a in anns), dtype=np.int64, count=n)
+            crowd = np.fromiter((bool(a.get("iscrowd", 0)) for a in anns), dtype=bool, count=n)
+            kp_lists = [a["keypoints"] for a in anns]
+            if np.any(np.fromiter(map(len, kp_lists), dtype=np.int64, count=n) != 3 * k):
+                return None
+            kpts = np.fromiter(chain.from_iterable(kp_lists), dtype=np.float64, count=n * 3 * k).reshape(n, k, 3)
+            bb_lists = [a["bbox"] for a in anns]
+            if np.any(np.fromiter(map(len, bb_lists), dtype=np.int64, count=n) != 4):
+                return None
+            boxes = np.fromiter(chain.from_iterable(bb_lists), dtype=np.float64, count=n * 4).reshape(n, 4)
+            if self.use_area:
+                areas = np.fromiter((a["area"] for a in anns), dtype=np.float64, count=n)
+            else:
+                areas = np.zeros(n)
+            nkp = np.fromiter((a.get("num_keypoints", -1) for a in anns), dtype=np.int64, count=n)
+        except (KeyError, TypeError, ValueError):
+            return None
+        return img, cat, ids, crowd, kpts, boxes, areas, nkp
+
     def _index_annotations(self, anns: Sequence[Mapping]) -> None:
+        fast = self._read_annotations_fast(anns)
+        if fast is None:
+            fast = self._read_annotations_checked(anns)
+        img, cat, ids, crowd, kpts, boxes, areas, nkp = fast
+        problems: list[DataProblem] = []
+        finite = np.isfinite(kpts).all(axis=(1, 2)) & np.isfinite(boxes).all(axis=1) & np.isfinite(areas)
+        for i in np.flatnonzero(~finite):
+            problems.append(DataProblem(self.gt_name, f"annotation {ids[i]}", "non-finite keypoint, bbox or area value", "non_finite"))
+        if problems:
+            raise DatasetError(problems)
+        self._finish_index(img, cat, ids, crowd, kpts, boxes, areas, nkp)
+
+    def _read_annotations_checked(self, anns: Sequence[Mapping]):
+        """Per-annotation read that reports every malformed annotation (raises :class:`DatasetError`)."""
         k = self.num_keypoints
         problems: list[DataProblem] = []
         n = len(anns)
@@ -183,12 +223,11 @@ class CocoKeypointEvaluator:
                 areas[i] = float(ann["area"])
             if "num_keypoints" in ann:
                 nkp[i] = int(ann["num_keypoints"])
-        finite = np.isfinite(kpts).all(axis=(1, 2)) & np.isfinite(boxes).all(axis=1) & np.isfinite(areas)
-        for i in np.flatnonzero(~finite):
-            problems.append(DataProblem(self.gt_name, f"annotation {ids[i]}", "non-finite keypoint, bbox or area value", "non_finite"))
         if problems:
             raise DatasetError(problems)
+        return img, cat, ids, crowd, kpts, boxes, areas, nkp
 
+    def _finish_index(self, img, cat, ids, crowd, kpts, boxes, areas, nkp) -> None:
         counted = np.count_nonzero(kpts[:, :, 2] > 0, axis=1)
         have = nkp >= 0
         mismatch = have & (nkp != counted)
@@ -233,9 +272,10 @@ class CocoKeypointEvaluator:
             image_id = np.fromiter((r["image_id"] for r in results), dtype=np.int64, count=n)
             cat_id = np.fromiter((r["category_id"] for r in results), dtype=np.int64, count=n)
             score = np.fromiter((r["score"] for r in results), dtype=np.float64, count=n)
-            flat = np.fromiter(chain.from_iterable(r["keypoints"] for r in results), dtype=np.float64, count=n * 3 * k)
-            if any(len(r["keypoints"]) != 3 * k for r in results):
+            kp_lists = [r["keypoints"] for r in results]
+            if np.any(np.fromiter(map(len, kp_lists), dtype=np.int64, count=n) != 3 * k):
                 raise ValueError("keypoint count")
+            flat = np.fromiter(chain.from_iterable(kp_lists), dtype=np.float64, count=n * 3 * k)
         except (KeyError, TypeError, ValueError):
             self._explain_bad_result(results)
             raise  # _explain_bad_result always raises; this keeps type checkers happy
@@ -372,12 +412,12 @@ class CocoKeypointEvaluator:
             unit = d_cat * n_img + d_img
             rank = _rank_in_runs(unit)
             top = rank < max_dets
-            sel, d_img, d_cat, d_score, unit, rank = sel[top], d_img[top], d_cat[top], d_score[top], unit[top], rank[top]
+            sel, d_img, d_cat, d_score, unit = sel[top], d_img[top], d_cat[top], d_score[top], unit[top]
             d_xy = kpts[sel, :, :2]
             d_area = area[sel]
         else:
             sel = np.zeros(0, np.int64)
-            d_img = d_cat = unit = rank = np.zeros(0, np.int64)
+            d_img = d_cat = unit = np.zeros(0, np.int64)
             d_score = d_area = np.zeros(0)
             d_xy = np.zeros((0, self.num_keypoints, 2))
 
@@ -391,7 +431,7 @@ class CocoKeypointEvaluator:
 
         thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
         matched, d_ig = _match(
-            d_unit=unit, d_rank=rank, d_xy=d_xy, d_oor=d_oor,
+            d_unit=unit, d_xy=d_xy, d_oor=d_oor,
             g_unit=g_unit, g_kpts=self._g_kpts[g_sel], g_area=g_area, g_box=self._g_box[g_sel],
             g_ig=g_ig, g_crowd=self._g_crowd[g_sel], variances=self.variances, thresholds=thr,
         )
@@ -500,7 +540,6 @@ def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _match(
     *,
     d_unit: np.ndarray,
-    d_rank: np.ndarray,
     d_xy: np.ndarray,
     d_oor: np.ndarray,
     g_unit: np.ndarray,
@@ -518,9 +557,17 @@ def _match(
     order inside it; GTs are sorted by (unit, annotation order). ``d_oor``/``g_ig`` are ``(A, N)`` /
     ``(A, M)`` per area range. Returns ``matched (A, T, N)`` and ``ignored (A, T, N)`` booleans.
 
-    The sequential dependency (a GT taken by a higher-scored detection is no longer available) only runs
-    along the rank inside a unit, so the loop is over ranks (<= max_dets) while every unit, area range
-    and threshold is processed in one array operation. Units are bucketed by padded GT count.
+    Matching rule (pycocotools ``evaluateImg``): in score order, a detection takes, among the GTs still
+    available (not yet matched, or crowd) with ``oks >= t``, the non-ignored one with the highest OKS (ties:
+    the later GT), or if there is none the ignored one with the highest OKS. A matched detection is
+    ignored iff its GT is; an unmatched one iff its area is outside the range.
+
+    Only pairs with ``oks >= min(t)`` can ever match, so the work is restricted to them: pairs whose
+    boxes are too far apart for that are skipped before OKS is computed (a provable bound, see
+    :func:`_candidate_pairs`), detections and GTs without any candidate are dropped (they cannot
+    change the outcome), and the sequential part loops over the rank among the remaining detections of
+    a unit while every unit, area range and threshold is processed in one array operation (units
+    bucketed by padded GT count).
     """
     a_n = d_oor.shape[0]
     t_n = thresholds.shape[0]
@@ -529,73 +576,121 @@ def _match(
     ignored = np.repeat(d_oor[:, None, :], t_n, axis=1)
     if n == 0 or g_unit.shape[0] == 0:
         return matched, ignored
+    c_unit, c_d, c_g, c_oks = _candidate_pairs(d_unit, d_xy, g_unit, g_kpts, g_area, g_box, variances,
+                                               float(thresholds.min()))
+    if c_unit.size == 0:
+        return matched, ignored
+    # Compress: local indices among the candidate detections / GTs of each unit (order preserved).
+    ud = np.unique(c_d)  # global dt indices, sorted = (unit, rank) order
+    ug = np.unique(c_g)  # global gt indices, sorted = (unit, annotation) order
+    d_loc_of = _rank_in_runs(d_unit[ud])
+    g_loc_of = _rank_in_runs(g_unit[ug])
+    p_dl = d_loc_of[np.searchsorted(ud, c_d)]
+    p_gl = g_loc_of[np.searchsorted(ug, c_g)]
+    units, u_dstart, u_dn = _runs(d_unit[ud])
+    _, u_gstart, u_gn = _runs(g_unit[ug])  # same unit set: every candidate unit has both
+    p_u = np.searchsorted(units, c_unit)
+
+    hit_parts: list[np.ndarray] = []
+    ig_parts: list[np.ndarray] = []
+    idx_parts: list[np.ndarray] = []
+    gpad_of_unit = 1 << np.ceil(np.log2(np.maximum(u_gn, 1))).astype(np.int64)
+    a_idx = np.arange(a_n)[:, None, None]
+    for gpad in np.unique(gpad_of_unit):
+        gpad = int(gpad)
+        bu = np.flatnonzero(gpad_of_unit == gpad)
+        # Units with more detections first, so the units active at rank r are a prefix.
+        bu = bu[np.argsort(-u_dn[bu], kind="stable")]
+        nb = bu.size
+        dmax = int(u_dn[bu[0]])
+        slot = np.full(units.size, -1, dtype=np.int64)
+        slot[bu] = np.arange(nb)
+        in_b = slot[p_u] >= 0
+        oks_pad = np.full((nb, dmax, gpad), -1.0)  # non-candidate pairs never reach a threshold
+        oks_pad[slot[p_u[in_b]], p_dl[in_b], p_gl[in_b]] = c_oks[in_b]
+        gidx = np.arange(gpad)
+        valid = gidx[None, :] < u_gn[bu][:, None]  # (nb, gpad)
+        g_index = ug[np.where(valid, u_gstart[bu][:, None] + gidx[None, :], 0)]
+        crowd_pad = g_crowd[g_index] & valid
+        ig_pad = g_ig[:, g_index] | ~valid[None]  # (A, nb, gpad)
+        avail = np.repeat(np.repeat(valid[None, :, None, :], a_n, axis=0), t_n, axis=2)  # (A, nb, T, gpad)
+        n_active = np.count_nonzero(u_dn[bu][None, :] > np.arange(dmax)[:, None], axis=1)
+        for r in range(dmax):
+            m_n = int(n_active[r])
+            o = oks_pad[:m_n, r, :]  # (m, gpad)
+            cand = avail[:, :m_n] & (o[:, None, :] >= thresholds[None, :, None])[None]  # (A, m, T, gpad)
+            cand_reg = cand & ~ig_pad[:, :m_n, None, :]
+            chosen = np.where(cand_reg.any(axis=-1, keepdims=True), cand_reg, cand)
+            hit = chosen.any(axis=-1)  # (A, m, T)
+            val = np.where(chosen, o[None, :, None, :], -1.0)
+            best = gpad - 1 - np.argmax(val[..., ::-1], axis=-1)  # ties -> the later GT
+            u_idx = np.arange(m_n)[None, :, None]
+            take = hit & ~crowd_pad[:m_n][u_idx, best]
+            aa, uu, tt = np.nonzero(take)
+            avail[aa, uu, tt, best[aa, uu, tt]] = False
+            hit_parts.append(hit)
+            ig_parts.append(hit & ig_pad[a_idx, u_idx, best])
+            idx_parts.append(ud[u_dstart[bu[:m_n]] + r])
+    d_index = np.concatenate(idx_parts)
+    hit_all = np.concatenate(hit_parts, axis=1).transpose(0, 2, 1)  # (A, T, n_cand)
+    ig_all = np.concatenate(ig_parts, axis=1).transpose(0, 2, 1)
+    matched[:, :, d_index] = hit_all
+    ignored[:, :, d_index] = np.where(hit_all, ig_all, ignored[:, :, d_index])
+    return matched, ignored
+
+
+def _candidate_pairs(
+    d_unit: np.ndarray,
+    d_xy: np.ndarray,
+    g_unit: np.ndarray,
+    g_kpts: np.ndarray,
+    g_area: np.ndarray,
+    g_box: np.ndarray,
+    variances: np.ndarray,
+    min_thr: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(unit, dt index, gt index, oks) of the same-unit pairs with ``oks >= min_thr``.
+
+    Pruning bound (exact, applied before computing OKS): for a GT with labelled keypoints, every
+    labelled keypoint lies in their bounding box and every detected keypoint in the detection's
+    keypoint box, so each squared distance is >= gap^2, the squared distance between the two boxes.
+    Then each ``e_k >= gap^2 / max(var) / (area + eps) / 2 = E`` and ``OKS <= exp(-E)``; pairs with
+    ``E > 2`` (OKS < 0.14) are skipped. GTs without labelled keypoints (doubled-box OKS) are never skipped.
+    """
     du, ds, dc = _runs(d_unit)
     gu, gs, gc = _runs(g_unit)
     common, di, gi = np.intersect1d(du, gu, assume_unique=True, return_indices=True)
+    empty = (np.zeros(0, np.int64),) * 3 + (np.zeros(0),)
     if common.size == 0:
-        return matched, ignored
+        return empty
     u_dstart, u_dn = ds[di], dc[di]
     u_gstart, u_gn = gs[gi], gc[gi]
-
-    # All (detection, GT) pairs inside common units, flat.
     pairs = u_dn * u_gn
     total = int(pairs.sum())
     pu = np.repeat(np.arange(common.size), pairs)
     local = np.arange(total) - np.repeat(np.cumsum(pairs) - pairs, pairs)
     gn_rep = u_gn[pu]
     p_r = local // gn_rep
-    p_g = local - p_r * gn_rep
     p_d = u_dstart[pu] + p_r
-    p_gi = u_gstart[pu] + p_g
-    oks = oks_pairs(d_xy[p_d], g_kpts[p_gi], g_area[p_gi], g_box[p_gi], variances)
+    p_g = u_gstart[pu] + (local - p_r * gn_rep)
 
-    # Buckets by padded GT count: 1, 2, 4, 8, ...
-    gpad_of_unit = 1 << np.ceil(np.log2(np.maximum(u_gn, 1))).astype(np.int64)
-    pair_start = np.cumsum(pairs) - pairs
-    for gpad in np.unique(gpad_of_unit):
-        bu = np.flatnonzero(gpad_of_unit == gpad)
-        # Units with more detections first, so the units active at rank r are a prefix.
-        bu = bu[np.argsort(-u_dn[bu], kind="stable")]
-        nb = bu.size
-        dmax = int(u_dn[bu[0]])
-        # Padded OKS (nb, dmax, gpad); pads are never candidates (avail False).
-        oks_pad = np.full((nb, dmax, gpad), -1.0)
-        b_pairs = pairs[bu]
-        b_rows = np.repeat(np.arange(nb), b_pairs)
-        b_local = np.arange(int(b_pairs.sum())) - np.repeat(np.cumsum(b_pairs) - b_pairs, b_pairs)
-        src = np.repeat(pair_start[bu], b_pairs) + b_local
-        oks_pad[b_rows, p_r[src], p_g[src]] = oks[src]
-        gidx = np.arange(gpad)
-        valid = gidx[None, :] < u_gn[bu][:, None]  # (nb, gpad)
-        g_index = np.where(valid, u_gstart[bu][:, None] + gidx[None, :], 0)
-        crowd_pad = g_crowd[g_index] & valid
-        ig_pad = g_ig[:, g_index] | ~valid[None]  # (A, nb, gpad)
-        avail = np.repeat(np.repeat(valid[None, :, None, :], a_n, axis=0), t_n, axis=2)  # (A, nb, T, gpad)
-        n_active = np.count_nonzero(u_dn[bu][None, :] > np.arange(dmax)[:, None], axis=1)
-        a_idx = np.arange(a_n)[:, None, None]
-        for r in range(dmax):
-            m_n = int(n_active[r])
-            o = oks_pad[:m_n, r, :]  # (m, gpad)
-            cand = avail[:, :m_n] & (o[:, None, :] >= thresholds[None, :, None])[None]  # (A, m, T, gpad)
-            ig = ig_pad[:, :m_n, None, :]
-            cand_reg = cand & ~ig
-            has_reg = cand_reg.any(axis=-1)
-            chosen = np.where(has_reg[..., None], cand_reg, cand)
-            hit = chosen.any(axis=-1)  # (A, m, T)
-            if not hit.any():
-                continue
-            val = np.where(chosen, o[None, :, None, :], -1.0)
-            best = gpad - 1 - np.argmax(val[..., ::-1], axis=-1)  # ties -> the later GT
-            u_idx = np.arange(m_n)[None, :, None]
-            best_ig = ig_pad[a_idx, u_idx, best]
-            take = hit & ~crowd_pad[:m_n][u_idx, best]
-            aa, uu, tt = np.nonzero(take)
-            avail[aa, uu, tt, best[aa, uu, tt]] = False
-            d_index = u_dstart[bu[:m_n]] + r  # (m,)
-            matched[:, :, d_index] = hit.transpose(0, 2, 1)
-            old_ig = ignored[:, :, d_index]
-            ignored[:, :, d_index] = np.where(hit.transpose(0, 2, 1), best_ig.transpose(0, 2, 1), old_ig)
-    return matched, ignored
+    lab = g_kpts[:, :, 2] > 0
+    has_lab = lab.any(axis=1)
+    big = np.inf
+    gx0 = np.where(lab, g_kpts[:, :, 0], big).min(axis=1)
+    gx1 = np.where(lab, g_kpts[:, :, 0], -big).max(axis=1)
+    gy0 = np.where(lab, g_kpts[:, :, 1], big).min(axis=1)
+    gy1 = np.where(lab, g_kpts[:, :, 1], -big).max(axis=1)
+    dx0, dx1 = d_xy[:, :, 0].min(axis=1), d_xy[:, :, 0].max(axis=1)
+    dy0, dy1 = d_xy[:, :, 1].min(axis=1), d_xy[:, :, 1].max(axis=1)
+    gap_x = np.maximum(0.0, np.maximum(dx0[p_d] - gx1[p_g], gx0[p_g] - dx1[p_d]))
+    gap_y = np.maximum(0.0, np.maximum(dy0[p_d] - gy1[p_g], gy0[p_g] - dy1[p_d]))
+    bound = (gap_x ** 2 + gap_y ** 2) / float(variances.max()) / (g_area[p_g] + _EPS) / 2
+    keep = ~has_lab[p_g] | ~(bound > 2.0)
+    p_d, p_g, pu = p_d[keep], p_g[keep], pu[keep]
+    oks = oks_pairs(d_xy[p_d], g_kpts[p_g], g_area[p_g], g_box[p_g], variances)
+    good = oks >= min_thr
+    return common[pu[good]], p_d[good], p_g[good], oks[good]
 
 
 def _accumulate(

@@ -9,7 +9,8 @@ makes the result independent of the world size.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -53,6 +54,16 @@ class SampleStateMetric(Metric):
     def dtype(self) -> torch.dtype:
         """Always float64: the dtype torchmetrics uses for an empty rank's placeholder (must match the states)."""
         return torch.float64
+
+    @contextmanager
+    def synced(self) -> Iterator[None]:
+        """Gather the states of every rank for the duration of the block (no-op outside DDP or when already
+        synced, e.g. inside ``compute``). Under DDP this is a collective: call the export methods on every rank."""
+        if self._is_synced:
+            yield
+            return
+        with self.sync_context():
+            yield
 
     def _append(self, name: str, values: np.ndarray) -> None:
         flat = torch.as_tensor(np.ascontiguousarray(values, dtype=np.float64).reshape(-1), device=self.device)

@@ -88,7 +88,7 @@ class COCOKeypointAP(SampleStateMetric):
         k = self.num_keypoints
         p = preds.detach().to("cpu").double().numpy()
         s = scores.detach().to("cpu").double().numpy()
-        if p.ndim != 3 or p.shape[1:] != (k, 2) and p.shape[1:] != (k, 3):
+        if p.ndim != 3 or p.shape[1:] not in ((k, 2), (k, 3)):
             raise ValueError(f"{name}: preds must be (B, {k}, 2), got {tuple(p.shape)}")
         if s.shape != p.shape[:2]:
             raise ValueError(f"{name}: scores must be (B, {k}), got {tuple(s.shape)}")
@@ -100,19 +100,20 @@ class COCOKeypointAP(SampleStateMetric):
     def detections(self) -> TopDownDetections:
         """The post-processed detections that ``compute`` evaluates (after de-dup, rescoring and NMS)."""
         k = self.num_keypoints
-        st = self._unique_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
-                                   "keypoints": 2 * k, "keypoint_scores": k})
+        with self.synced():
+            st = self._unique_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
+                                       "keypoints": 2 * k, "keypoint_scores": k})
+        if self.use_gt_boxes:
+            self._check_gt_boxes(st["image_id"], st["ann_id"])
         det = postprocess_topdown(
             st["image_id"], st["ann_id"], st["keypoints"].reshape(-1, k, 2), st["keypoint_scores"],
             st["bbox_score"], st["crop_area"], sigmas=self.sigmas, rescore_instances=self.rescore,
             score_thr=self.score_thr, nms_thr=self.nms_thr)
-        if self.use_gt_boxes:
-            self._check_gt_boxes(det)
         return det
 
-    def _check_gt_boxes(self, det: TopDownDetections) -> None:
+    def _check_gt_boxes(self, image_ids: np.ndarray, ann_ids: np.ndarray) -> None:
         known = {(int(a["image_id"]), int(a["id"])) for a in self.gt["annotations"]}
-        bad = [(int(i), int(a)) for i, a in zip(det.image_id, det.ann_id) if (int(i), int(a)) not in known]
+        bad = [(int(i), int(a)) for i, a in zip(image_ids, ann_ids) if (int(i), int(a)) not in known]
         if bad:
             raise ValueError(f"COCOKeypointAP(use_gt_boxes=True): {len(bad)} sample(s) whose (image_id, ann_id) is "
                              f"not a GT annotation, e.g. {bad[:3]}")

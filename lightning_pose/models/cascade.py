@@ -49,7 +49,7 @@ class _StageNet(nn.Module):
     3x3 convs with stride 2 (BN + ReLU each) until the map is <= 4 px: the first maps ``C -> width``, the next
     double the channels up to ``2 * width``; the final (<= 4 x 4) map is flattened -- not averaged, a displacement
     needs *where* the joint is in the crop -- into ``Linear(., K * 2)`` initialised to zero (a fresh stage moves
-    nothing). S = 64, width = 64, K = 17: 0.38 M parameters, 0.55 GMACs per stage (17 crops).
+    nothing). S = 64, width = 64, K = 17: 0.44 M parameters, 0.55 GMACs per stage (17 crops).
     """
 
     def __init__(self, in_channels: int, num_keypoints: int, crop_size: int, width: int) -> None:

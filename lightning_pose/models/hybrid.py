@@ -41,40 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_pose.codecs import soft_argmax
 from lightning_pose.models.backbones import create_backbone
 from lightning_pose.models.simple_baseline import deconv_padding
 
 __all__ = ["HybridPoseNet"]
-
-
-def _soft_argmax(logits: Tensor, beta: float, debias: bool) -> tuple[Tensor, Tensor]:
-    """Soft-argmax of ``logits`` (B, K, h, w) -> (coords (B, K, 2) as ``(i / w, j / h)``, probs (B, K, h, w)).
-
-    Uses ``lightning_pose.codecs.soft_argmax`` when the codecs package provides it (single source of the
-    convention); this local version implements the same METHODS §1c definition otherwise: ``P = softmax(beta *
-    logits)`` over the map, ``x = sum P * i / w``, ``y = sum P * j / h``; with ``debias`` the uniform mass
-    ``rho = h * w / sum(exp(beta * logits))`` contributed by zero-logit background is removed:
-    ``x <- (x - rho * mean_i(i / w)) / (1 - rho)``.
-    """
-    try:
-        from lightning_pose.codecs import soft_argmax  # type: ignore[attr-defined]
-    except ImportError:
-        soft_argmax = None
-    if soft_argmax is not None:
-        return soft_argmax(logits, beta=beta, debias=debias)
-    b, k, h, w = logits.shape
-    flat = (logits * beta).flatten(2)
-    probs = flat.softmax(dim=-1).view(b, k, h, w)
-    gx = torch.arange(w, device=logits.device, dtype=logits.dtype) / w
-    gy = torch.arange(h, device=logits.device, dtype=logits.dtype) / h
-    x = (probs.sum(dim=2) * gx).sum(dim=-1)
-    y = (probs.sum(dim=3) * gy).sum(dim=-1)
-    coords = torch.stack((x, y), dim=-1)
-    if debias:
-        rho = torch.exp(math.log(h * w) - torch.logsumexp(flat, dim=-1)).clamp(max=0.99)[..., None]  # (B, K, 1)
-        mean = logits.new_tensor([(w - 1) / (2 * w), (h - 1) / (2 * h)])
-        coords = (coords - rho * mean) / (1 - rho)
-    return coords, probs
 
 
 class _DilatedBottleneck(nn.Module):
@@ -231,5 +202,5 @@ class HybridPoseNet(nn.Module):
         if self.coord_fc is not None:
             coords = self.coord_fc(reg).view(x.shape[0], self.num_keypoints, 2)
         else:
-            coords, _ = _soft_argmax(reg, self.softargmax_beta, self.softargmax_debias)
+            coords, _ = soft_argmax(reg, beta=self.softargmax_beta, debias=self.softargmax_debias)
         return {"det": det, "reg": reg, "coords": coords}

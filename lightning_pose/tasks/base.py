@@ -96,6 +96,7 @@ class PoseTask(LightningModule):
         self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler"])
         # what W&B shows and what load_from_checkpoint needs (it passes only keys __init__ accepts)
         self.hparams["keypoint_set"] = self.keypoint_set.to_dict()
+        self.hparams["input_size"] = list(self.input_size)
         self.hparams["num_keypoints"] = self.keypoint_set.num_keypoints
         self.hparams["method"] = self.method_name
         self.hparams["optimizer_config"] = _describe_callable(optimizer)

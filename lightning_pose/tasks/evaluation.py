@@ -28,7 +28,7 @@ __all__ = ["build_metrics", "export_metric_predictions", "uses_gt_boxes"]
 
 def uses_gt_boxes(datamodule: Any, split: str) -> bool:
     """Whether the split's samples are GT person boxes (PCK needs them) rather than detections."""
-    boxes = getattr(datamodule, f"{split}_boxes", "gt")
+    boxes = getattr(datamodule, "boxes", {}).get(split, "gt")
     return boxes in (None, "gt")
 
 
@@ -72,10 +72,11 @@ def export_metric_predictions(metrics: Mapping[str, Metric], datamodule: Any, sp
         path = out_dir / f"{split}_mpii_preds.mat"
         records = datamodule.records(split)
         num_persons = sum(len(r.persons) for r in records)
-        write_mpii_preds(path, metrics["pckh"].mpii_preds(num_persons=num_persons, one_based=False), one_based=True)
+        # 0-based package frame + 1 = the 1-based frame of gt_valid.mat
+        write_mpii_preds(path, metrics["pckh"].mpii_preds(num_persons=num_persons, one_based=True), one_based=True)
         written.append(path)
     if "aic" in metrics:
         path = out_dir / f"{split}_aic_preds.json"
-        write_aic_preds(path, metrics["aic"].release_predictions())
+        write_aic_preds(path, metrics["aic"].release_preds())
         written.append(path)
     return written

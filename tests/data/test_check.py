@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from lightning_pose.data.check import main
 from lightning_pose.skeletons import AIC, COCO, MPII

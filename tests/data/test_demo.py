@@ -192,6 +192,7 @@ def test_limb_lengths_match_the_body_shape() -> None:
 
 
 def test_part_ids_are_unique_and_fit_the_label_stride() -> None:
+    assert POINT_NAMES[:17] == COCO.keypoints  # the scene labels rows 0..16 as the COCO keypoints
     assert len(set(PART_IDS.values())) == len(PART_IDS)
     assert 0 < min(PART_IDS.values()) and max(PART_IDS.values()) < LABEL_STRIDE
 

@@ -177,6 +177,19 @@ def test_path_escapes_refused_without_opening_images(coco_raw: dict, coco_copy: 
     (coco_copy / "link.jpg").symlink_to(outside)
     p = _image_problem(coco_raw, tmp_path, coco_copy, "link.jpg", check_images=False)
     assert p.kind == "path_escape" and "outside" in p.problem
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copyfile(coco_copy / "000000040083.jpg", tmp_path / "elsewhere" / "000000040083.jpg")
+    (coco_copy / "sub").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    p = _image_problem(coco_raw, tmp_path, coco_copy, "sub/000000040083.jpg", check_images=False)
+    assert p.kind == "path_escape" and "outside" in p.problem
+    # a symlink that stays inside the folder is fine
+    (coco_copy / "inside.jpg").symlink_to(coco_copy / "000000040083.jpg")
+    d = copy.deepcopy(coco_raw)
+    d["images"][1]["file_name"] = "./inside.jpg"
+    res = read_coco(_write(tmp_path, d), coco_copy, check_images=True)
+    assert res.records[1].file == coco_copy.resolve() / "inside.jpg"
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_coco(_write(tmp_path, d), tmp_path / "no_such_dir", check_images=True)
 
 
 def test_image_file_problems(coco_raw: dict, coco_copy: Path, tmp_path: Path) -> None:

@@ -189,3 +189,16 @@ def test_oks_nms_grouped_equals_per_image_calls():
         expected.extend(idx[ref_oks_nms(kpts[idx], scores[idx], areas[idx], COCO_SIGMAS, 0.5)])
     np.testing.assert_array_equal(got, np.sort(expected))
     assert len(got) < n
+
+
+def test_evaluation_core_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import lightning_pose.evaluation.coco, lightning_pose.evaluation.oks, "
+            "lightning_pose.evaluation.nms, lightning_pose.evaluation.aic; "
+            "bad = [m for m in ('torch', 'lightning', 'pycocotools', 'xtcocotools') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr

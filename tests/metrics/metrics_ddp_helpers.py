@@ -16,6 +16,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 # ------------------------------------------------------------------------------------------------ samples
+# (the Lightning toy module lives in metrics_lightning_toy.py so that DDP workers do not import lightning)
 def _sample(sid, gt_kpts, pred, scores, bbox, image_id, ann_id, bbox_score=1.0, area=0.0, head_size=float("nan"),
             source_index=-1):
     bbox = np.asarray(bbox, dtype=np.float64)
@@ -128,29 +129,33 @@ def single_process_results() -> dict:
     return out
 
 
-def ddp_worker(rank: int, world: int, init_file: str, out_dir: str, split: str) -> None:
-    """Run every metric on this rank's share and write rank 0's compute() to ``out_dir/result.json``."""
+def ddp_worker(rank: int, world: int, init_file: str, out_dir: str, splits: tuple[str, ...]) -> None:
+    """Run every metric on this rank's share, for each split, and write rank 0's outputs to
+    ``out_dir/result_<split>.json``. Splits: ``sampler`` (DistributedSampler, drop_last=False, padded) and
+    ``empty_rank`` (the last rank never calls update; the others split everything, plus a duplicate)."""
     import torch.distributed as dist
     from torch.utils.data import DistributedSampler
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        out = {}
-        for name, (metric, samples) in build_metrics().items():
-            n = len(samples)
-            if split == "sampler":
-                idx = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False, drop_last=False))
-            else:  # the last rank gets nothing; the others split everything (with one duplicate)
-                idx = [] if rank == world - 1 else [i for i in range(n) if i % (world - 1) == rank] + [0]
-            feed(metric, samples, idx, batch_size=3)
-            out[name] = metric.compute()
-            if name == "coco":
-                out["coco_results"] = metric.results()
-            if name == "pckh":
-                out["mpii_preds"] = metric.mpii_preds().tolist()
-        if rank == 0:
-            Path(out_dir, "result.json").write_text(json.dumps(out))
+        for split in splits:
+            out = {}
+            for name, (metric, samples) in build_metrics().items():
+                n = len(samples)
+                if split == "sampler":
+                    idx = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False,
+                                                  drop_last=False))
+                else:
+                    idx = [] if rank == world - 1 else [i for i in range(n) if i % (world - 1) == rank] + [0]
+                feed(metric, samples, idx, batch_size=3)
+                out[name] = metric.compute()
+                if name == "coco":
+                    out["coco_results"] = metric.results()  # collective: every rank calls it
+                if name == "pckh":
+                    out["mpii_preds"] = metric.mpii_preds().tolist()
+            if rank == 0:
+                Path(out_dir, f"result_{split}.json").write_text(json.dumps(out))
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -177,49 +182,3 @@ def hrnet_rescore(bbox_score: float, kpt_scores: np.ndarray, thr: float = 0.2) -
     """HRNet/mmpose 'bbox_keypoint' rescoring: bbox score x mean of the keypoint scores above thr (0 if none)."""
     above = kpt_scores[kpt_scores > thr]
     return float(bbox_score * above.mean()) if above.size else 0.0
-
-
-# ------------------------------------------------------------------------------------------------ Lightning
-class SampleListDataset(torch.utils.data.Dataset):
-    def __init__(self, samples: list[dict]):
-        self.samples = samples
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.samples[i]
-
-
-try:
-    import lightning.pytorch as pl
-
-    class ToyCOCOModule(pl.LightningModule):
-        """Uses the precomputed ``pred``/``scores`` of each sample as the network output."""
-
-        def __init__(self, gt: dict, seen_file: str | None = None):
-            super().__init__()
-            from lightning_pose.metrics import COCOKeypointAP
-
-            self.weight = torch.nn.Parameter(torch.zeros(1))
-            self.val_ap = COCOKeypointAP(gt, nms_thr=None)
-            self.seen_file = seen_file
-
-        def on_validation_epoch_start(self) -> None:
-            self.val_ap.reset()  # ddp_spawn shares metric states between ranks otherwise (ECOSYSTEM finding 6)
-
-        def validation_step(self, batch, batch_idx):
-            self.val_ap.update(batch["pred"] + 0 * self.weight, batch["scores"], batch)
-
-        def on_validation_epoch_end(self) -> None:
-            stats = self.val_ap.compute()
-            self.log_dict({f"val/{k}": v for k, v in stats.items()})
-            if self.seen_file and self.trainer.is_global_zero:
-                det = self.val_ap.detections()
-                Path(self.seen_file).write_text(json.dumps(sorted(int(i) for i in det.seen_image_ids)))
-            self.val_ap.reset()
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-except ImportError:  # pragma: no cover - lightning is a hard dependency of the package
-    pass

@@ -196,4 +196,5 @@ def test_stage_trained_on_synthetic_blobs_reduces_the_error_of_jittered_estimate
     err_before = ((est - gt) * scale).norm(dim=-1).mean().item()
     err_after = ((refined - gt) * scale).norm(dim=-1).mean().item()
     assert err_before > 2.5
-    assert err_after < 0.5 * err_before, (err_before, err_after)
+    print(f"cascade blob test: mean error {err_before:.2f} px -> {err_after:.2f} px")
+    assert err_after < 0.3 * err_before, (err_before, err_after)

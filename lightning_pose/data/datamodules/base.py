@@ -88,7 +88,8 @@ class PoseDataModule(pl.LightningDataModule):
         if type(self) is PoseDataModule:
             raise TypeError("PoseDataModule is a base class; use COCODataModule, MPIIDataModule, AICDataModule "
                             "or DemoDataModule")
-        self.save_hyperparameters()
+        # the keypoint set and input size are logged by the model they are linked into (one value, one place)
+        self.save_hyperparameters(ignore=["keypoint_set", "input_size"])
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) <= 0:

@@ -25,7 +25,6 @@ import numpy as np
 
 __all__ = [
     "POINT_NAMES",
-    "COCO_FROM_POINT",
     "POSE_KINDS",
     "BodyShape",
     "Figure3D",
@@ -38,7 +37,8 @@ __all__ = [
     "rotation_z",
 ]
 
-#: Named 3-D points of the body model (row order of :attr:`Figure3D.points`).
+#: Named 3-D points of the body model (row order of :attr:`Figure3D.points`); the first 17 are the COCO
+#: keypoints in COCO order, the rest are helper points for drawing.
 POINT_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
@@ -47,8 +47,6 @@ POINT_NAMES: tuple[str, ...] = (
     "pelvis", "neck", "head", "left_hand", "right_hand", "left_toe", "right_toe",
 )
 _P = {name: i for i, name in enumerate(POINT_NAMES)}
-#: Rows of :attr:`Figure3D.points` holding the 17 COCO keypoints, in COCO order.
-COCO_FROM_POINT: tuple[int, ...] = tuple(range(17))
 
 #: Pose families and their sampling probabilities.
 POSE_KINDS: dict[str, float] = {

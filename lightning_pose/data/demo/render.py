@@ -25,6 +25,7 @@ __all__ = [
     "draw_person",
     "face_facing",
     "face_labelled",
+    "person_extent",
 ]
 
 _SHIFT = 4
@@ -215,7 +216,8 @@ def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng
     t_fwd = fig.direction(f3.torso_forward) * (b.chest_depth / 2)
     p_fwd = fig.direction(f3.pelvis_forward) * (b.chest_depth / 2)
     up = fig.direction(np.array([0.0, -1.0, 0.0]))
-    upper = [P("left_shoulder"), P("right_shoulder"), 0.6 * P("neck") + 0.2 * (P("left_shoulder") + P("right_shoulder"))]
+    upper = [P("left_shoulder"), P("right_shoulder"),
+             0.6 * P("neck") + 0.2 * (P("left_shoulder") + P("right_shoulder"))]
     lower = [P("left_hip"), P("right_hip")]
     sho_dir = P("left_shoulder") - P("right_shoulder")
     hip_dir = P("left_hip") - P("right_hip")

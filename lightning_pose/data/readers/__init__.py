@@ -16,12 +16,15 @@ from lightning_pose.data.readers.coco import records_to_coco, read_coco
 from lightning_pose.data.readers.common import ReadResult
 from lightning_pose.data.readers.detections import Detection, read_detections
 from lightning_pose.data.readers.mpii import read_mpii
+from lightning_pose.data.readers.mpii_mat import MPIIGroundTruth, load_mpii_gt_mat
 
 __all__ = [
     "ReadResult",
     "Detection",
     "read_coco",
     "read_mpii",
+    "load_mpii_gt_mat",
+    "MPIIGroundTruth",
     "read_aic",
     "read_aic_raw",
     "read_detections",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 import re
 import warnings
@@ -37,6 +36,9 @@ __all__ = [
     "file_error",
     "parse_keypoints",
     "parse_number",
+    "parse_box",
+    "check_box",
+    "image_root_for",
     "resolve_image_path",
     "inspect_image",
     "finish_read",
@@ -260,13 +262,14 @@ def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str)
         log.add(record, f"image path {rel!r} contains '..'; image names must stay inside {image_root}",
                 "path_escape")
         return None
-    path = Path(os.path.join(image_root, *[p for p in parts if p not in ("", ".")]))
+    root = str(image_root)
+    path = os.path.join(root, *[p for p in parts if p not in ("", ".")])
     real = _real_path(path)
-    if real != image_root and image_root not in real.parents:
+    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
         log.add(record, f"image path {rel!r} resolves to {real}, outside the image folder {image_root} "
                         "(symlink?)", "path_escape")
         return None
-    return path
+    return Path(path)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -274,12 +277,12 @@ def _real_dir(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _real_path(path: Path) -> Path:
+def _real_path(path: str) -> str:
     """``realpath`` of an image path: folders are resolved once (cached), the file itself by one ``lstat``."""
-    real_parent = _real_dir(str(path.parent))
     if os.path.islink(path):
-        return Path(os.path.realpath(path))
-    return Path(real_parent) / path.name
+        return os.path.realpath(path)
+    parent, name = os.path.split(path)
+    return os.path.join(_real_dir(parent), name)
 
 
 def _truncation_message(path: Path, fmt: str | None) -> str | None:
@@ -370,7 +373,3 @@ def image_root_for(image_dir: str | Path, check_images: bool, ann_file: Path) ->
     if check_images and not root.is_dir():
         raise file_error(ann_file, f"image folder {root} does not exist", "missing_image", record="image folder")
     return root
-
-
-def is_finite_number(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)

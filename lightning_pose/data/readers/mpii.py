@@ -14,6 +14,7 @@ Frames and units:
 * Head boxes come from a ``gt_valid.mat``-layout file (``headboxes_src``, 1-based corners, one column per JSON
   row) and are stored 0-based as ``[[x1, y1], [x2, y2]]``.
 
+Problems name the person by its 0-based JSON row: ``person 3 (image 005808361.jpg)``.
 Images have no size in this format (``width = height = 0``); image ids are numbered from 1 in order of first
 appearance of the file name; person ids are ``source_index + 1``.
 """
