@@ -48,7 +48,7 @@ def generate(n_images: int, seed: int) -> tuple[dict, list[dict]]:
 
     Persons: box sides log-uniform (small, medium and large persons), 5 % crowd regions, 4 % without labelled
     keypoints, v drawn from {0, 1, 2}. Results: 90 % of the persons detected with a pixel error that grows with
-    the person size (0.5-8 % of the box diagonal), duplicates for 8 %, ~0.9 false positives per image, scores
+    the person size (0.3-5 % of the box diagonal), duplicates for 8 %, ~0.9 false positives per image, scores
     correlated with the error, per-keypoint scores in (0, 1). Coordinates are image pixels.
     """
     rng = np.random.default_rng(seed)
@@ -77,7 +77,7 @@ def generate(n_images: int, seed: int) -> tuple[dict, list[dict]]:
             if crowd or rng.random() > 0.9:
                 continue
             for _dup in range(2 if rng.random() < 0.08 else 1):
-                err = float(rng.uniform(0.005, 0.08)) * float(np.hypot(w, h))
+                err = float(rng.uniform(0.003, 0.05)) * float(np.hypot(w, h))
                 pred = np.zeros((K, 3))
                 pred[:, 0] = np.where(kp[:, 2] > 0, kp[:, 0], x + 0.5 * w) + rng.normal(0, err, K)
                 pred[:, 1] = np.where(kp[:, 2] > 0, kp[:, 1], y + 0.5 * h) + rng.normal(0, err, K)

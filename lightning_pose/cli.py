@@ -95,6 +95,8 @@ def _build_cli_class() -> type:
                 },
                 parser_kwargs={"default_env": False},
                 auto_configure_optimizers=False,
+                # the config (not hparams stored in a checkpoint) defines the model; --ckpt_path loads weights
+                load_from_checkpoint_support=False,
                 args=argv,
                 run=run,
             )
@@ -106,6 +108,10 @@ def _build_cli_class() -> type:
                 "--results", type=str | None, default=None,
                 help="validate/test: write the final metrics as one flat JSON object to this file",
             )
+
+        def _parse_ckpt_path(self) -> None:
+            """The config defines the model; ``--ckpt_path`` only loads weights (the hparams stored in our
+            checkpoints hold W&B-facing extras such as ``optimizer_config`` that are not constructor options)."""
 
         def instantiate_trainer(self, **kwargs: Any) -> Any:
             trainer = super().instantiate_trainer(**kwargs)
@@ -121,6 +127,9 @@ def _build_cli_class() -> type:
             if not path:
                 return
             metrics = {k: _to_float(v) for k, v in self.trainer.callback_metrics.items()}
+            # logged values went through float32; the task keeps the exact float64 ones
+            for values in getattr(self.model, "final_metrics", {}).values():
+                metrics.update({k: _to_float(v) for k, v in values.items()})
             if not self.trainer.is_global_zero:
                 return
             out = Path(path)
@@ -128,14 +137,24 @@ def _build_cli_class() -> type:
             out.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
             print(f"metrics written to {out}")
 
-        def after_validate(self) -> None:
+        def _after_run(self) -> None:
             self._write_results()
+            # close the W&B run so that a later command in the same process (notebook, sweep agent, tests)
+            # starts its own run instead of silently reusing this one
+            from lightning.pytorch.loggers import WandbLogger
+
+            for logger in self.trainer.loggers:
+                if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                    logger.experiment.finish()
+
+        def after_validate(self) -> None:
+            self._after_run()
 
         def after_test(self) -> None:
-            self._write_results()
+            self._after_run()
 
         def after_fit(self) -> None:
-            self._write_results()
+            self._after_run()
 
     return PoseCLI
 

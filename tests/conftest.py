@@ -23,3 +23,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"shared test data not found at {SHARED_DATA}: the project must sit next to shared/")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory) -> Path:
+    """A session-wide demo-data cache (LIGHTNING_POSE_CACHE), so tests never touch the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("demo_cache")
+    old = os.environ.get("LIGHTNING_POSE_CACHE")
+    os.environ["LIGHTNING_POSE_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("LIGHTNING_POSE_CACHE", None)
+    else:
+        os.environ["LIGHTNING_POSE_CACHE"] = old

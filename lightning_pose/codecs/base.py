@@ -137,7 +137,6 @@ def extend_log_quadratic(maps: Tensor, r: int, cap: Tensor, eps: float = 1e-10) 
         raise ValueError(f"extend_log_quadratic: need at least 3 values along the last dim, got {maps.shape[-1]}")
     if r == 0:
         return maps
-    logm = torch.log(maps.clamp(min=eps))
     t = torch.arange(1, r + 1, device=maps.device, dtype=maps.dtype)
 
     def side(a: Tensor, b: Tensor, c: Tensor, border: Tensor) -> Tensor:
@@ -147,6 +146,8 @@ def extend_log_quadratic(maps: Tensor, r: int, cap: Tensor, eps: float = 1e-10) 
         ext = torch.exp(torch.minimum(ext, cap))
         return torch.where((f2 < 0).unsqueeze(-1), ext, border.unsqueeze(-1).expand_as(ext))
 
-    right = side(logm[..., -3], logm[..., -2], logm[..., -1], maps[..., -1])
-    left = side(logm[..., 2], logm[..., 1], logm[..., 0], maps[..., 0]).flip(-1)
+    logr = torch.log(maps[..., -3:].clamp(min=eps))
+    logl = torch.log(maps[..., :3].clamp(min=eps))
+    right = side(logr[..., 0], logr[..., 1], logr[..., 2], maps[..., -1])
+    left = side(logl[..., 2], logl[..., 1], logl[..., 0], maps[..., 0]).flip(-1)
     return torch.cat([left, maps, right], dim=-1)

@@ -64,7 +64,7 @@ def build_parser(prog: str = "lightning-pose evaluate") -> argparse.ArgumentPars
     return parser
 
 
-def _parse_sigmas(tokens: Sequence[str] | None, num_keypoints: int) -> list[float] | None:
+def _parse_sigmas(tokens: Sequence[str] | None, num_keypoints: int, gt_path: Path) -> list[float] | None:
     if tokens is None:
         return None
     parts = [t for tok in tokens for t in tok.replace(",", " ").split()]
@@ -81,7 +81,7 @@ def _parse_sigmas(tokens: Sequence[str] | None, num_keypoints: int) -> list[floa
             raise _UsageError(f"--sigmas: expected numbers or a keypoint set name, got {' '.join(parts)!r}")
         sig = [float(x) for x in parts]
     if len(sig) != num_keypoints:
-        raise _UsageError(f"--sigmas: {len(sig)} sigmas given but the GT has {num_keypoints} keypoints")
+        raise _UsageError(f"--sigmas: {len(sig)} sigmas given but the GT has {num_keypoints} keypoints ({gt_path})")
     return sig
 
 
@@ -93,11 +93,11 @@ def _is_float(s: str) -> bool:
     return True
 
 
-def _num_keypoints(gt: dict) -> int:
+def _num_keypoints(gt: dict, gt_path: Path) -> int:
     for cat in gt["categories"]:
         if cat.get("keypoints"):
             return len(cat["keypoints"])
-    raise _UsageError("the GT categories list no keypoint names")
+    raise _UsageError(f"{gt_path}: the GT categories list no keypoint names")
 
 
 def _coco_stats(stats: dict) -> dict[str, float]:
@@ -110,7 +110,7 @@ def _evaluate_coco(args: argparse.Namespace) -> dict[str, float]:
 
     gt = load_coco_gt(args.gt)
     results = load_coco_results(args.pred, gt=gt)
-    sigmas = _parse_sigmas(args.sigmas, _num_keypoints(gt))
+    sigmas = _parse_sigmas(args.sigmas, _num_keypoints(gt, args.gt), args.gt)
     stats = evaluate_coco_keypoints(gt, results, sigmas=sigmas, use_area=args.area_mode == "segment")
     return _coco_stats(stats)
 
@@ -200,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (_UsageError, ValueError, KeyError, OSError) as e:
+    except _UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, OSError) as e:
         print(f"error: evaluating {args.pred} against {args.gt}: {e}", file=sys.stderr)
         return 2
     unit = {"coco": "(fractions)", "mpii": "PCKh (percent)", "aic": "(fractions)"}[args.dataset]

@@ -135,7 +135,8 @@ def normalized_distances(
 
     Returns:
         ``(dist, valid)``: ``(N, K)`` float64 distances (``-1`` where not valid; ``inf`` where the prediction is
-        non-finite, which counts as wrong) and the ``(N, K)`` bool validity mask actually used.
+        non-finite, which counts as wrong) and the ``(N, K)`` bool validity mask actually used (``mask``, minus
+        instances with a 0/non-finite normaliser, minus GT joints with non-finite coordinates).
     """
     pred, gt, mask = _check_inputs(pred, gt, mask)
     n = pred.shape[0]
@@ -175,7 +176,7 @@ def pck_counts(
     dist, valid = normalized_distances(pred, gt, mask, norm)
     d = dist[valid]  # (V,)
     joint_of = np.nonzero(valid)[1]
-    k = mask.shape[1] if np.ndim(mask) == 2 else dist.shape[1]
+    k = dist.shape[1]
     ok = (d[None, :] < thr[:, None]) if comparison == "<" else (d[None, :] <= thr[:, None])  # (T, V)
     correct = np.zeros((len(thr), k), dtype=np.int64)
     for t in range(len(thr)):

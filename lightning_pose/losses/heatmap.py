@@ -109,7 +109,8 @@ def multi_stage_heatmap_loss(
     for i, (p, t, f) in enumerate(zip(preds, targets, factors)):
         if p.shape != t.shape:
             raise ValueError(
-                f"multi_stage_heatmap_loss: stage {i} prediction shape {tuple(p.shape)} != target shape {tuple(t.shape)}"
+                f"multi_stage_heatmap_loss: stage {i} prediction shape {tuple(p.shape)} != "
+                f"target shape {tuple(t.shape)}"
             )
         losses.append(weighted_mse_heatmap(p, t, weight, reduction="mean") * f)
     total = torch.stack(losses).sum()

@@ -46,6 +46,7 @@ class SampleStateMetric(Metric):
 
     def __init__(self, state_names: tuple[str, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._global_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._state_names = tuple(state_names)
         for name in self._state_names:
             self.add_state(name, default=[], dist_reduce_fx="cat")
@@ -58,12 +59,26 @@ class SampleStateMetric(Metric):
     @contextmanager
     def synced(self) -> Iterator[None]:
         """Gather the states of every rank for the duration of the block (no-op outside DDP or when already
-        synced, e.g. inside ``compute``). Under DDP this is a collective: call the export methods on every rank."""
+        synced, e.g. inside ``compute``). Under DDP this is a collective: every rank must enter it."""
         if self._is_synced:
             yield
             return
         with self.sync_context():
             yield
+
+    def _global_samples(self, per_sample: Mapping[str, int]) -> dict[str, np.ndarray]:
+        """:meth:`_unique_samples` over **all ranks**, for the export methods.
+
+        ``compute()`` leaves a copy of the global, de-duplicated samples behind; as long as no ``update`` came
+        after it, that copy is used, so exporting after ``compute()`` is **not** a collective (rank 0 alone may
+        call it). Otherwise the states are synced here, which under DDP every rank must do together.
+        """
+        cache = self._global_cache
+        if not self._is_synced and cache is not None and cache[0] == self._update_count \
+                and all(k in cache[1] for k in per_sample):
+            return {k: cache[1][k] for k in (*per_sample, "sample_id")}
+        with self.synced():
+            return self._unique_samples(per_sample)
 
     def _append(self, name: str, values: np.ndarray) -> None:
         flat = torch.as_tensor(np.ascontiguousarray(values, dtype=np.float64).reshape(-1), device=self.device)
@@ -91,4 +106,15 @@ class SampleStateMetric(Metric):
                                    f"samples x {width}; the states are out of step")
             out[name] = arr.reshape(n, width) if width != 1 else arr
         keep = first_occurrence_sorted(ids)
-        return {name: arr[keep] for name, arr in out.items()} | {"sample_id": ids[keep]}
+        result = {name: arr[keep] for name, arr in out.items()} | {"sample_id": ids[keep]}
+        if self._is_synced or not self._distributed():
+            self._global_cache = (self._update_count, result)
+        return result
+
+    def _distributed(self) -> bool:
+        fn = self.distributed_available_fn
+        return bool(fn()) if callable(fn) else False
+
+    def reset(self) -> None:
+        super().reset()
+        self._global_cache = None

@@ -84,9 +84,8 @@ class AICScore(SampleStateMetric):
         self._append("keypoint_scores", s)
 
     def detections(self) -> TopDownDetections:
-        with self.synced():
-            st = self._unique_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
-                                       "keypoints": 2 * _K, "keypoint_scores": _K})
+        st = self._global_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
+                                   "keypoints": 2 * _K, "keypoint_scores": _K})
         det = postprocess_topdown(
             st["image_id"], st["ann_id"], st["keypoints"].reshape(-1, _K, 2), st["keypoint_scores"],
             st["bbox_score"], st["crop_area"], sigmas=self.sigmas, rescore_instances=self.rescore,

@@ -100,9 +100,8 @@ class COCOKeypointAP(SampleStateMetric):
     def detections(self) -> TopDownDetections:
         """The post-processed detections that ``compute`` evaluates (after de-dup, rescoring and NMS)."""
         k = self.num_keypoints
-        with self.synced():
-            st = self._unique_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
-                                       "keypoints": 2 * k, "keypoint_scores": k})
+        st = self._global_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
+                                   "keypoints": 2 * k, "keypoint_scores": k})
         if self.use_gt_boxes:
             self._check_gt_boxes(st["image_id"], st["ann_id"])
         det = postprocess_topdown(

@@ -82,8 +82,7 @@ class PCKh(SampleStateMetric):
         Raises:
             ValueError: a sample has no ``source_index`` (-1), or an index is >= ``num_persons``.
         """
-        with self.synced():
-            s = self._unique_samples({"pred": 2 * _K, "source_index": 1})
+        s = self._global_samples({"pred": 2 * _K, "source_index": 1})
         src = s["source_index"].astype(np.int64)
         if (src < 0).any():
             raise ValueError("PCKh.mpii_preds: some samples have no source_index (-1); the batches must carry "

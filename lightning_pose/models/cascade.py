@@ -11,9 +11,10 @@ Coordinate frames and the crop geometry (all exact, no half-pixel drift):
 * ``grid_sample(align_corners=False)`` addresses a map of width ``w`` with ``g in [-1, 1]`` where pixel ``p``
   (continuous, centres at integers) sits at ``g = (2 p + 1) / w - 1``. For the input image ``w = W_in`` and
   ``p = x``, hence **``g_x = (2 x + 1) / W_in - 1 = 2 u - 1 + 1 / W_in``** (same for ``y`` with ``H_in``).
-  A feature map of stride ``r`` (``w = W_in / r``) whose pixel ``j`` covers input pixels ``[r j, r j + r - 1]``
-  has its centre at ``x = r j + (r - 1) / 2``; substituting gives the very same ``g_x = (2 x + 1) / W_in - 1``,
-  so one mapping serves ``source="image"`` and ``source="features"`` (``W_in = r * w``).
+  A feature map of stride ``r`` (``w = W_in / r``) follows the package's heatmap convention A (codecs): feature
+  pixel ``j`` sits at input ``x = r j`` -- which is also where a ResNet's symmetric-padded stride-``r`` units have
+  their receptive-field centre -- so ``p = x / r`` and **``g_x = (2 x + r) / W_in - 1``** (``r = 1``: the image
+  formula). In general ``g_x = (2 x + r) / W_in - 1`` with ``r = 1`` for ``source="image"``.
 * Crop of joint ``k``: centre ``c_k`` (input px), side ``L`` (input px, the same for all joints of a person),
   ``S = crop_size`` samples per side; crop pixel ``i`` (0-based) samples input position
   ``x = c_x + (i - (S - 1) / 2) * L / S``. Thus the crop centre ``(S - 1) / 2`` is exactly ``c_k`` and adjacent crop
@@ -61,7 +62,9 @@ class _StageNet(nn.Module):
         ch, size = width, (crop_size + 1) // 2
         while size > 4:
             out = min(ch * 2, 2 * width)
-            layers += [nn.Conv2d(ch, out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(ch, out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)
+            ]
             ch, size = out, (size + 1) // 2
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(ch * size * size, num_keypoints * 2)
@@ -111,7 +114,9 @@ class DeepPoseCascade(nn.Module):
     ) -> None:
         super().__init__()
         if num_keypoints < 1 or num_stages < 1:
-            raise ValueError(f"DeepPoseCascade: need num_keypoints >= 1 and num_stages >= 1, got {num_keypoints}, {num_stages}")
+            raise ValueError(
+                f"DeepPoseCascade: need num_keypoints >= 1 and num_stages >= 1, got {num_keypoints}, {num_stages}"
+            )
         if crop_size < 2:
             raise ValueError(f"DeepPoseCascade: crop_size must be >= 2, got {crop_size}")
         if box_factor <= 0 or fallback_fraction <= 0 or min_side_fraction <= 0:
@@ -176,7 +181,8 @@ class DeepPoseCascade(nn.Module):
             )
         if coords.dim() != 3 or coords.shape[0] != source.shape[0] or coords.shape[1:] != (self.num_keypoints, 2):
             raise ValueError(
-                f"DeepPoseCascade: coords must be (B={source.shape[0]}, K={self.num_keypoints}, 2), got {tuple(coords.shape)}"
+                f"DeepPoseCascade: coords must be (B={source.shape[0]}, K={self.num_keypoints}, 2), "
+                f"got {tuple(coords.shape)}"
             )
         if self.detach_coords:
             coords = coords.detach()
@@ -189,8 +195,9 @@ class DeepPoseCascade(nn.Module):
         offs = steps[None, :] * (side[:, None] / s)  # (B, S) input px
         x = coords[..., 0:1] * w_in + offs[:, None, :]  # (B, K, S) crop column j -> input x
         y = coords[..., 1:2] * h_in + offs[:, None, :]  # (B, K, S) crop row i -> input y
-        gx = (2.0 * x + 1.0) / w_in - 1.0
-        gy = (2.0 * y + 1.0) / h_in - 1.0
+        r = float(self.feature_stride)  # 1 for images
+        gx = (2.0 * x + r) / w_in - 1.0
+        gy = (2.0 * y + r) / h_in - 1.0
         grid = torch.stack(
             (gx[:, :, None, :].expand(b, k, s, s), gy[:, :, :, None].expand(b, k, s, s)), dim=-1
         ).reshape(b, k * s, s, 2)
@@ -218,7 +225,7 @@ class DeepPoseCascade(nn.Module):
         return delta_crop * scale
 
     def refine(self, image: Tensor, coords: Tensor, num_stages: int | None = None) -> list[Tensor]:
-        """Apply stages ``0..n-1`` in turn (``y_s = y_{s-1} + delta_s``); returns the ``n`` refined (B, K, 2) estimates."""
+        """Apply stages ``0..n-1`` in turn (``y_s = y_{s-1} + delta_s``); returns the ``n`` refined (B, K, 2) coords."""
         n = self.num_stages if num_stages is None else num_stages
         if not 0 < n <= self.num_stages:
             raise ValueError(f"DeepPoseCascade.refine: num_stages must be in [1, {self.num_stages}], got {n}")
@@ -246,7 +253,8 @@ class DeepPoseCascade(nn.Module):
             std = std.expand_as(coords_gt)
         except RuntimeError as exc:
             raise ValueError(
-                f"DeepPoseCascade.jitter: residual_std shape {tuple(std.shape)} does not broadcast to {tuple(coords_gt.shape)}"
+                f"DeepPoseCascade.jitter: residual_std shape {tuple(std.shape)} does not broadcast to "
+                f"{tuple(coords_gt.shape)}"
             ) from exc
         noise = torch.randn(coords_gt.shape, generator=generator, dtype=coords_gt.dtype, device=coords_gt.device)
         return coords_gt + noise * std
@@ -259,8 +267,14 @@ class DeepPoseCascade(nn.Module):
         model); joints with no weighted sample get std 0.
         """
         if pred.shape != target.shape or pred.dim() != 3:
-            raise ValueError(f"estimate_residual_std: pred {tuple(pred.shape)} and target {tuple(target.shape)} must be equal (B, K, 2)")
-        w = torch.ones(pred.shape[:2], dtype=pred.dtype, device=pred.device) if weight is None else (weight > 0).to(pred.dtype)
+            raise ValueError(
+                f"estimate_residual_std: pred {tuple(pred.shape)} and target {tuple(target.shape)} "
+                "must be equal (B, K, 2)"
+            )
+        if weight is None:
+            w = torch.ones(pred.shape[:2], dtype=pred.dtype, device=pred.device)
+        else:
+            w = (weight > 0).to(pred.dtype)
         sq = (pred - target).pow(2) * w[..., None]
         count = w.sum(dim=0).clamp_min(1.0)[:, None]
         return (sq.sum(dim=0) / count).sqrt()

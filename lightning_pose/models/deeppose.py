@@ -1,4 +1,4 @@
-"""DeepPose-style direct coordinate regression (Toshev & Szegedy, CVPR14; modern form of mmpose ``RegressionHead``/``RLEHead``).
+"""DeepPose-style direct coordinate regression (Toshev & Szegedy, CVPR14; mmpose ``RegressionHead``/``RLEHead``).
 
 Network: backbone (timm ``features_only``, last level) -> global average pool -> optional hidden
 ``Linear + ReLU + Dropout`` -> ``Linear(C, K*2)`` (plain) or ``Linear(C, K*4)`` (RLE: ``mu_x, mu_y`` and two

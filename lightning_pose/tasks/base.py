@@ -92,6 +92,8 @@ class PoseTask(LightningModule):
         self.pck_thresholds = tuple(float(t) for t in pck_thresholds)
         self.export_dir = export_dir
         self._metrics: dict[str, nn.ModuleDict] = {}
+        #: exact (float64) metric values of the last finished validation/test epoch, keyed as logged
+        self.final_metrics: dict[str, dict[str, float]] = {}
         self._base_lrs: list[float] | None = None
         self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler"])
         # what W&B shows and what load_from_checkpoint needs (it passes only keys __init__ accepts)
@@ -243,6 +245,7 @@ class PoseTask(LightningModule):
             # every rank must call compute(): it is a collective under DDP, even on a rank that saw no batch
             for key, value in metric.compute().items():
                 values[f"{split}/{key}"] = float(value)
+        self.final_metrics[split] = dict(values)
         if values:
             # values are already global (each metric syncs in compute); no sync_dist needed
             self.log_dict(values, sync_dist=False, rank_zero_only=False)

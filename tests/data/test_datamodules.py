@@ -142,8 +142,9 @@ def test_mpii_datamodule_on_shared_sample(shared_data: Path) -> None:
 def test_aic_formats_agree(shared_data: Path) -> None:
     coco_style = AICDataModule(root="x", val_ann=str(shared_data / "aic" / "test_aic.json"),
                                val_images=str(shared_data / "aic"), num_workers=0)
-    raw = AICDataModule(root="x", format="raw", val_ann=str(shared_data / "aic_raw" / "keypoint_annotations_sample.json"),
-                        val_images=str(shared_data / "aic"), num_workers=0)
+    raw_ann = shared_data / "aic_raw" / "keypoint_annotations_sample.json"
+    raw = AICDataModule(root="x", format="raw", val_ann=str(raw_ann), val_images=str(shared_data / "aic"),
+                        num_workers=0)
     a, b = coco_style.dataset("val"), raw.dataset("val")
     assert len(a) == len(b) == 9
     ka = sorted(tuple(s["gt_keypoints"].flatten().tolist()) for s in (a[i] for i in range(9)))

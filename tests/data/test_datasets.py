@@ -254,3 +254,48 @@ def test_bottomup_crowd_rle_and_truncation(tmp_path: Path) -> None:
     assert mask[15, 30] == 0  # third person (truncated) box masked
     polys, m = segmentation_to_ignore([[0, 0, 10, 0, 10, 10]], 40, 60)
     assert m is None and polys[0].shape == (3, 2)
+
+
+def _blob_centroid(img: np.ndarray, x: float, y: float, r: int = 6) -> tuple[float, float]:
+    x0, y0 = int(round(x)) - r, int(round(y)) - r
+    win = img[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1].astype(np.float64)
+    win = np.clip(win - np.median(img), 0, None)
+    yy, xx = np.mgrid[0:win.shape[0], 0:win.shape[1]]
+    return x0 + (win * xx).sum() / win.sum(), y0 + (win * yy).sum() / win.sum()
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_reduced_jpeg_decoding_keeps_the_geometry(tmp_path: Path, flip: bool) -> None:
+    import cv2
+
+    # three Gaussian blobs in a JPEG; a crop that shrinks by exactly 2 uses the 1/2-resolution decode
+    w, h = 401, 301
+    pts = np.array([[150.0, 120.0], [230.0, 140.0], [190.0, 190.0]])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.zeros((h, w), np.float64)
+    for x, y in pts:
+        img += 220 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2))
+    path = tmp_path / "blobs.jpg"
+    cv2.imwrite(str(path), np.repeat(np.rint(img)[..., None], 3, 2).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 100])
+    kp = np.zeros((17, 3))
+    kp[[0, 9, 10], :2] = pts  # nose, left wrist, right wrist
+    kp[[0, 9, 10], 2] = 2
+    person = PersonRecord(keypoints=kp, bbox=np.array([139.0, 104.0, 102.4, 102.4]), area=1.0, id=1)
+    rec = ImageRecord(image_id=1, file=path, width=0, height=0, persons=[person])  # size from the header
+    aug = {"flip_prob": 1.0 if flip else 0.0, "scale_factor": 0.0, "rotation_factor": 0.0, "half_body_prob": 0.0,
+           "color_jitter_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0}
+    fast = TopDownDataset([rec], "coco", (64, 64), aug, train=True)
+    full = TopDownDataset([rec], "coco", (64, 64), aug, train=True, reduced_decoding=False)
+    params = fast.transform.sample_params(*fast.center_scale(0), kp)
+    assert fast.transform.decode_downscale(params) == 2 and fast.image_size(0) == (w, h)
+    a, b = fast[0], full[0]
+    torch.testing.assert_close(a["crop_to_image"], b["crop_to_image"])
+    torch.testing.assert_close(a["keypoints"], b["keypoints"])
+    assert bool(a["flipped"]) == flip
+    ia = denormalize_image(a["image"].numpy())[..., 1]
+    ib = denormalize_image(b["image"].numpy())[..., 1]
+    for j in (0, 9, 10):
+        x, y = a["keypoints"][j, :2].tolist()
+        ca, cb = _blob_centroid(ia, x, y), _blob_centroid(ib, x, y)
+        np.testing.assert_allclose(ca, [x, y], atol=0.08)  # a (f-1)/2 offset error would be 0.25 px here
+        np.testing.assert_allclose(cb, [x, y], atol=0.08)

@@ -54,7 +54,8 @@ def _centroids(outputs: list[np.ndarray], n: int) -> np.ndarray:
 
 
 def _inside(p: np.ndarray, size: tuple[int, int], margin: float) -> np.ndarray:
-    return (p[:, 0] >= margin) & (p[:, 0] <= size[0] - 1 - margin) & (p[:, 1] >= margin) & (p[:, 1] <= size[1] - 1 - margin)
+    x_ok = (p[:, 0] >= margin) & (p[:, 0] <= size[0] - 1 - margin)
+    return x_ok & (p[:, 1] >= margin) & (p[:, 1] <= size[1] - 1 - margin)
 
 
 def _random_person(rng: np.random.Generator, k: int) -> np.ndarray:

@@ -258,13 +258,12 @@ def test_cli_module_does_not_import_torch():
 def test_python_dash_m_runs(shared_data, tmp_path):
     d = shared_data / "mpii"
     pred = tmp_path / "pred.json"
-    pred.write_text(json.dumps(json.loads((d / "test_mpii.json").read_text()) and
-                               [p["joints"] for p in json.loads((d / "test_mpii.json").read_text())]))
-    r = subprocess.run([sys.executable, "-m", "lightning_pose.evaluation.cli", "mpii", "--gt", str(d / "test_mpii.json"),
-                        "--headboxes", str(d / "mpii_gt_val.mat"), "--pred", str(pred)],
-                       cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    pred.write_text(json.dumps([p["joints"] for p in json.loads((d / "test_mpii.json").read_text())]))
+    cmd = [sys.executable, "-m", "lightning_pose.evaluation.cli", "mpii"]
+    r = subprocess.run(cmd + ["--gt", str(d / "test_mpii.json"), "--headboxes", str(d / "mpii_gt_val.mat"),
+                              "--pred", str(pred)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "Mean@0.1" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "lightning_pose.evaluation.cli", "mpii", "--gt", str(tmp_path / "x.mat"),
-                        "--pred", str(pred)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(cmd + ["--gt", str(tmp_path / "x.mat"), "--pred", str(pred)], cwd=PROJECT_ROOT,
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "x.mat" in r.stderr

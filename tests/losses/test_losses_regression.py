@@ -16,7 +16,8 @@ def test_l1_l2_hand_computed() -> None:
     assert coordinate_loss(PRED, TARGET, W, kind="l1").item() == pytest.approx((0.1 + 0.2) / 4)
     assert coordinate_loss(PRED, TARGET, W, kind="l2").item() == pytest.approx((0.01 + 0.04) / 4)
     assert coordinate_loss(PRED, TARGET, W, kind="l1", reduction="sum").item() == pytest.approx(0.3)
-    torch.testing.assert_close(coordinate_loss(PRED, TARGET, W, kind="l1", reduction="none"), torch.tensor([[0.3, 0.0]]))
+    per_joint = coordinate_loss(PRED, TARGET, W, kind="l1", reduction="none")
+    torch.testing.assert_close(per_joint, torch.tensor([[0.3, 0.0]]))
     assert coordinate_loss(PRED, TARGET, None, kind="l1").item() == pytest.approx((0.1 + 0.2 + 0.5 + 0.5) / 4)
 
 

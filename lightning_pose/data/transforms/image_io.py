@@ -26,14 +26,16 @@ _MEAN_255 = (IMAGENET_MEAN * 255.0).astype(np.float32)
 _INV_STD_255 = (1.0 / (IMAGENET_STD * 255.0)).astype(np.float32)
 
 
-def read_image_bgr(path: str | Path, record: str = "") -> np.ndarray:
+def read_image_bgr(path: str | Path, record: str = "", flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """Decode an image file with ``cv2.imread`` into ``(H, W, 3)`` uint8 **BGR**.
+
+    ``flags`` may ask for a reduced-resolution decode (``cv2.IMREAD_REDUCED_COLOR_{2,4,8}``).
 
     Raises:
         DatasetError: naming the file (and ``record`` when given) if the file is missing or cannot be decoded.
     """
     p = Path(path)
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(p), flags)
     if img is None:
         problem = "image file does not exist" if not p.exists() else "cv2.imread could not decode the image"
         raise DatasetError(

@@ -21,7 +21,10 @@ class PhotometricAugmentation:
     """Pixel-level augmentation settings shared by the top-down and bottom-up pipelines.
 
     Probabilities are per sample. Colour factors follow ``albumentations.ColorJitter`` (a factor ``b``
-    means a multiplier drawn from ``[1 - b, 1 + b]``; hue is a fraction of the hue circle).
+    means a multiplier drawn from ``[1 - b, 1 + b]``; hue is a fraction of the hue circle, off by default
+    because its HSV round trip costs ~0.4 ms per 256x192 crop).
+    Noise std is a fraction of 255; ``noise_scale_factor`` < 1 draws the noise field at that fraction of
+    the resolution and upsamples it (0.5: 2x2-pixel grain, ~6x faster than per-pixel noise at 256x192).
     Occlusion holes are sized as fractions of the crop height / width.
     """
 
@@ -29,11 +32,12 @@ class PhotometricAugmentation:
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
-    hue: float = 0.02
+    hue: float = 0.0
     blur_prob: float = 0.1
     blur_max_kernel: int = 5
     noise_prob: float = 0.1
     noise_std: float = 0.04
+    noise_scale_factor: float = 0.5
     occlusion_prob: float = 0.0
     occlusion_max_holes: int = 3
     occlusion_max_size: float = 0.25
@@ -54,6 +58,8 @@ class PhotometricAugmentation:
             raise ValueError(f"augmentation.blur_max_kernel must be an odd integer >= 3, got {self.blur_max_kernel}")
         if not 0.0 <= self.noise_std <= 1.0:
             raise ValueError(f"augmentation.noise_std must be in [0, 1] (fraction of 255), got {self.noise_std}")
+        if not 0.0 < self.noise_scale_factor <= 1.0:
+            raise ValueError(f"augmentation.noise_scale_factor must be in (0, 1], got {self.noise_scale_factor}")
         if self.occlusion_max_holes < 1:
             raise ValueError(f"augmentation.occlusion_max_holes must be >= 1, got {self.occlusion_max_holes}")
         if not 0.0 < self.occlusion_max_size <= 1.0:
@@ -80,7 +86,8 @@ def build_photometric(settings: PhotometricAugmentation) -> A.Compose | None:
     if settings.blur_prob > 0:
         ops.append(A.GaussianBlur(blur_limit=(3, settings.blur_max_kernel), p=settings.blur_prob))
     if settings.noise_prob > 0:
-        ops.append(A.GaussNoise(std_range=(0.0, settings.noise_std), p=settings.noise_prob))
+        ops.append(A.GaussNoise(std_range=(0.0, settings.noise_std), noise_scale_factor=settings.noise_scale_factor,
+                                p=settings.noise_prob))
     if settings.occlusion_prob > 0:
         ops.append(
             A.CoarseDropout(
