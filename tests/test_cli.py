@@ -87,10 +87,11 @@ def test_resolved_config_saved_per_run_never_overwritten(in_tmp, monkeypatch):
 
 
 def test_dispatch_help_and_unknown_data_subcommand(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["--help"])
-    assert exc.value.code == 0
+    assert main(["--help"]) is None
     assert "lightning-pose evaluate" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
     with pytest.raises(SystemExit) as exc:
         main(["data", "frobnicate"])
     assert exc.value.code == 2

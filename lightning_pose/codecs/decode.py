@@ -166,12 +166,12 @@ def dark_refine(
     if h < 3 or w < 3:
         raise ValueError(f"dark_refine: heatmaps must be at least 3x3, got {h}x{w}")
     dtype = work_dtype(heatmaps.dtype)
-    logm = torch.log(heatmaps.to(dtype).clamp(min=eps))
+    maps = heatmaps.to(dtype)
     cx = px.clamp(1, w - 2)
     cy = py.clamp(1, h - 2)
 
-    def f(dx: int, dy: int) -> Tensor:
-        return gather_maps(logm, cx + dx, cy + dy)
+    def f(dx: int, dy: int) -> Tensor:  # log of the map at the stencil point (cx + dx, cy + dy)
+        return torch.log(gather_maps(maps, cx + dx, cy + dy).clamp(min=eps))
 
     f0 = f(0, 0)
     fx = 0.5 * (f(1, 0) - f(-1, 0))

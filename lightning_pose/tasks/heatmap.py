@@ -64,6 +64,7 @@ class HeatmapTask(PoseTask):
             unbiased=unbiased,
             decode=decode,
             background=self.background,
+            num_keypoints=self.num_keypoints,
         )
 
     def build_network(self, num_keypoints: int) -> nn.Module:  # pragma: no cover - abstract

@@ -28,7 +28,7 @@ SIZES = [
 ]
 
 
-def random_keypoints(input_size, n: int = 3000, seed: int = 0) -> torch.Tensor:
+def random_keypoints(input_size, n: int = 1200, seed: int = 0) -> torch.Tensor:
     """(1, n, 3) float64 in-image keypoints, a third of them hugging the left/right/top/bottom borders."""
     gen = torch.Generator().manual_seed(seed)
     w, h = input_size
@@ -88,7 +88,8 @@ def test_quarter_round_encoding_error_is_the_rounding_error(input_size, heatmap_
     covered = u <= size - 1
     torch.testing.assert_close(err[covered], (u - torch.floor(u + 0.5)).abs()[covered])
     assert err[covered].max() <= 0.5 and err[covered].max() > 0.45
-    assert err[covered].mean() == pytest.approx(0.25, abs=0.02)
+    uniform = err[kp.shape[1] // 3 :]  # the uniformly drawn part (the first third hugs the borders)
+    assert uniform.mean() == pytest.approx(0.25, abs=0.02)  # |U(-1/2, 1/2)| has mean 1/4
     beyond = ~covered
     assert beyond.any()
     torch.testing.assert_close(err[beyond], (u - (size - 1)).expand_as(u)[beyond])

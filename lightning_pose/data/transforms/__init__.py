@@ -1,4 +1,8 @@
-"""Top-down and bottom-up augmentation (numpy + cv2 + albumentations; no torch)."""
+"""Top-down and bottom-up augmentation (numpy + cv2 + albumentations).
+
+Importing this package does not import torch; albumentations (which does) is loaded only when a
+photometric pipeline is built (an augmented transform).
+"""
 
 from lightning_pose.data.transforms.bottomup import (
     BottomUpAugmentation,

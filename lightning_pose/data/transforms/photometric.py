@@ -9,9 +9,12 @@ them keep their visibility code (the network is asked to infer occluded joints, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import albumentations as A
 import numpy as np
+
+if TYPE_CHECKING:  # albumentations imports torch: load it only when a pipeline is built
+    import albumentations as A
 
 __all__ = ["PhotometricAugmentation", "build_photometric", "apply_photometric"]
 
@@ -66,13 +69,16 @@ class PhotometricAugmentation:
             raise ValueError(f"augmentation.occlusion_max_size must be in (0, 1], got {self.occlusion_max_size}")
 
 
-def build_photometric(settings: PhotometricAugmentation) -> A.Compose | None:
+def build_photometric(settings: PhotometricAugmentation) -> "A.Compose | None":
     """The albumentations pipeline of ``settings`` (``None`` when every probability is 0).
 
     The returned ``Compose`` works on ``(H, W, 3)`` uint8 RGB images: ``pipeline(image=img)["image"]``.
+    albumentations (which imports torch) is imported here, not at module import.
     """
     settings.validate_photometric()
-    ops: list[A.BasicTransform] = []
+    import albumentations as A
+
+    ops: list[Any] = []
     if settings.color_jitter_prob > 0:
         ops.append(
             A.ColorJitter(
@@ -103,7 +109,7 @@ def build_photometric(settings: PhotometricAugmentation) -> A.Compose | None:
     return A.Compose(ops)
 
 
-def apply_photometric(pipeline: A.Compose | None, image: np.ndarray) -> np.ndarray:
+def apply_photometric(pipeline: "A.Compose | None", image: np.ndarray) -> np.ndarray:
     """Run ``pipeline`` (random draws from its own generator, see ``Compose.set_random_seed``) on an
     ``(H, W, 3)`` uint8 RGB image; returns the image unchanged when ``pipeline`` is ``None``."""
     if pipeline is None:
