@@ -35,8 +35,8 @@ def _wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
     return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
 
 
-def _run_facts(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
-    dm = getattr(trainer, "datamodule", None)
+def _run_facts(trainer: Trainer | None, pl_module: LightningModule, datamodule: Any = None) -> dict[str, Any]:
+    dm = datamodule if datamodule is not None else getattr(trainer, "datamodule", None)
     facts: dict[str, Any] = {"method": getattr(pl_module, "method_name", type(pl_module).__name__)}
     if dm is not None:
         facts["dataset"] = getattr(dm, "dataset_name", type(dm).__name__)
@@ -47,10 +47,15 @@ def _run_facts(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
 
 
 def prepare_wandb(trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-    """Set group/job_type/tags on W&B loggers before their run is created (idempotent)."""
-    facts = _run_facts(trainer, pl_module)
-    for logger in _wandb_loggers(trainer):
-        if hasattr(logger, "set_defaults"):
+    """Set group/job_type/tags on the trainer's W&B loggers before their run is created (idempotent)."""
+    prepare_wandb_loggers(trainer.loggers, pl_module, getattr(trainer, "datamodule", None), stage)
+
+
+def prepare_wandb_loggers(loggers: list, pl_module: LightningModule, datamodule: Any, stage: str) -> None:
+    """Group by method, job type = stage, tags = dataset and backbone, on loggers whose run does not exist yet."""
+    facts = _run_facts(None, pl_module, datamodule)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and hasattr(logger, "set_defaults"):
             tags = [str(facts[k]) for k in ("dataset", "backbone") if k in facts]
             logger.set_defaults(group=str(facts["method"]), job_type=stage, tags=tags)
 
@@ -88,7 +93,9 @@ class WandbPoseCallback(Callback):
             run.config.update(_run_facts(trainer, pl_module), allow_val_change=True)
             for key, goal in HEADLINE_METRICS.items():
                 for split in ("val", "test"):
-                    run.define_metric(key.replace("val/", f"{split}/", 1), summary=goal)
+                    name = key.replace("val/", f"{split}/", 1)
+                    # W&B reads "." in a metric name as nesting: escape it ("val/PCK@0.2")
+                    run.define_metric(name.replace(".", "\\."), summary=goal)
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._on_start(trainer, pl_module)

@@ -96,13 +96,18 @@ class PoseTask(LightningModule):
         self.final_metrics: dict[str, dict[str, float]] = {}
         self._base_lrs: list[float] | None = None
         self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler"])
-        # what W&B shows and what load_from_checkpoint needs (it passes only keys __init__ accepts)
-        self.hparams["keypoint_set"] = self.keypoint_set.to_dict()
-        self.hparams["input_size"] = list(self.input_size)
-        self.hparams["num_keypoints"] = self.keypoint_set.num_keypoints
-        self.hparams["method"] = self.method_name
-        self.hparams["optimizer_config"] = _describe_callable(optimizer)
-        self.hparams["scheduler_config"] = _describe_callable(scheduler)
+        # what W&B shows and what load_from_checkpoint needs (it passes only the keys __init__ accepts);
+        # saved again as one dict so that the logged copy (hparams_initial) has them too
+        hparams = dict(self.hparams)
+        hparams.update(
+            keypoint_set=self.keypoint_set.to_dict(),
+            input_size=list(self.input_size),
+            num_keypoints=self.keypoint_set.num_keypoints,
+            method=self.method_name,
+            optimizer_config=_describe_callable(optimizer),
+            scheduler_config=_describe_callable(scheduler),
+        )
+        self.save_hyperparameters(hparams)
 
     # ------------------------------------------------------------------ method hooks
     @property
