@@ -31,9 +31,14 @@ The +-0.5 reasoning
   with border-shifted stencils and does reach them.
 * Flip: ``flip(-1)`` of a heatmap maps input ``x`` to ``(W_h - 1) s - x`` while the image flip gives
   ``W_in - 1 - x = W_h s - 1 - x``: the flipped map is ``1 - 1/s`` heatmap px too far left (0.75 px = 3 input px at
-  stride 4). ``HeatmapCodec.flip_back`` shifts right by exactly ``1 - 1/s`` (linear interpolation; default
-  ``"exact"``). HRNet/mmpose shift by one whole pixel, which over-corrects by ``1/s`` heatmap px (+1 input px);
-  available as ``shift="pixel"``. UDP-style ``align_corners`` grids would need no shift; we do not use them.
+  stride 4, 0.875 at stride 8, 0 at stride 1). ``HeatmapCodec.flip_back`` shifts right by exactly ``1 - 1/s``
+  (cubic interpolation, peaks continued across the border; default ``"exact"``). HRNet/mmpose shift by one whole
+  pixel, which over-corrects by ``1/s`` heatmap px (+1 input px); available as ``shift="pixel"``. UDP-style
+  ``align_corners`` grids would need no shift; we do not use them.
+* DARK: blur (kernel 11 -> sigma 2), ``log``, one Newton step from the integer maximum with 3-point stencils that
+  move inwards at the border. The reference blur zero-pads and drags peaks within ~4 px of the border up to 1 px
+  inwards; we continue each map across its border with a log-quadratic extrapolation first (exact for Gaussians).
+  Measured round-trip error with unbiased targets: <= 0.007 heatmap px everywhere in the input, borders included.
 * Regression flip on normalised coords: ``x -> 1 - x - 1/W_in`` (exactly ``W_in - 1 - x_in``), then permute.
 
 Targets

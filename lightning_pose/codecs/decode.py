@@ -110,14 +110,13 @@ def gaussian_blur(heatmaps: Tensor, kernel: int, *, border: str = "extrapolate",
     dtype = work_dtype(heatmaps.dtype)
     h, w = heatmaps.shape[-2:]
     x = heatmaps.to(dtype)
-    if border == "zero":
-        x = x @ _band_matrix(w, kernel, dtype, x.device)[kernel // 2 : kernel // 2 + w]
-        return (x.transpose(-1, -2) @ _band_matrix(h, kernel, dtype, x.device)[kernel // 2 : kernel // 2 + h]).transpose(
-            -1, -2
-        )
+    r = kernel // 2
+    if border == "zero":  # the rows of the band matrix that multiply the (zero) padding are simply dropped
+        x = x @ _band_matrix(w, kernel, dtype, x.device)[r : r + w]
+        x = x.transpose(-1, -2) @ _band_matrix(h, kernel, dtype, x.device)[r : r + h]
+        return x.transpose(-1, -2)
     if h < 3 or w < 3:
         raise ValueError(f"gaussian_blur: border='extrapolate' needs maps of at least 3x3, got {h}x{w}")
-    r = kernel // 2
     cap = torch.log(x.amax(dim=(-2, -1), keepdim=True).clamp(min=eps)) + 1.0  # (B, K, 1, 1)
     x = extend_log_quadratic(x, r, cap, eps) @ _band_matrix(w, kernel, dtype, x.device)  # (B, K, H, W)
     x = extend_log_quadratic(x.transpose(-1, -2), r, cap, eps) @ _band_matrix(h, kernel, dtype, x.device)

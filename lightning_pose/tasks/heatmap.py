@@ -128,12 +128,15 @@ class StackedHourglassTask(HeatmapTask):
         num_stacks: number of hourglasses (8 in the paper).
         channels: feature channels (256 in the paper).
         depth: downsamplings per hourglass (4).
+        stem_channels: width of the stem's first 7x7 convolution (64 in the paper; smaller for CPU-sized runs).
     """
 
     method_name = "hourglass"
 
-    def __init__(self, num_stacks: int = 8, channels: int = 256, depth: int = 4, **kwargs: Any) -> None:
-        self._net_args = {"num_stacks": num_stacks, "channels": channels, "depth": depth}
+    def __init__(self, num_stacks: int = 8, channels: int = 256, depth: int = 4, stem_channels: int = 64,
+                 **kwargs: Any) -> None:
+        self._net_args = {"num_stacks": num_stacks, "channels": channels, "depth": depth,
+                          "stem_channels": stem_channels}
         super().__init__(**kwargs)
 
     def build_network(self, num_keypoints: int) -> nn.Module:

@@ -161,7 +161,7 @@ def test_deeppose_flip_merge_mirrors_with_the_minus_one_pixel_shift() -> None:
     ls = task.keypoint_set.keypoints.index("left_shoulder")
     rs = task.keypoint_set.keypoints.index("right_shoulder")
     flipped[0, rs] = torch.tensor([10.0 / INPUT_SIZE[0], 0.5])  # the right shoulder of the mirrored image at x = 10
-    merged = task.merge_flip({"coords": direct}, {"coords": flipped})["coords"]
+    merged = task.merge_flip({"coords": direct}, {"coords": flipped})
     coords, scores = task.decode(merged)
     w, h = INPUT_SIZE
     # the left shoulder of the original image sits at x = W - 1 - 10 = 37: average with the direct 0.25 * W = 12
