@@ -10,7 +10,7 @@ COCO keypoint AP (``val/AP``).
 Runs (networks as in ``configs/{deeppose,integral,hybrid}/demo.yaml``: timm ResNet-18, random init, 96x128 input):
 
 * ``deeppose``: GAP + FC, SmoothL1;  ``deeppose_rle``: the same with RLE;
-* ``integral``: 3 deconvolutions -> soft-argmax (beta 10) with L1 + auxiliary heatmap MSE;
+* ``integral``: 3 deconvolutions -> soft-argmax (beta 5), L1;
 * hybrid ablation, same seed and step budget: ``hybrid_both`` (det 1, reg 1000, coord 1; decoded with ``fuse`` and also
   ``heatmap`` / ``coords`` / ``detection``), ``hybrid_det_only`` (reg = coord = 0; decode ``detection``),
   ``hybrid_loc_only`` (det = 0; decode ``heatmap`` and ``coords``).
@@ -62,8 +62,8 @@ def _task_factories() -> dict[str, Callable[..., Any]]:
     return {
         "deeppose": lambda **kw: DeepPoseTask(backbone="resnet18", loss="smooth_l1", **kw),
         "deeppose_rle": lambda **kw: DeepPoseTask(backbone="resnet18", loss="rle", **kw),
-        "integral": lambda **kw: IntegralRegressionTask(backbone="resnet18", deconv_channels=(128, 128, 128), beta=10.0,
-                                                        loss="l1", heatmap_loss_weight=1.0, **kw),
+        "integral": lambda **kw: IntegralRegressionTask(backbone="resnet18", deconv_channels=(128, 128, 128), beta=5.0,
+                                                        loss="l1", **kw),
         "hybrid_both": lambda **kw: HybridTask(**hybrid, decode_mode="fuse", **kw),
         "hybrid_det_only": lambda **kw: HybridTask(**hybrid, reg_weight=0.0, coord_weight=0.0, decode_mode="detection",
                                                    **kw),

@@ -147,10 +147,18 @@ class RunConfigSaver(SaveConfigCallback):
         kwargs["save_to_log_dir"] = False
         super().__init__(*args, **kwargs)
         self.saved_path: Path | None = None
+        self._run_dir: Path | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # on every rank: without a W&B logger the folder comes from `trainer.log_dir`, a collective call
+        prepare_wandb(trainer, pl_module, stage)
+        if not _wandb_loggers(trainer):
+            self._run_dir = run_directory(trainer)
+        super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        prepare_wandb(trainer, pl_module, stage)
-        out_dir = run_directory(trainer)
+        # rank 0 only (Lightning calls this hook there alone): no collective calls here
+        out_dir = run_directory(trainer) if _wandb_loggers(trainer) else self._run_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / self.config_filename
         n = 1

@@ -85,7 +85,8 @@ def check_maps(maps: Tensor, where: str) -> None:
 
 
 def check_flip_indices(flip_indices: Sequence[int], num_keypoints: int, where: str) -> list[int]:
-    """Validate ``flip_indices`` (a permutation of ``range(K)``; ``flip_indices[i]`` is the channel channel ``i`` becomes)."""
+    """Validate ``flip_indices``: a permutation of ``range(K)``; ``flip_indices[i]`` is the channel that channel ``i``
+    becomes under a horizontal flip."""
     try:
         idx = [int(i) for i in flip_indices]
     except (TypeError, ValueError) as exc:

@@ -148,6 +148,11 @@ class HeatmapCodec:
             Both in the keypoints' floating dtype (float32 for integer input).
         """
         xy, labelled, _ = check_keypoints(keypoints, "HeatmapCodec.encode")
+        if self.num_keypoints is not None and keypoints.shape[1] != self.num_keypoints:
+            raise ValueError(
+                f"HeatmapCodec.encode: got {keypoints.shape[1]} keypoints per sample, the codec was built for "
+                f"num_keypoints={self.num_keypoints}"
+            )
         out_dtype = keypoints.dtype if keypoints.is_floating_point() else torch.float32
         sx, sy = self.stride
         centres = xy / xy.new_tensor([sx, sy])
@@ -215,8 +220,11 @@ class HeatmapCodec:
         Flips W, permutes joint channels (channel ``i`` <- flipped channel ``flip_indices[i]``) and shifts right by
         ``1 - W_h / W_in`` heatmap px (``shift="exact"``, default from the constructor), which maps the
         convention-A position of ``W_in - 1 - x`` exactly onto that of ``x`` (cubic interpolation between columns;
-        peaks beyond the border are continued by log-quadratic extrapolation, see :func:`shift_maps_x`). A trailing background channel
-        (``K + 1`` channels, ``background=True``) is flipped and shifted, not permuted.
+        peaks beyond the border are continued by log-quadratic extrapolation, see :func:`shift_maps_x`). A trailing
+        background channel (``K + 1`` channels, ``background=True``) is flipped and shifted, not permuted.
+
+        Returns:
+            ``(B, K(+1), H_h, W_h)`` in float32 (float64 for float64 input).
 
         Args:
             heatmaps: ``(B, K(+1), H_h, W_h)``.

@@ -30,6 +30,10 @@ from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["PoseTask", "crop_to_image_coords"]
 
+# Epoch metrics are logged from torchmetrics' compute(), already global on every rank: Lightning's advice to add
+# sync_dist=True (a mean over ranks) does not apply to them.
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
+
 
 def _default_optimizer(params: Iterable) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-3)

@@ -75,7 +75,9 @@ class HeatmapTask(PoseTask):
         return self.network(images)
 
     def compute_loss(self, outputs: list[Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        target, weight = self.codec.encode(batch["keypoints"].to(outputs[-1].dtype))
+        # keypoints stay float32 (a bf16 cast would quantise the coordinates)
+        target, weight = self.codec.encode(batch["keypoints"].float())
+        target = target.to(outputs[-1].dtype)
         if self.background:
             weight = torch.cat([weight, weight.new_ones(weight.shape[0], 1)], dim=1)
         loss = multi_stage_heatmap_loss(outputs, target, weight, aggregate=self.loss_aggregate)

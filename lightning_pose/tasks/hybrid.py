@@ -83,7 +83,7 @@ class HybridTask(PoseTask):
         return self.network(images)
 
     def compute_loss(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        kp = batch["keypoints"].to(outputs["reg"].dtype)
+        kp = batch["keypoints"].float()
         parts: dict[str, Tensor] = {}
         loss = outputs["reg"].new_zeros(())
         if self.det_weight > 0:
@@ -105,15 +105,18 @@ class HybridTask(PoseTask):
 
     def merge_flip(self, outputs: dict[str, Tensor], flipped_outputs: dict[str, Tensor]) -> dict[str, Tensor]:
         fi = self.flip_indices
+        # flip_back interpolates: merge detection *probabilities* (non-negative maps), not raw logits
+        det_prob = torch.sigmoid(outputs["det"].float())
+        det_prob_flipped = torch.sigmoid(flipped_outputs["det"].float())
         return {
-            "det": 0.5 * (outputs["det"] + self.heatmap_codec.flip_back(flipped_outputs["det"], fi)),
+            "det_prob": 0.5 * (det_prob + self.heatmap_codec.flip_back(det_prob_flipped, fi)),
             "reg": 0.5 * (outputs["reg"] + self.heatmap_codec.flip_back(flipped_outputs["reg"], fi)),
             "coords": 0.5 * (outputs["coords"] + self.coord_codec.flip_back(flipped_outputs["coords"], fi)),
         }
 
     def decode(self, outputs: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         mode = self.decode_mode
-        det_prob = torch.sigmoid(outputs["det"].float())
+        det_prob = outputs["det_prob"] if "det_prob" in outputs else torch.sigmoid(outputs["det"].float())
         if mode == "detection":
             return self.heatmap_codec.decode(det_prob)
         hm_coords, hm_scores = self.heatmap_codec.decode(outputs["reg"].float())

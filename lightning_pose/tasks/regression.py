@@ -93,7 +93,7 @@ class DeepPoseTask(PoseTask):
         return out
 
     def compute_loss(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        target, weight = self.codec.encode(batch["keypoints"].to(outputs["coords"].dtype))
+        target, weight = self.codec.encode(batch["keypoints"].float())
         if self.loss_kind == "rle":
             loss = self.rle_loss(outputs["coords"], outputs["sigma"], target, weight)
         else:
@@ -188,13 +188,13 @@ class IntegralRegressionTask(PoseTask):
         return {"coords": coords, "probs": probs, "logits": logits}
 
     def compute_loss(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        target, weight = self.codec.encode(batch["keypoints"].to(outputs["coords"].dtype))
+        target, weight = self.codec.encode(batch["keypoints"].float())
         loss = coordinate_loss(outputs["coords"], target, weight, kind=self.loss_kind)
         parts = {"loss_coords": loss.detach()}
         if self.heatmap_loss_weight > 0:
             from lightning_pose.losses.heatmap import weighted_mse_heatmap
 
-            hm_target, hm_weight = self.heatmap_codec.encode(batch["keypoints"].to(outputs["coords"].dtype))
+            hm_target, hm_weight = self.heatmap_codec.encode(batch["keypoints"].float())
             probs = outputs["probs"]
             peak = probs.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
             hm_loss = weighted_mse_heatmap(probs / peak, hm_target, hm_weight)

@@ -68,7 +68,8 @@ def test_dark_recovers_an_anisotropic_correlated_gaussian() -> None:
         maps[0, k] = torch.exp(-0.5 * torch.einsum("hwi,ij,hwj->hw", d, cov_inv, d))
     px, py, _ = heatmap_maximum(maps)
     x, y = dark_refine(maps, px, py)
-    torch.testing.assert_close(torch.stack([x, y], -1)[0], torch.tensor(centres, dtype=torch.float64), atol=1e-9, rtol=0)
+    expected = torch.tensor(centres, dtype=torch.float64)
+    torch.testing.assert_close(torch.stack([x, y], -1)[0], expected, atol=1e-9, rtol=0)
 
 
 def test_blur_border_extrapolation_removes_the_zero_padding_bias() -> None:

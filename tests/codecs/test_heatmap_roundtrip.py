@@ -58,7 +58,8 @@ def roundtrip_errors(codec: HeatmapCodec, kp: torch.Tensor) -> tuple[torch.Tenso
 def test_dark_unbiased_roundtrip_within_0_1_px(input_size, heatmap_size) -> None:
     kp = random_keypoints(input_size)
     for blur in (11, 0):
-        err, _ = roundtrip_errors(HeatmapCodec(input_size, heatmap_size, unbiased=True, decode="dark", blur_kernel=blur), kp)
+        codec = HeatmapCodec(input_size, heatmap_size, unbiased=True, decode="dark", blur_kernel=blur)
+        err, _ = roundtrip_errors(codec, kp)
         assert err.max() <= 0.1, (blur, err.max())
     err32, _ = roundtrip_errors(HeatmapCodec(input_size, heatmap_size, unbiased=True, decode="dark"), kp.float())
     assert err32.max() <= 0.1

@@ -7,6 +7,8 @@ mode returns input-frame pixels ``(B, K, 2)`` and scores ``(B, K)``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor
@@ -168,3 +170,29 @@ def test_detection_only_training_leaves_the_localisation_head_without_gradient()
     loss.backward()
     assert task.network.reg_out.weight.grad is None or float(task.network.reg_out.weight.grad.abs().sum()) == 0.0
     assert float(task.network.det_out.weight.grad.abs().sum()) > 0
+
+
+# ----------------------------------------------------------------------------------------------- configs
+@pytest.mark.parametrize(
+    "config, monitor, input_size",
+    [
+        ("hybrid/mpii.yaml", "val/PCKh@0.5", (256, 256)),
+        ("hybrid/coco.yaml", "val/AP", (192, 256)),
+        ("hybrid/aic.yaml", "val/AIC_score", (192, 256)),
+        ("hybrid/demo.yaml", "val/AP", (96, 128)),
+    ],
+)
+def test_shipped_config_instantiates(config: str, monitor: str, input_size: tuple, tmp_path, monkeypatch) -> None:
+    from lightning_pose.cli import run_lightning
+
+    monkeypatch.chdir(tmp_path)
+    project = Path(__file__).resolve().parents[2]
+    cli = run_lightning(["--config", str(project / "configs" / config), "--model.init_args.pretrained", "false",
+                         "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
+    assert type(cli.model).__name__ == "HybridTask"
+    assert cli.model.input_size == input_size
+    assert cli.model.num_keypoints == cli.datamodule.num_keypoints
+    assert cli.trainer.checkpoint_callback.monitor == monitor
+    assert (cli.model.det_weight, cli.model.reg_weight, cli.model.coord_weight) == (1.0, 1000.0, 1.0)
+    assert cli.model.decode_mode == "fuse"
+    assert cli.model.network.stride == 4

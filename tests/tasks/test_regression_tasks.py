@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -293,3 +295,47 @@ def test_cascade_training_step_reduces_the_stage_loss() -> None:
 def test_invalid_loss_is_rejected() -> None:
     with pytest.raises(ValueError, match="loss must be"):
         DeepPoseTask(backbone="resnet18", loss="huber", keypoint_set=get_keypoint_set("coco"), input_size=INPUT_SIZE)
+
+
+# ----------------------------------------------------------------------------------------------- configs
+CONFIG_EXPECTATIONS = {
+    # file: (task class, checkpoint monitor, (W, H), {attribute: value})
+    "deeppose/mpii.yaml": ("DeepPoseTask", "val/PCKh@0.5", (256, 256), {"loss_kind": "smooth_l1", "warmup_steps": 500}),
+    "deeppose/coco.yaml": ("DeepPoseTask", "val/AP", (192, 256), {"loss_kind": "smooth_l1", "warmup_steps": 500}),
+    "deeppose/aic.yaml": ("DeepPoseTask", "val/AIC_score", (192, 256), {"loss_kind": "smooth_l1"}),
+    "deeppose/mpii_rle.yaml": ("DeepPoseTask", "val/PCKh@0.5", (256, 256), {"loss_kind": "rle"}),
+    "deeppose/coco_rle.yaml": ("DeepPoseTask", "val/AP", (192, 256), {"loss_kind": "rle"}),
+    "deeppose/mpii_cascade.yaml": ("DeepPoseTask", "val/PCKh@0.5", (256, 256), {"cascade_stages": 2}),
+    "deeppose/demo.yaml": ("DeepPoseTask", "val/AP", (96, 128), {"loss_kind": "smooth_l1"}),
+    "integral/coco.yaml": ("IntegralRegressionTask", "val/AP", (256, 256), {"debias": True, "beta": 10.0}),
+    "integral/demo.yaml": ("IntegralRegressionTask", "val/AP", (96, 128), {"debias": False}),
+}
+
+
+def _instantiate_config(config: str, tmp_path, monkeypatch) -> object:
+    """Build model, datamodule and trainer of a shipped config through the CLI (no download: pretrained off)."""
+    from lightning_pose.cli import run_lightning
+
+    monkeypatch.chdir(tmp_path)  # the logger / checkpoint folders of the config land here
+    project = Path(__file__).resolve().parents[2]
+    return run_lightning(["--config", str(project / "configs" / config), "--model.init_args.pretrained", "false",
+                          "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIG_EXPECTATIONS))
+def test_shipped_config_instantiates_with_the_stated_recipe(config: str, tmp_path, monkeypatch) -> None:
+    cls_name, monitor, input_size, attrs = CONFIG_EXPECTATIONS[config]
+    cli = _instantiate_config(config, tmp_path, monkeypatch)
+    assert type(cli.model).__name__ == cls_name
+    assert cli.model.input_size == input_size
+    assert cli.model.num_keypoints == cli.datamodule.num_keypoints
+    assert cli.trainer.checkpoint_callback.monitor == monitor
+    assert type(cli.trainer.logger).__name__ == "PoseWandbLogger"
+    for name, value in attrs.items():
+        assert getattr(cli.model, name) == value, name
+    if "demo" not in config:
+        assert cli.trainer.max_epochs == 210
+        assert cli.model.scheduler_factory.keywords["milestones"] == [170, 200]
+        assert cli.datamodule.train_augmentation.flip_prob == 0.5
+        # half-body for COCO / AIC (mmpose pipelines); MPII has none
+        assert (cli.datamodule.train_augmentation.half_body_prob > 0) == ("mpii" not in config)
