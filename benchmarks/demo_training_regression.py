@@ -149,10 +149,11 @@ def main(argv: list[str] | None = None) -> None:
     t_all = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for name in args.runs:
-        rows.extend(run_one(name, args))
-        first = next(r for r in rows if r["run"] == name)
-        print(f"[{time.perf_counter() - t_all:7.1f} s] {name}: " +
-              ", ".join(f"{k} {_fmt(first, k)}" for k in METRICS), flush=True)
+        new_rows = run_one(name, args)
+        rows.extend(new_rows)
+        for row in new_rows:  # progress (a partial table survives an interrupted run)
+            print(f"[{time.perf_counter() - t_all:7.1f} s] {name} ({row['decode']}): " +
+                  ", ".join(f"{k} {_fmt(row, k)}" for k in METRICS) + f", train {row['train_s']:.0f} s", flush=True)
     total = time.perf_counter() - t_all
     print()
     print(f"{args.steps} steps x batch {args.batch_size}, Adam lr {args.lr}, input {args.input_size[0]}x"

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "PoseCLI"]
+__all__ = ["main", "run_lightning"]
 
 _USAGE = """usage: lightning-pose {fit,validate,test,predict} --config FILE [--key value ...]
        lightning-pose evaluate {coco,mpii,aic} --gt GT --pred PRED [--json OUT]
@@ -59,11 +59,13 @@ def main(args: list[str] | None = None) -> None:
             print("usage: lightning-pose data {check,show} ...  (see `lightning-pose data check --help`)", file=sys.stderr)
             _exit(2)
         return
-    run_lightning(argv)
+    # from the console, let LightningCLI read sys.argv itself (passing a copy as well makes it warn)
+    run_lightning(None if args is None else argv)
 
 
-def run_lightning(argv: list[str], run: bool = True) -> Any:
-    """Run the LightningCLI part with ``argv`` (``["fit", "--config", ...]``); returns the CLI object."""
+def run_lightning(argv: list[str] | None, run: bool = True) -> Any:
+    """Run the LightningCLI part with ``argv`` (``["fit", "--config", ...]``; ``None`` = ``sys.argv[1:]``);
+    returns the CLI object."""
     import os
 
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
@@ -83,7 +85,7 @@ def _build_cli_class() -> type:
     class PoseCLI(LightningCLI):
         """LightningCLI with the pose links, ``--results`` and per-run config saving."""
 
-        def __init__(self, argv: list[str], run: bool = True) -> None:
+        def __init__(self, argv: list[str] | None, run: bool = True) -> None:
             super().__init__(
                 PoseTask,
                 PoseDataModule,
@@ -106,7 +108,8 @@ def _build_cli_class() -> type:
             parser.link_arguments("data.input_size", "model.init_args.input_size", apply_on="instantiate")
             parser.add_argument(
                 "--results", type=str | None, default=None,
-                help="validate/test: write the final metrics as one flat JSON object to this file",
+                help="validate/test: write the final metrics as one flat JSON object to this file; "
+                     "predict: write the predictions there in the COCO results format",
             )
 
         def _parse_ckpt_path(self) -> None:
@@ -161,6 +164,19 @@ def _build_cli_class() -> type:
         def after_fit(self) -> None:
             self._after_run()
 
+        def after_predict(self) -> None:
+            path = self.config[self.subcommand].get("results")
+            if path and self.trainer.is_global_zero:
+                from lightning_pose.evaluation.formats import write_coco_results
+                from lightning_pose.tasks.evaluation import predictions_to_coco_results
+
+                batches = self.trainer.predict_loop.predictions or []
+                if batches and isinstance(batches[0], list):  # several dataloaders
+                    batches = [b for loader in batches for b in loader]
+                results = predictions_to_coco_results(batches)
+                write_coco_results(path, results)
+                print(f"{len(results)} predictions (COCO results format, image pixels) written to {path}")
+
     return PoseCLI
 
 
@@ -170,11 +186,6 @@ def _to_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
-
-
-def PoseCLI(argv: list[str], run: bool = True) -> Any:  # noqa: N802 - factory named like the class it builds
-    """Build (and by default run) the pose LightningCLI for ``argv``."""
-    return _build_cli_class()(argv, run=run)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -123,3 +123,22 @@ def test_console_script_exit_status(tmp_path, demo_cache):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert "nope" in bad.stderr
+
+
+def test_predict_writes_coco_results_in_image_frame(in_tmp):
+    out = in_tmp / "pred.json"
+    assert main(["predict", "--config", TINY, "--trainer.logger=false", f"--results={out}"]) is None
+    preds = json.loads(out.read_text())
+    from lightning_pose.data.datamodules import DemoDataModule
+
+    dm = DemoDataModule(num_train=12, num_val=6, image_size=(128, 128), input_size=(64, 64), num_workers=0)
+    gt = dm.ground_truth("test")
+    persons = [a for a in gt["annotations"] if a["num_keypoints"] > 0 and not a["iscrowd"]]
+    assert len(preds) == len(persons)  # one prediction per evaluated person crop
+    for p in preds:
+        assert p["category_id"] == 1 and len(p["keypoints"]) == 17 * 3 and 0.0 <= p["score"] <= 1.0
+        xs, ys = p["keypoints"][0::3], p["keypoints"][1::3]
+        # image frame (not the 64x64 input frame): predictions spread over the 128x128 images, near their person
+        ann = next(a for a in persons if a["id"] == p["ann_id"])
+        x0, y0, bw, bh = ann["bbox"]
+        assert all(x0 - bw <= x <= x0 + 2 * bw for x in xs) and all(y0 - bh <= y <= y0 + 2 * bh for y in ys)

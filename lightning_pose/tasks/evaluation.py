@@ -80,3 +80,31 @@ def export_metric_predictions(metrics: Mapping[str, Metric], datamodule: Any, sp
         write_aic_preds(path, metrics["aic"].release_preds())
         written.append(path)
     return written
+
+
+def predictions_to_coco_results(batches: list[dict], *, score_thr: float = 0.2) -> list[dict]:
+    """``predict_step`` outputs -> COCO results dicts (image frame, 0-based pixels), one per person crop.
+
+    The instance score is the top-down rescoring ``bbox_score * mean(keypoint scores > score_thr)``; each dict also
+    carries ``ann_id`` (the GT annotation or detection the crop came from) so users can join back.
+    """
+    import numpy as np
+
+    from lightning_pose.evaluation.nms import rescore
+
+    results: list[dict] = []
+    for batch in batches:
+        kpts = batch["keypoints"].detach().cpu().double().numpy()
+        scores = batch["scores"].detach().cpu().double().numpy()
+        n = kpts.shape[0]
+        bbox_scores = (batch["bbox_score"].detach().cpu().double().numpy() if "bbox_score" in batch
+                       else np.ones(n))
+        inst = rescore(bbox_scores, scores, thr=score_thr)
+        for i in range(n):
+            triplets = np.concatenate([kpts[i], scores[i][:, None]], axis=1).reshape(-1)
+            entry = {"image_id": int(batch["image_id"][i]), "category_id": 1,
+                     "keypoints": [float(v) for v in triplets], "score": float(inst[i])}
+            if "ann_id" in batch:
+                entry["ann_id"] = int(batch["ann_id"][i])
+            results.append(entry)
+    return results
