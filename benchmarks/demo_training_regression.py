@@ -15,9 +15,10 @@ Runs (networks as in ``configs/{deeppose,integral,hybrid}/demo.yaml``: timm ResN
   ``heatmap`` / ``coords`` / ``detection``), ``hybrid_det_only`` (reg = coord = 0; decode ``detection``),
   ``hybrid_loc_only`` (det = 0; decode ``heatmap`` and ``coords``).
 
-Usage (from the project root; ~15-20 min on a shared 2-core VM with the defaults)::
+Usage (from the project root; the defaults are the recorded run: 60 steps x batch 16 per run; about 40 min
+of wall time in one process on the shared 2-core VM under load; ``--runs`` selects a subset, e.g. to split the work)::
 
-    python3 benchmarks/demo_training_regression.py [--steps 150] [--batch-size 32] [--json out.json]
+    python3 benchmarks/demo_training_regression.py [--steps 60] [--batch-size 16] [--runs ...] [--json out.json]
 
 Prints one Markdown table (before -> after for each metric, training wall time) and the machine description.
 """
@@ -38,8 +39,8 @@ METRICS = ("val/PCK@0.2", "val/PCK@0.05", "val/AP")
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=150, help="optimizer steps per run (fixed budget)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=60, help="optimizer steps per run (fixed budget)")
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of every run")
     p.add_argument("--num-train", type=int, default=400, help="demo training images")
     p.add_argument("--num-val", type=int, default=60, help="demo validation images")

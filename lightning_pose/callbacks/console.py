@@ -25,7 +25,8 @@ class EpochSummary(Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start = time.monotonic()
 
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # after the module's on_validation_epoch_end, which computes the metrics (callbacks' epoch-end hooks run first)
         if trainer.sanity_checking:
             return
         exact = getattr(pl_module, "final_metrics", {}).get("val", {})

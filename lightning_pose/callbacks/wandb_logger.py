@@ -81,6 +81,9 @@ class PoseWandbLogger(WandbLogger):
         **kwargs: Any,
     ) -> None:
         self.resolved_mode = resolve_wandb_mode(mode)
+        # absolute: W&B resolves a relative folder once per process, so a later run started from another working
+        # directory (notebook, sweep agent) would otherwise write into the first run's folder
+        save_dir = str(Path(save_dir).expanduser().resolve())
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         init_kwargs = dict(kwargs, name=name, log_model=log_model)
         if entity is not None:
@@ -97,7 +100,7 @@ class PoseWandbLogger(WandbLogger):
         if self.resolved_mode == "offline" and mode == "auto" and not os.environ.get("WANDB_MODE"):
             rank_zero_info(
                 "W&B: no account configured (no WANDB_API_KEY, no `wandb login`): logging offline to "
-                f"{Path(save_dir).resolve() / 'wandb'}. Upload later with `wandb sync {Path(save_dir) / 'wandb'}/offline-run-*`."
+                f"{Path(save_dir) / 'wandb'}. Upload later with `wandb sync {Path(save_dir) / 'wandb'}/offline-run-*`."
             )
 
     def set_defaults(self, *, group: str | None = None, job_type: str | None = None, tags: list[str] | None = None) -> None:

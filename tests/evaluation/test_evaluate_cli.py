@@ -6,13 +6,15 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import PROJECT_ROOT
 from lightning_pose.evaluation.cli import COCO_KEYS, main
 from lightning_pose.evaluation.formats import write_mpii_preds
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 MPII_KEYS = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Mean", "Mean@0.1", "AUC"]
 

@@ -90,7 +90,7 @@ def test_agent_command_runs_our_cli_and_logs_swept_values(tmp_path, monkeypatch,
     monkeypatch.setattr(sys, "argv", ["lightning-pose"])
     monkeypatch.setenv("WANDB_MODE", "offline")
     save_dir = tmp_path / "runs"
-    tiny = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=2",
+    tiny = ["--trainer.max_epochs=1", "--trainer.check_val_every_n_epoch=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=2",
             "--trainer.callbacks=[]", f"--trainer.logger.init_args.save_dir={save_dir}",
             "--data.init_args.num_train=12", "--data.init_args.num_val=6", "--data.init_args.num_workers=0",
             "--data.init_args.image_size=[128,128]", "--data.init_args.input_size=[64,64]",
