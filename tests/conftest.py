@@ -25,7 +25,7 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def demo_cache(tmp_path_factory) -> Path:
     """A session-wide demo-data cache (LIGHTNING_POSE_CACHE), so tests never touch the user's ~/.cache."""
     path = tmp_path_factory.mktemp("demo_cache")
