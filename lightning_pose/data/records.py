@@ -101,7 +101,7 @@ class DataProblem:
 class DatasetError(ValueError):
     """Raised for bad annotation input; the message names the file, the record and the problem."""
 
-    def __init__(self, problems: list[DataProblem] | DataProblem | str):
+    def __init__(self, problems: list[DataProblem] | DataProblem | str, *, hint: bool = True):
         if isinstance(problems, str):
             self.problems: list[DataProblem] = []
             super().__init__(problems)
@@ -111,5 +111,7 @@ class DatasetError(ValueError):
         self.problems = list(problems)
         head = "\n".join(str(p) for p in self.problems[:20])
         more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        hint = "\n(run `lightning-pose data check` for the full report, or set skip_invalid: true to skip such records)"
-        super().__init__(f"{len(self.problems)} problem(s) in the annotations:\n{head}{more}{hint}")
+        tail = ("\n(run `lightning-pose data check` for the full report, or set skip_invalid: true to skip such records)"
+                if hint else "")
+        what = "the annotations" if hint else "the input"
+        super().__init__(f"{len(self.problems)} problem(s) in {what}:\n{head}{more}{tail}")

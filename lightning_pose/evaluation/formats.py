@@ -43,7 +43,8 @@ MPII_NUM_JOINTS = 16
 
 
 def _err(path: Path | str, record: str, problem: str, kind: str = "bad_value") -> DatasetError:
-    return DatasetError(DataProblem(str(path), record, problem, kind))
+    # evaluation inputs are not training data: no `data check` / skip_invalid hint
+    return DatasetError(DataProblem(str(path), record, problem, kind), hint=False)
 
 
 def load_json(path: str | Path) -> Any:
