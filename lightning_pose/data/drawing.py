@@ -2,6 +2,7 @@
 
 Coordinates are pixels of the image being drawn on (0-based, pixel centres at integers).
 Colours: left-side joints/limbs orange, right-side blue, centre joints green (so flips are visible at a glance).
+``denormalize_image`` (the inverse of the datasets' ImageNet normalisation) is re-exported from the transforms.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from lightning_pose.data.transforms.image_io import denormalize_image
 from lightning_pose.skeletons import KeypointSet
 
 __all__ = ["LEFT_COLOR", "RIGHT_COLOR", "CENTER_COLOR", "keypoint_side", "draw_pose", "denormalize_image"]
@@ -16,8 +18,6 @@ __all__ = ["LEFT_COLOR", "RIGHT_COLOR", "CENTER_COLOR", "keypoint_side", "draw_p
 LEFT_COLOR = (255, 140, 0)
 RIGHT_COLOR = (30, 144, 255)
 CENTER_COLOR = (50, 205, 50)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def keypoint_side(keypoint_set: KeypointSet, index: int) -> str:
@@ -79,10 +79,3 @@ def draw_pose(
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=_color(keypoint_side(keypoint_set, i)),
                      outline=outline)
     return img
-
-
-def denormalize_image(image: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
-    """``(3, H, W)`` float image normalised with mean/std -> ``(H, W, 3)`` uint8 RGB."""
-    arr = np.asarray(image, dtype=np.float32).transpose(1, 2, 0)
-    arr = arr * np.asarray(std, dtype=np.float32) + np.asarray(mean, dtype=np.float32)
-    return np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
