@@ -19,26 +19,17 @@ from typing import Any, Callable
 
 import pytest
 import torch
+from shared_samples import coco_datamodule, mpii_datamodule
 
 pytestmark = pytest.mark.slow
 
 
 def _coco_datamodule(shared_data: Path) -> Any:
-    from lightning_pose.data.datamodules import COCODataModule
-
-    ann, images = str(shared_data / "coco" / "test_coco.json"), str(shared_data / "coco")
-    return COCODataModule(root=str(shared_data / "coco"), train_ann=ann, train_images=images, val_ann=ann,
-                          val_images=images, input_size=(96, 128), batch_size=16, num_workers=0,
-                          augmentation={"enabled": False})
+    return coco_datamodule(shared_data, (96, 128))
 
 
 def _mpii_datamodule(shared_data: Path) -> Any:
-    from lightning_pose.data.datamodules import MPIIDataModule
-
-    ann, images = str(shared_data / "mpii" / "test_mpii.json"), str(shared_data / "mpii")
-    return MPIIDataModule(root=str(shared_data / "mpii"), train_ann=ann, train_images=images, val_ann=ann,
-                          val_images=images, val_headboxes=str(shared_data / "mpii" / "mpii_gt_val.mat"),
-                          input_size=(96, 96), batch_size=16, num_workers=0, augmentation={"enabled": False})
+    return mpii_datamodule(shared_data, (96, 96))
 
 
 def _overfit(datamodule: Any, make_task: Callable[..., Any], steps: int, lr: float) -> tuple[dict, dict, Any]:
