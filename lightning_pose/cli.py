@@ -59,8 +59,15 @@ def main(args: list[str] | None = None) -> None:
             print("usage: lightning-pose data {check,show} ...  (see `lightning-pose data check --help`)", file=sys.stderr)
             _exit(2)
         return
-    # from the console, let LightningCLI read sys.argv itself (passing a copy as well makes it warn)
-    run_lightning(None if args is None else argv)
+    from lightning_pose.errors import PoseUserError
+
+    try:
+        # from the console, let LightningCLI read sys.argv itself (passing a copy as well makes it warn)
+        run_lightning(None if args is None else argv)
+    except PoseUserError as exc:
+        # bad input is reported as one clear line (the message names the file/option and the problem)
+        print(f"lightning-pose: error: {exc}", file=sys.stderr)
+        _exit(2)
 
 
 def run_lightning(argv: list[str] | None, run: bool = True) -> Any:

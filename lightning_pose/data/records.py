@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_pose.errors import PoseUserError
+
 __all__ = ["PersonRecord", "ImageRecord", "DataProblem", "DatasetError"]
 
 
@@ -98,7 +100,7 @@ class DataProblem:
         return {"file": self.file, "record": self.record, "problem": self.problem, "kind": self.kind}
 
 
-class DatasetError(ValueError):
+class DatasetError(PoseUserError, ValueError):
     """Raised for bad annotation input; the message names the file, the record and the problem."""
 
     def __init__(self, problems: list[DataProblem] | DataProblem | str, *, hint: bool = True):
