@@ -19,6 +19,7 @@ from lightning_pose.evaluation.coco import (
 )
 from lightning_pose.data.records import DatasetError
 from lightning_pose.evaluation.aic import AIC_SIGMAS
+from reference_tools import xtcocotools_modules
 
 pycoco = pytest.importorskip("pycocotools.cocoeval")
 from pycocotools.coco import COCO  # noqa: E402
@@ -114,8 +115,7 @@ def pycocotools_stats(gt, res, img_ids=None, sigmas=None):
 
 
 def xtcocotools_stats(gt, res, sigmas, use_area):
-    xc = pytest.importorskip("xtcocotools.coco")
-    xe = pytest.importorskip("xtcocotools.cocoeval")
+    xc, xe = xtcocotools_modules()
     with contextlib.redirect_stdout(io.StringIO()):
         cg = xc.COCO()
         cg.dataset = copy.deepcopy(gt)
@@ -128,6 +128,21 @@ def xtcocotools_stats(gt, res, sigmas, use_area):
         ev.accumulate()
         ev.summarize()
     return np.array(ev.stats)
+
+
+def xtcocotools_rules_via_pycocotools(gt, res, sigmas, use_area=True, drop_zero_score=False):
+    """pycocotools on inputs rewritten to xtcocotools' rules: with ``use_area=False`` every GT's OKS scale and
+    area-range area is ``0.53 * w * h`` of its box and ``num_keypoints`` is recounted from v > 0; with
+    ``drop_zero_score`` the detections whose keypoint scores are all <= 0 are removed first."""
+    gt = copy.deepcopy(gt)
+    for a in gt["annotations"]:
+        a.setdefault("iscrowd", 0)
+        if not use_area:
+            a["area"] = a["bbox"][2] * a["bbox"][3] * 0.53
+            a["num_keypoints"] = int(np.count_nonzero(np.asarray(a["keypoints"], float)[2::3] > 0))
+    if drop_zero_score:
+        res = [r for r in res if np.any(np.asarray(r["keypoints"], float)[2::3] > 0)]
+    return pycocotools_stats(gt, res, sigmas=sigmas)
 
 
 def ours(gt, res, **kw):
@@ -335,6 +350,27 @@ def test_use_area_false_matches_xtcocotools_on_aic_style_data(seed):
     np.testing.assert_allclose(ours(gt, res, sigmas=AIC_SIGMAS, use_area=False), ref, atol=TOL)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_use_area_false_matches_xtcocotools_rules_via_pycocotools(seed):
+    rng = np.random.default_rng(200 + seed)
+    gt = make_gt(rng, n_img=15, max_p=6, k=14, with_area=False, crowd_p=0.0)
+    res = make_results(rng, gt, k=14, jitter=float(rng.uniform(1, 10)), fp_per_img=3, ties=seed % 2 == 0)
+    ref = xtcocotools_rules_via_pycocotools(gt, res, AIC_SIGMAS, use_area=False)
+    got = ours(gt, res, sigmas=AIC_SIGMAS, use_area=False)
+    np.testing.assert_allclose(got, ref, atol=TOL)
+    assert 0 < got[0] < 1
+
+
+def test_drop_zero_score_matches_xtcocotools_rules_via_pycocotools():
+    rng = np.random.default_rng(300)
+    gt = make_gt(rng, n_img=15, max_p=5)
+    res = make_results(rng, gt, jitter=2.0, fp_per_img=3, zero_score_p=0.3)
+    ref = xtcocotools_rules_via_pycocotools(gt, res, None, drop_zero_score=True)
+    got = ours(gt, res, drop_zero_score=True)
+    np.testing.assert_allclose(got, ref, atol=TOL)
+    assert not np.allclose(got, ours(gt, res))
+
+
 def test_drop_zero_score_matches_xtcocotools():
     rng = np.random.default_rng(300)
     gt = make_gt(rng, n_img=15, max_p=5)
@@ -379,6 +415,23 @@ def test_real_aic_sample_matches_xtcocotools(shared_data):
                         "score": float(rng.random())})
     ref = xtcocotools_stats(gt, res, AIC_SIGMAS, use_area=False)
     np.testing.assert_allclose(ours(gt, res, sigmas=AIC_SIGMAS, use_area=False), ref, atol=TOL)
+
+
+def test_real_aic_sample_matches_xtcocotools_rules_via_pycocotools(shared_data):
+    gt = json.loads((shared_data / "aic" / "test_aic.json").read_text())
+    rng = np.random.default_rng(2)
+    res = []
+    for a in gt["annotations"]:
+        for rep in range(2):
+            kp = np.array(a["keypoints"], float).reshape(14, 3)
+            kp[:, :2] += rng.normal(0, 2.0 + 6 * rep, (14, 2))
+            kp[:, 2] = rng.uniform(0.1, 1, 14)
+            res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(),
+                        "score": float(rng.random())})
+    ref = xtcocotools_rules_via_pycocotools(gt, res, AIC_SIGMAS, use_area=False)
+    got = ours(gt, res, sigmas=AIC_SIGMAS, use_area=False)
+    np.testing.assert_allclose(got, ref, atol=TOL)
+    assert 0 < got[0] < 1
     with pytest.raises(DatasetError, match="use_area=False"):
         ours(gt, res, sigmas=AIC_SIGMAS)
 
