@@ -42,6 +42,8 @@ __all__ = [
     "prepare_output_dir",
     "check_output_file",
     "ToolFiles",
+    "paths_in_config",
+    "write_tool_file",
 ]
 
 #: manifest of the files this package wrote in an output folder (name -> size and mtime of what it wrote)
@@ -64,12 +66,13 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` for a writer that needs a file name (cv2, scipy, h5py).
 
     The temporary name keeps ``path``'s suffix (``.png``, ``.mat``, ...) so format-by-extension writers work.
     When the block ends normally the file is fsynced and renamed over ``path``; when it raises (or the writer
-    produced no file), the temporary file is removed and ``path`` is left as it was.
+    produced no file), the temporary file is removed and ``path`` is left as it was. ``fsync=False`` skips the
+    flush to disk (still never a partial file under the final name; for bulk writers that sync once at the end).
 
     Raises:
         OutputPathError: the folder does not exist or cannot be written.
@@ -86,15 +89,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if not tmp.is_file():
             raise OSError(f"the writer produced no file for {path}")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         _keep_mode(path, tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(folder)
+    if fsync:
+        _fsync_dir(folder)
 
 
 def _keep_mode(path: Path, tmp: Path) -> None:
@@ -174,7 +179,7 @@ def refuse_input_overlap(output: str | os.PathLike, inputs: Iterable[tuple[str, 
 
 
 def refuse_existing(path: str | os.PathLike, overwrite: bool, *, option: str = "output",
-                    flag: str = "--overwrite") -> None:
+                    flag: str | None = "--overwrite") -> None:
     """Refuse to replace an existing file unless ``overwrite``; always refuse a folder where a file is expected.
 
     Raises:
@@ -184,7 +189,9 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool, *, option: str = "
     if path.is_dir():
         raise OutputPathError(f"{option} {path} is a folder, expected a file path")
     if path.exists() and not overwrite:
-        raise OutputPathError(f"{option} {path} already exists: pass {flag} to replace it, or choose another path")
+        how = f"pass {flag} to replace it" if flag else "delete or move it"
+        raise OutputPathError(f"{option} {path} already exists and was not written by lightning-pose: {how}, or "
+                              "choose another path")
 
 
 def prepare_output_dir(folder: str | os.PathLike, *, option: str = "output folder") -> Path:
@@ -213,7 +220,7 @@ def prepare_output_dir(folder: str | os.PathLike, *, option: str = "output folde
 
 
 def check_output_file(path: str | os.PathLike, *, inputs: Iterable[tuple[str, Any]] = (), overwrite: bool = False,
-                      option: str = "output", flag: str = "--overwrite", owned: bool = False) -> Path:
+                      option: str = "output", flag: str | None = "--overwrite", owned: bool = False) -> Path:
     """All the early checks of a single output file: not an input, not an existing file (unless ``overwrite`` or
     ``owned``: a file this package wrote, see :class:`ToolFiles`), and its folder writable. Returns the path.
 
@@ -262,9 +269,9 @@ class ToolFiles:
         return entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
 
     def claim(self, names: Iterable[str], *, overwrite: bool = False, option: str = "output",
-              flag: str = "--overwrite") -> None:
+              flag: str | None = "--overwrite") -> None:
         """Refuse (before writing) when one of ``names`` exists in the folder and is not ours (unless
-        ``overwrite``), or is a folder.
+        ``overwrite``), or is a folder. ``flag`` is the option that allows replacing (``None``: there is none).
 
         Raises:
             OutputPathError: naming the first conflicting file.
@@ -274,11 +281,59 @@ class ToolFiles:
             if target.is_dir():
                 raise OutputPathError(f"{option} {target} is a folder, expected a file path")
             if target.exists() and not overwrite and not self.is_ours(name):
+                how = f"pass {flag} to replace it" if flag else "move it away"
                 raise OutputPathError(f"{option} {target} already exists and was not written by lightning-pose: "
-                                      f"pass {flag} to replace it, or choose another folder")
+                                      f"{how}, or choose another folder")
 
     def record(self, name: str) -> None:
         """Remember that we just wrote ``folder/name`` (saves the manifest atomically)."""
         st = (self.folder / name).stat()
         self._entries[name] = {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
         atomic_write_json(self.manifest, {"written_by": "lightning_pose", "files": self._entries}, indent=1)
+
+
+def paths_in_config(config: Any, label: str = "config") -> list[tuple[str, str]]:
+    """``(dotted key, path)`` for every string (or path) value in a nested config (dicts, lists, objects with
+    ``as_dict()`` such as jsonargparse namespaces) that names an existing file or folder: the inputs of a run
+    (checkpoint, config files, annotation files, image folders) an output must never replace."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, key: str, depth: int) -> None:
+        if depth > 20:
+            return
+        if hasattr(value, "as_dict") and callable(value.as_dict):
+            value = value.as_dict()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k), depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):  # a top-level list (e.g. several --config files) keeps the label
+                walk(v, f"{key}[{i}]" if key else "", depth + 1)
+        elif isinstance(value, (str, os.PathLike)) or type(value).__name__.startswith("Path"):
+            text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+            if text and len(text) < 4096 and "\n" not in text:
+                with contextlib.suppress(OSError, ValueError):
+                    if os.path.exists(text):
+                        found.append((key or label, text))
+
+    walk(config, "", 0)
+    return found
+
+
+def write_tool_file(path: str | os.PathLike, write: Any, *, inputs: Iterable[tuple[str, Any]] = (),
+                    option: str = "output") -> Path:
+    """Write one output file of a command that has no overwrite flag (e.g. ``--results`` of validate/test/predict).
+
+    Refused: ``path`` is one of ``inputs``, or an existing file that lightning-pose did not write there (see
+    :class:`ToolFiles`). Otherwise ``write(path)`` is called (it must write atomically, e.g. with
+    :func:`atomic_write_json`) and the file is recorded as ours, so the next run may replace it.
+
+    Raises:
+        OutputPathError: one line naming ``option``, the path and the reason.
+    """
+    path = Path(path)
+    owned = ToolFiles(path.parent if str(path.parent) else Path("."))
+    check_output_file(path, inputs=inputs, option=option, flag=None, owned=owned.is_ours(path.name))
+    write(path)
+    owned.record(path.name)
+    return path
