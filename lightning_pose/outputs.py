@@ -44,6 +44,7 @@ __all__ = [
     "ToolFiles",
     "paths_in_config",
     "write_tool_file",
+    "check_tool_file",
 ]
 
 #: manifest of the files this package wrote in an output folder (name -> size and mtime of what it wrote)
@@ -331,9 +332,20 @@ def write_tool_file(path: str | os.PathLike, write: Any, *, inputs: Iterable[tup
     Raises:
         OutputPathError: one line naming ``option``, the path and the reason.
     """
+    path = check_tool_file(path, inputs=inputs, option=option)
+    write(path)
+    ToolFiles(path.parent if str(path.parent) else Path(".")).record(path.name)
+    return path
+
+
+def check_tool_file(path: str | os.PathLike, *, inputs: Iterable[tuple[str, Any]] = (),
+                    option: str = "output") -> Path:
+    """The checks of :func:`write_tool_file` alone, to run before the long work (e.g. in a CLI ``before_*`` hook):
+    not an input, not a file lightning-pose did not write, folder writable. Returns the path.
+
+    Raises:
+        OutputPathError: one line naming ``option``, the path and the reason.
+    """
     path = Path(path)
     owned = ToolFiles(path.parent if str(path.parent) else Path("."))
-    check_output_file(path, inputs=inputs, option=option, flag=None, owned=owned.is_ours(path.name))
-    write(path)
-    owned.record(path.name)
-    return path
+    return check_output_file(path, inputs=inputs, option=option, flag=None, owned=owned.is_ours(path.name))
