@@ -147,9 +147,14 @@ def _build_cli_class() -> type:
                 metrics.update({k: _to_float(v) for k, v in values.items()})
             if not self.trainer.is_global_zero:
                 return
-            out = Path(path)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+            from lightning_pose.outputs import atomic_write_json, paths_in_config, write_tool_file
+
+            # never over an input (checkpoint, config, data files) nor a file we did not write; atomic
+            cfg = self.config[self.subcommand]
+            inputs = [("--ckpt_path", cfg.get("ckpt_path"))] + paths_in_config(cfg.get("config"), "--config") \
+                + paths_in_config(cfg.get("data"), "data")
+            out = write_tool_file(path, lambda p: atomic_write_json(p, dict(sorted(metrics.items()))),
+                                  inputs=inputs, option="--results")
             print(f"metrics written to {out}")
 
         def _after_run(self) -> None:
@@ -181,7 +186,12 @@ def _build_cli_class() -> type:
                 if batches and isinstance(batches[0], list):  # several dataloaders
                     batches = [b for loader in batches for b in loader]
                 results = predictions_to_coco_results(batches)
-                write_coco_results(path, results)
+                from lightning_pose.outputs import paths_in_config, write_tool_file
+
+                cfg = self.config[self.subcommand]
+                inputs = [("--ckpt_path", cfg.get("ckpt_path"))] + paths_in_config(cfg.get("config"), "--config") \
+                    + paths_in_config(cfg.get("data"), "data")
+                write_tool_file(path, lambda p: write_coco_results(p, results), inputs=inputs, option="--results")
                 print(f"{len(results)} predictions (COCO results format, image pixels) written to {path}")
 
     return PoseCLI

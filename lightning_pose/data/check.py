@@ -4,14 +4,17 @@ Reads a dataset exactly the way training does (the same reader), but with ``chec
 header is opened) and ``skip_invalid=True`` (to collect every problem instead of stopping at the first), then
 prints a summary and every problem with its file and record, and optionally writes a JSON report.
 
-Exit status: 0 clean, 1 problems found, 2 usage error or an annotation file that cannot be read at all.
-Torch-free.
+``--json`` must not be one of the inputs (``--ann``, ``--images``, ``--headboxes``); an existing file is replaced
+only with ``--overwrite``; the output folder is checked before the dataset is read, and the report is written
+atomically (temporary file + rename).
+
+Exit status: 0 clean, 1 problems found, 2 usage error (including a refused ``--json`` path) or an annotation file
+that cannot be read at all. Torch-free.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +22,8 @@ from typing import Any, Sequence, TextIO
 
 from lightning_pose.data.readers import DATASET_FORMATS, ReadResult, read_dataset
 from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.errors import OutputPathError
+from lightning_pose.outputs import atomic_write_json, check_output_file
 
 __all__ = ["main", "build_parser", "summarise", "run_check"]
 
@@ -36,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ann", required=True, type=Path, help="annotation file (JSON)")
     p.add_argument("--images", required=True, type=Path, help="image folder the annotation's file names are in")
     p.add_argument("--json", dest="json_out", type=Path, default=None, help="write the report as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--headboxes", type=Path, default=None,
                    help="mpii only: gt_valid.mat-layout file with the head boxes (columns = JSON rows)")
     p.add_argument("--keypoint-set", default=None,
@@ -160,6 +166,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     if args.keypoint_set is not None and args.format != "coco":
         err.write("lightning-pose data check: --keypoint-set is only for the coco format\n")
         return EXIT_USAGE
+    if args.json_out is not None:  # before reading the dataset (which can take long on a full download)
+        try:
+            check_output_file(args.json_out, inputs=[("--ann", args.ann), ("--images", args.images),
+                                                     ("--headboxes", args.headboxes)],
+                              overwrite=args.overwrite, option="--json")
+        except OutputPathError as e:
+            err.write(f"lightning-pose data check: {e}\n")
+            return EXIT_USAGE
     try:
         report, _ = run_check(args.format, args.ann, args.images, headboxes=args.headboxes,
                               keypoint_set=args.keypoint_set)
@@ -173,9 +187,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     _print_report(report, out)
     if args.json_out is not None:
         try:
-            args.json_out.parent.mkdir(parents=True, exist_ok=True)
-            args.json_out.write_text(json.dumps(report, indent=2) + "\n")
-        except OSError as e:
+            atomic_write_json(args.json_out, report)
+        except (OSError, OutputPathError) as e:
             err.write(f"lightning-pose data check: cannot write {args.json_out}: {e}\n")
             return EXIT_USAGE
         out.write(f"report written to {args.json_out}\n")

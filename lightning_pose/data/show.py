@@ -9,12 +9,16 @@ Each PNG is a de-normalised network input (after augmentation for ``--split trai
 keypoints (input frame, scaled by ``--zoom``) and skeleton drawn: left joints/limbs orange, right blue,
 centre green (``lightning_pose.data.drawing``); in bottom-up mode ignored regions (mask 0) are darkened.
 ``samples.json`` in the output folder lists, per PNG, the drawn keypoints in PNG pixel coordinates.
+
+Outputs: ``--out`` must not be an input (the ``--ann`` file, the ``--images`` folder, ``--headboxes``) and is checked
+for writability before the dataset is read. Files written there are recorded in ``.lightning_pose_outputs.json``: a
+later run may replace them, but any other same-named file is refused unless ``--overwrite`` is given. Every file is
+written atomically (temporary file + rename).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -45,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network input size (default 192 256 top-down, 256 256 for mpii, 512 512 bottom-up)")
     p.add_argument("--headboxes", type=Path, default=None, help="MPII gt_valid.mat-layout head boxes (optional)")
     p.add_argument("--zoom", type=int, default=2, help="integer upscaling of the PNGs (default 2)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace same-named files in --out that lightning-pose did not write")
     return p
 
 
@@ -134,6 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.num < 1 or args.zoom < 1:
         print("error: -n and --zoom must be >= 1", file=sys.stderr)
         return 2
+    from lightning_pose.errors import OutputPathError
+    from lightning_pose.outputs import ToolFiles, atomic_path, atomic_write_json, prepare_output_dir, \
+        refuse_input_overlap
+
+    try:  # before reading the dataset: never into an input, and the folder must be writable
+        refuse_input_overlap(args.out, [("--ann", args.ann), ("--images", args.images),
+                                        ("--headboxes", args.headboxes)], option="--out")
+        prepare_output_dir(args.out, option="--out")
+    except OutputPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         result, ann = _read(args)
     except _UsageError as exc:
@@ -160,17 +177,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = min(args.num, len(dataset))
     indices = sorted(rng.choice(len(dataset), size=count, replace=False).tolist())
     torch.manual_seed(args.seed)  # the dataset's augmentation stream follows torch.initial_seed()
-    args.out.mkdir(parents=True, exist_ok=True)
+    names = [f"{args.format}_{args.mode}_{args.split}_{rank:03d}_sample{index}.png"
+             for rank, index in enumerate(indices)]
+    owned = ToolFiles(args.out)
+    try:
+        owned.claim(names + ["samples.json"], overwrite=args.overwrite, option="--out")
+    except OutputPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     listing = []
     try:
-        for rank, index in enumerate(indices):
+        for name, index in zip(names, indices):
             sample = dataset[index]
             if args.mode == "topdown":
                 picture, kp = render_topdown_sample(sample, kset, args.zoom)
             else:
                 picture, kp = render_bottomup_sample(sample, kset, args.zoom)
-            name = f"{args.format}_{args.mode}_{args.split}_{rank:03d}_sample{index}.png"
-            cv2.imwrite(str(args.out / name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+            with atomic_path(args.out / name) as tmp:
+                if not cv2.imwrite(str(tmp), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+                    raise OutputPathError(f"--out: could not write the PNG {args.out / name}")
+            owned.record(name)
             entry = {"file": name, "sample_id": index, "image_id": int(sample["image_id"]),
                      "keypoints": np.round(kp, 3).tolist()}
             if "flipped" in sample:
@@ -179,9 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    (args.out / "samples.json").write_text(
-        json.dumps({"format": args.format, "keypoints": list(kset.keypoints), "zoom": args.zoom,
-                    "samples": listing}, indent=1) + "\n", encoding="utf-8")
+    except OutputPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    atomic_write_json(args.out / "samples.json", {"format": args.format, "keypoints": list(kset.keypoints),
+                                                  "zoom": args.zoom, "samples": listing}, indent=1)
+    owned.record("samples.json")
     print(f"wrote {len(listing)} sample(s) to {args.out}")
     return 0
 

@@ -9,7 +9,9 @@ Frames:
   ``one_based=False`` writes values unchanged).
 
 Every loader raises :class:`~lightning_pose.data.records.DatasetError` naming the file, the record and the problem
-(shape mismatch, wrong keypoint count, unknown image id, NaN in GT, ...).
+(shape mismatch, wrong keypoint count, unknown image id, NaN in GT, strings or booleans where numbers belong, ...),
+without the training-data hints (these are evaluation inputs). Writers are atomic (temporary file + rename,
+:mod:`lightning_pose.outputs`): an interrupted write leaves the previous file intact.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from lightning_pose.data.readers.mpii_mat import load_mpii_gt_mat
 from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.outputs import atomic_path, atomic_write_text
 
 __all__ = [
     "MPIIEvalGT",
@@ -57,14 +60,63 @@ def load_json(path: str | Path) -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise _err(path, "file", f"invalid json ({e})", "unreadable") from e
+    except RecursionError:
+        raise _err(path, "file", "json nested too deeply to be an annotation or prediction file",
+                   "unreadable") from None
+
+
+def _problems(problems: list[DataProblem]) -> DatasetError:
+    return DatasetError(problems, hint=False)
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({json.dumps(value)})"
+    if isinstance(value, str):
+        return f"a string ({value[:20]!r})"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _is_number(value: Any) -> bool:
+    """JSON numbers only: ``int``/``float`` (and numpy scalars), never ``bool`` or numeric strings."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def number_problem(value: Any, field: str, *, finite: bool = True) -> str | None:
+    """Why ``value`` (a number or a nested list of numbers) is not acceptable as ``field``, or ``None`` if it is.
+
+    Strings (``"1.0"``) and booleans are refused even though numpy would convert them: a file holding them was
+    not written by a pose tool and its numbers cannot be trusted. ``finite`` also refuses NaN/inf.
+    """
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend((f"{field}[{i}]" if where == field else f"{where}[{i}]", x)
+                         for i, x in reversed(list(enumerate(v))))
+            continue
+        if not _is_number(v):
+            return f"{where} is {_kind_of(v)}, expected a number"
+        if finite and not np.isfinite(float(v)):
+            return f"{field} contain NaN/inf ({where} = {v!r})" if where != field else f"{field} is {v!r} (NaN/inf)"
+    return None
+
+
+def id_problem(value: Any, field: str = "image_id") -> str | None:
+    """Why ``value`` cannot be an image/category id (ids are integers or strings), or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, np.integer)):
+        return f"{field} is {_kind_of(value)}, expected an integer or a string"
+    return None
 
 
 def _finite_numbers(values: Any) -> bool:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return bool(np.isfinite(arr).all())
+    return number_problem(values, "value") is None
 
 
 # ----------------------------------------------------------------------------------------------- COCO
@@ -102,14 +154,22 @@ def load_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict:
     for i, img in enumerate(gt["images"]):
         if not isinstance(img, dict) or "id" not in img:
             raise _err(path, f"images[{i}]", "image entry without 'id'", "missing_field")
+        bad = id_problem(img["id"], "id")
+        if bad:
+            raise _err(path, f"images[{i}]", bad)
         if img["id"] in image_ids:
             raise _err(path, f"image {img['id']}", "duplicate image id", "duplicate_id")
         image_ids.add(img["id"])
     problems: list[DataProblem] = []
     for i, ann in enumerate(gt["annotations"]):
-        rec = f"annotation {ann.get('id', f'#{i}')}" if isinstance(ann, dict) else f"annotations[{i}]"
         if not isinstance(ann, dict):
-            problems.append(DataProblem(str(path), rec, "annotation is not an object", "bad_value"))
+            problems.append(DataProblem(str(path), f"annotations[{i}]", "annotation is not an object", "bad_value"))
+            continue
+        ann_id = ann.get("id", f"#{i}")
+        rec = f"annotation {ann_id}" if id_problem(ann_id) is None else f"annotations[{i}]"
+        bad = id_problem(ann.get("image_id"))
+        if bad:
+            problems.append(DataProblem(str(path), rec, bad, "bad_value"))
             continue
         if ann.get("image_id") not in image_ids:
             problems.append(DataProblem(str(path), rec, f"unknown image id {ann.get('image_id')!r}", "unknown_image"))
@@ -119,21 +179,25 @@ def load_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict:
             problems.append(DataProblem(str(path), rec, f"{n} keypoint values, expected {3 * k} ({k} keypoints x 3)",
                                         "keypoint_count"))
             continue
-        if not _finite_numbers(kp):
-            problems.append(DataProblem(str(path), rec, "keypoints contain NaN/inf or non-numbers", "non_finite"))
+        bad = number_problem(kp, "keypoints")
+        if bad:
+            problems.append(DataProblem(str(path), rec, bad, "non_finite" if "NaN" in bad else "bad_value"))
             continue
         bbox = ann.get("bbox")
-        if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4 or not _finite_numbers(bbox)):
+        if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4 or number_problem(bbox, "bbox")):
             problems.append(DataProblem(str(path), rec, f"bbox must be 4 finite numbers, got {bbox!r}", "bad_value"))
             continue
-        if "area" in ann and not _finite_numbers(ann["area"]):
-            problems.append(DataProblem(str(path), rec, f"area is not finite: {ann['area']!r}", "non_finite"))
-            continue
-        if "num_keypoints" not in ann:
-            ann["num_keypoints"] = int((np.asarray(kp, dtype=np.float64)[2::3] > 0).sum())
-        ann.setdefault("iscrowd", 0)
+        for key in ("area", "iscrowd", "num_keypoints", "category_id"):
+            if key in ann and number_problem(ann[key], key):
+                problems.append(DataProblem(str(path), rec, number_problem(ann[key], key),
+                                            "non_finite" if key == "area" else "bad_value"))
+                break
+        else:
+            if "num_keypoints" not in ann:
+                ann["num_keypoints"] = int((np.asarray(kp, dtype=np.float64)[2::3] > 0).sum())
+            ann.setdefault("iscrowd", 0)
     if problems:
-        raise DatasetError(problems)
+        raise _problems(problems)
     return gt
 
 
@@ -167,6 +231,10 @@ def load_coco_results(path: str | Path, gt: dict | None = None, num_keypoints: i
         if missing:
             problems.append(DataProblem(str(path), rec, f"missing field(s) {missing}", "missing_field"))
             continue
+        bad = id_problem(r["image_id"])
+        if bad:
+            problems.append(DataProblem(str(path), rec, bad, "bad_value"))
+            continue
         rec = f"result {i} (image {r['image_id']})"
         if known is not None and r["image_id"] not in known:
             problems.append(DataProblem(str(path), rec, f"unknown image id {r['image_id']!r} (not in the GT)",
@@ -177,13 +245,16 @@ def load_coco_results(path: str | Path, gt: dict | None = None, num_keypoints: i
             exp = f"{3 * k}" if k is not None else "a multiple of 3"
             problems.append(DataProblem(str(path), rec, f"{n} keypoint values, expected {exp}", "keypoint_count"))
             continue
-        if not _finite_numbers(kp) or not _finite_numbers(r["score"]):
-            problems.append(DataProblem(str(path), rec, "keypoints or score contain NaN/inf or non-numbers",
-                                        "non_finite"))
+        bad = number_problem(kp, "keypoints") or number_problem(r["score"], "score")
+        if bad is None and "category_id" in r and (isinstance(r["category_id"], bool)
+                                                   or not isinstance(r["category_id"], (int, np.integer))):
+            bad = f"category_id is {_kind_of(r['category_id'])}, expected an integer"
+        if bad:
+            problems.append(DataProblem(str(path), rec, bad, "non_finite" if "NaN" in bad else "bad_value"))
             continue
         r.setdefault("category_id", 1)
     if problems:
-        raise DatasetError(problems)
+        raise _problems(problems)
     return res
 
 
@@ -203,8 +274,7 @@ def write_coco_results(path: str | Path, results: Sequence[dict]) -> None:
             d["bbox"] = [float(v) for v in d["bbox"]]
         out.append(d)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(out, f)
+    atomic_write_text(path, json.dumps(out))
 
 
 # ----------------------------------------------------------------------------------------------- MPII
@@ -231,6 +301,23 @@ class MPIIEvalGT:
         return int(self.joints.shape[0])
 
 
+def _load_gt_mat(path: str | Path, role: str):
+    """:func:`load_mpii_gt_mat` with every failure as one :class:`DatasetError` naming the file (no traceback,
+    no training-data hints: this is an evaluation input)."""
+    from scipy.io.matlab import MatReadError
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise _err(path, "file", f"empty file (0 bytes), expected a MATLAB .mat {role} file", "unreadable")
+    try:
+        return load_mpii_gt_mat(path)
+    except DatasetError as e:
+        raise _problems(e.problems) if e.problems else _err(path, "file", str(e), "unreadable") from None
+    except (MatReadError, ValueError, TypeError, KeyError, OSError, IndexError) as e:
+        raise _err(path, "file", f"not a readable MATLAB .mat {role} file ({type(e).__name__}: {e})",
+                   "unreadable") from None
+
+
 def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIEvalGT:
     """Load MPII GT from a ``gt_valid.mat``-style file or from the json conversion.
 
@@ -241,12 +328,12 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
             ``mpii_gt_val.mat``). Without it the head sizes are NaN (no PCKh possible).
 
     Raises:
-        DatasetError: unreadable file, wrong joint count, NaN in annotated joints, or a head-box file whose person
-            count differs from the json.
+        DatasetError: unreadable, empty or garbage file, wrong joint count, joints that are not numbers (strings and
+            booleans are refused), NaN in annotated joints, or a head-box file whose person count differs.
     """
     path = Path(path)
     if path.suffix.lower() == ".mat":
-        g = load_mpii_gt_mat(path)
+        g = _load_gt_mat(path, "ground-truth")
         joints = np.transpose(g.pos_gt_src, (2, 0, 1)).copy()
         return MPIIEvalGT(joints, ~g.jnt_missing.T, g.head_sizes, str(path))
     data = load_json(path)
@@ -263,10 +350,15 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
         if not isinstance(p, dict) or "joints" not in p:
             problems.append(DataProblem(str(path), rec, "entry without 'joints'", "missing_field"))
             continue
+        bad = number_problem(p["joints"], "joints", finite=False) or \
+            number_problem(p.get("joints_vis", []), "joints_vis")
+        if bad:
+            problems.append(DataProblem(str(path), rec, bad, "bad_value"))
+            continue
         try:
             j = np.asarray(p["joints"], dtype=np.float64)
         except (TypeError, ValueError):
-            problems.append(DataProblem(str(path), rec, "joints are not numbers", "bad_value"))
+            problems.append(DataProblem(str(path), rec, "joints are not a 16 x 2 list of numbers", "bad_value"))
             continue
         if j.shape != (MPII_NUM_JOINTS, 2):
             problems.append(DataProblem(str(path), rec, f"joints shape {j.shape}, expected (16, 2)", "keypoint_count"))
@@ -282,10 +374,10 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
             continue
         joints[i], visible[i] = j, v
     if problems:
-        raise DatasetError(problems)
+        raise _problems(problems)
     head_sizes = np.full(n, np.nan)
     if headboxes is not None:
-        hb = load_mpii_gt_mat(headboxes)
+        hb = _load_gt_mat(headboxes, "head-box")
         if hb.num_persons != n:
             raise _err(headboxes, "headboxes_src",
                        f"{hb.num_persons} head boxes but {n} persons in {path}; the files must list the same persons",
@@ -294,47 +386,87 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
     return MPIIEvalGT(joints, visible, head_sizes, str(path))
 
 
-def _mpii_preds_array(arr: np.ndarray, path: Path, num_persons: int | None) -> np.ndarray:
-    a = np.asarray(arr, dtype=np.float64)
-    if a.ndim == 3 and a.shape[1] == MPII_NUM_JOINTS and (a.shape[2] == 2 or (a.shape[2] == 3 and a.shape[0] != 2)):
-        out = a[..., :2]
-    elif a.ndim == 3 and a.shape[0] == 2 and a.shape[1] == MPII_NUM_JOINTS:
-        out = np.transpose(a, (2, 1, 0))
-    else:
+#: ``layout`` values of :func:`load_mpii_preds`: how a 3-d ``preds`` array is ordered
+MPII_PRED_LAYOUTS = ("auto", "Nx16x2", "2x16xN")
+
+
+def _mpii_preds_array(arr: np.ndarray, path: Path, num_persons: int | None, layout: str = "auto") -> np.ndarray:
+    """``preds`` as stored -> ``(N, 16, 2)``. ``(N, 16, 2|3)`` (person first, optional score column) or
+    ``(2, 16, N)`` (MATLAB order); with ``layout="auto"`` the GT's person count decides, and a shape that fits both
+    with that count (``(2, 16, 2)`` against a 2-person GT, or any fit without a count) is refused as ambiguous."""
+    if layout not in MPII_PRED_LAYOUTS:
+        raise ValueError(f"layout must be one of {MPII_PRED_LAYOUTS}, got {layout!r}")
+    a = np.asarray(arr)
+    if a.dtype.kind not in "iuf":
+        what = {"b": "booleans", "U": "strings", "S": "strings", "O": "objects"}.get(a.dtype.kind, str(a.dtype))
+        raise _err(path, "preds", f"holds {what}, expected numbers", "bad_value")
+    a = a.astype(np.float64)
+    person_first = a.ndim == 3 and a.shape[1] == MPII_NUM_JOINTS and a.shape[2] in (2, 3)
+    matlab_order = a.ndim == 3 and a.shape[0] == 2 and a.shape[1] == MPII_NUM_JOINTS
+    if not (person_first or matlab_order):
         raise _err(path, "preds", f"shape {a.shape}, expected (N, 16, 2) or (2, 16, N)", "shape")
+    if layout == "auto":
+        fits = {"Nx16x2": person_first, "2x16xN": matlab_order}
+        if num_persons is not None:
+            fits["Nx16x2"] = person_first and a.shape[0] == num_persons
+            fits["2x16xN"] = matlab_order and a.shape[2] == num_persons
+        chosen = [k for k, ok in fits.items() if ok]
+        if len(chosen) == 2 and num_persons is None:
+            # no count to decide with (library use): (2, 16, 2) -> N = 2 persons, (2, 16, 3) -> (2, 16, N = 3)
+            chosen = ["Nx16x2" if a.shape[2] == 2 else "2x16xN"]
+        if len(chosen) == 2:
+            raise _err(path, "preds", f"shape {a.shape} is ambiguous ((N, 16, 2) and (2, 16, N) both fit the GT's "
+                       f"N = {num_persons}): pass --preds-layout Nx16x2 or 2x16xN", "shape")
+        if not chosen:
+            n = a.shape[0] if person_first else a.shape[2]
+            raise _err(path, "preds", f"{n} persons predicted but the GT has {num_persons}", "shape")
+        layout = chosen[0]
+    elif (layout == "Nx16x2" and not person_first) or (layout == "2x16xN" and not matlab_order):
+        raise _err(path, "preds", f"shape {a.shape} does not fit the layout {layout}", "shape")
+    out = a[..., :2] if layout == "Nx16x2" else np.transpose(a, (2, 1, 0))
     if num_persons is not None and out.shape[0] != num_persons:
         raise _err(path, "preds", f"{out.shape[0]} persons predicted but the GT has {num_persons}", "shape")
     return np.ascontiguousarray(out)
 
 
-def load_mpii_preds(path: str | Path, num_persons: int | None = None, zero_based: bool = False) -> np.ndarray:
+def load_mpii_preds(path: str | Path, num_persons: int | None = None, zero_based: bool = False,
+                    layout: str = "auto") -> np.ndarray:
     """Load MPII predictions ordered like the GT persons.
 
     Formats: ``.mat`` or ``.h5``/``.hdf5`` with a ``preds`` variable of shape (N, 16, 2|3) or (2, 16, N);
-    ``.json``: a list of 16 x 2 (or 16 x 3) lists, or ``{"preds": ...}``. Ambiguous shapes: (2, 16, 2) is read
-    as (N=2, 16, 2); (2, 16, 3) as (2, 16, N=3).
+    ``.json``: a list of 16 x 2 (or 16 x 3) lists of numbers, or ``{"preds": ...}``.
 
     Args:
-        num_persons: expected N (the GT count); a mismatch raises.
+        num_persons: expected N (the GT count): decides between (N, 16, 2|3) and (2, 16, N); a mismatch raises.
         zero_based: the file holds 0-based pixels; 1 is added so the result is 1-based like the MPII GT.
+        layout: ``"auto"`` (decide by ``num_persons``; refuse what stays ambiguous, e.g. (2, 16, 2) against a
+            2-person GT), ``"Nx16x2"`` or ``"2x16xN"``.
 
     Returns:
         ``(N, 16, 2)`` float64 predictions in 1-based pixels. NaN entries are kept (they count as wrong).
+
+    Raises:
+        DatasetError: missing, empty, garbage or unreadable file; no ``preds``; ``preds`` not a numeric array
+            (strings, booleans, an HDF5 group); wrong or ambiguous shape; person count mismatch.
     """
     path = Path(path)
     if not path.is_file():
         raise _err(path, "file", "file not found", "missing_file")
+    if path.stat().st_size == 0:
+        raise _err(path, "file", "empty file (0 bytes), expected MPII predictions", "unreadable")
     suffix = path.suffix.lower()
     if suffix == ".mat":
         import scipy.io
+        from scipy.io.matlab import MatReadError
 
         try:
             m = scipy.io.loadmat(str(path))
             arr = m.get("preds")
         except NotImplementedError:
             arr = _h5_preds(path)
-        except (ValueError, OSError, TypeError) as e:
-            raise _err(path, "file", f"not a readable .mat file ({e})", "unreadable") from e
+        except (MatReadError, ValueError, OSError, TypeError, KeyError, IndexError) as e:
+            raise _err(path, "file", f"not a readable MATLAB .mat file ({type(e).__name__}: {e})",
+                       "unreadable") from None
         if arr is None:
             raise _err(path, "preds", "no variable 'preds' in the file", "missing_field")
     elif suffix in (".h5", ".hdf5"):
@@ -345,13 +477,18 @@ def load_mpii_preds(path: str | Path, num_persons: int | None = None, zero_based
             if "preds" not in data:
                 raise _err(path, "preds", "json object without 'preds'", "missing_field")
             data = data["preds"]
+        bad = number_problem(data, "preds", finite=False)
+        if bad:
+            raise _err(path, "preds", bad, "bad_value")
         try:
             arr = np.asarray(data, dtype=np.float64)
         except (TypeError, ValueError) as e:
-            raise _err(path, "preds", f"not a rectangular list of numbers ({e})", "shape") from e
+            raise _err(path, "preds", f"not a rectangular list of numbers ({e})", "shape") from None
+        if layout == "auto" and arr.ndim == 3 and arr.shape[1:] in ((16, 2), (16, 3)):
+            layout = "Nx16x2"  # a json list of 16 x 2 lists is a list of persons: no ambiguity
     else:
         raise _err(path, "file", f"unknown prediction file type {suffix!r} (use .mat, .h5 or .json)", "bad_value")
-    out = _mpii_preds_array(arr, path, num_persons)
+    out = _mpii_preds_array(arr, path, num_persons, layout)
     return out + 1.0 if zero_based else out
 
 
@@ -367,9 +504,13 @@ def _h5_preds(path: Path) -> np.ndarray:
         with h5py.File(path, "r") as f:
             if "preds" not in f:
                 raise _err(path, "preds", f"no dataset 'preds' (found: {sorted(f.keys())})", "missing_field")
-            arr = np.asarray(f["preds"][()], dtype=np.float64)
+            node = f["preds"]
+            if not isinstance(node, h5py.Dataset):
+                raise _err(path, "preds", f"'preds' is an HDF5 {type(node).__name__.lower()}, expected a dataset "
+                           "(array)", "bad_value")
+            arr = np.asarray(node[()])
     except OSError as e:
-        raise _err(path, "file", f"not a readable HDF5 file ({e})", "unreadable") from e
+        raise _err(path, "file", f"not a readable HDF5 file ({e})", "unreadable") from None
     if _is_v73(path):  # MATLAB v7.3 stores arrays transposed
         arr = np.transpose(arr)
     return arr
@@ -389,21 +530,21 @@ def write_mpii_preds(path: str | Path, preds: np.ndarray, one_based: bool = True
         raise ValueError(f"write_mpii_preds: preds must be (N, 16, 2), got {arr.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    if suffix == ".mat":
-        import scipy.io
-
-        scipy.io.savemat(str(path), {"preds": arr})
-    elif suffix in (".h5", ".hdf5"):
-        import h5py
-
-        with h5py.File(path, "w") as f:
-            f.create_dataset("preds", data=arr)
-            f.attrs["one_based"] = bool(one_based)
-    elif suffix == ".json":
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump([[[float(x), float(y)] for x, y in p] for p in arr], f)
-    else:
+    if suffix not in (".mat", ".h5", ".hdf5", ".json"):
         raise ValueError(f"write_mpii_preds: unknown file type {suffix!r} (use .mat, .h5 or .json)")
+    with atomic_path(path) as tmp:
+        if suffix == ".mat":
+            import scipy.io
+
+            scipy.io.savemat(str(tmp), {"preds": arr})
+        elif suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("preds", data=arr)
+                f.attrs["one_based"] = bool(one_based)
+        else:
+            tmp.write_text(json.dumps([[[float(x), float(y)] for x, y in p] for p in arr]), encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------------- AIC
@@ -431,7 +572,11 @@ def load_aic_release(path: str | Path, kind: str = "gt", known_image_ids: set | 
                                         "missing_field"))
             continue
         img = e["image_id"]
-        if not isinstance(img, str) or "." in img:
+        if not isinstance(img, str):
+            problems.append(DataProblem(str(path), f"entry {i}", f"image_id is {_kind_of(img)}, expected a string "
+                                        "(the image name without extension)", "bad_value"))
+            continue
+        if "." in img:
             problems.append(DataProblem(str(path), f"entry {i}", f"image_id {img!r} must be a name without extension",
                                         "bad_value"))
             continue
@@ -450,8 +595,9 @@ def load_aic_release(path: str | Path, kind: str = "gt", known_image_ids: set | 
                 problems.append(DataProblem(str(path), rec, f"{n} keypoint values, expected 42 (14 x 3)",
                                             "keypoint_count"))
                 continue
-            if not _finite_numbers(kp):
-                problems.append(DataProblem(str(path), rec, "keypoints contain NaN/inf or non-numbers", "non_finite"))
+            bad = number_problem(kp, "keypoints")
+            if bad:
+                problems.append(DataProblem(str(path), rec, bad, "non_finite" if "NaN" in bad else "bad_value"))
                 continue
             if kind == "gt":
                 v = np.asarray(kp[2::3], dtype=np.float64)
@@ -463,8 +609,21 @@ def load_aic_release(path: str | Path, kind: str = "gt", known_image_ids: set | 
                     problems.append(DataProblem(str(path), rec, f"human_annotations box must be 4 finite numbers, "
                                                 f"got {box!r}", "bad_value"))
     if problems:
-        raise DatasetError(problems)
+        raise _problems(problems)
     return data
+
+
+def split_known_images(entries: Sequence[dict], known: set, key: str = "image_id") -> tuple[list[dict], list]:
+    """``(kept, ignored_ids)``: the entries whose ``key`` is in ``known``, and the distinct ids that are not
+    (first-seen order). The official AI Challenger evaluator ignores predictions for images outside the GT."""
+    kept, ignored, seen = [], [], set()
+    for e in entries:
+        if e[key] in known:
+            kept.append(e)
+        elif e[key] not in seen:
+            seen.add(e[key])
+            ignored.append(e[key])
+    return kept, ignored
 
 
 def aic_release_preds(per_image: dict[str, np.ndarray], scores: dict[str, np.ndarray] | None = None) -> list[dict]:
@@ -496,8 +655,7 @@ def write_aic_preds(path: str | Path, preds: Sequence[dict]) -> None:
         if "image_id" not in e or "keypoint_annotations" not in e:
             raise ValueError(f"write_aic_preds: entry {i} needs image_id and keypoint_annotations")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(list(preds), f)
+    atomic_write_text(path, json.dumps(list(preds)))
 
 
 
@@ -581,4 +739,5 @@ def aic_release_preds_to_coco(preds: Sequence[dict], gt: dict) -> list[dict]:
     return out
 
 
-__all__ += ["aic_release_to_coco", "coco_image_names", "coco_results_to_aic_release", "aic_release_preds_to_coco"]
+__all__ += ["aic_release_to_coco", "coco_image_names", "coco_results_to_aic_release", "aic_release_preds_to_coco",
+            "split_known_images", "number_problem", "id_problem", "MPII_PRED_LAYOUTS"]

@@ -200,6 +200,11 @@ class PoseTask(LightningModule):
             if split in self._metrics:
                 continue
             metrics = build_metrics(dm, split, self.keypoint_set, pck_thresholds=self.pck_thresholds)
+            if self.export_dir and self.trainer.is_global_zero:
+                from lightning_pose.tasks.evaluation import check_export_dir
+
+                # before any training/evaluation: a bad or taken export location fails now, not after the epoch
+                check_export_dir(metrics, split, Path(self.export_dir))
             module_dict = nn.ModuleDict(metrics)
             self._metrics[split] = module_dict
             # registered as a child so Lightning moves it to the device (names must be unique)

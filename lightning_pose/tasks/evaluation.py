@@ -10,7 +10,8 @@
 Exported files (``export_dir``): ``<split>_coco_results.json`` (COCO results format), ``<split>_mpii_preds.mat``
 (``preds`` N x 16 x 2 in the 1-based frame of ``gt_valid.mat``, rows in the annotation order), and
 ``<split>_aic_preds.json`` (AI Challenger release format), plus the matching ground truth where the datamodule has it
-(``<split>_coco_gt.json``), so that ``lightning-pose evaluate`` reproduces the logged numbers from the files.
+(``<split>_coco_gt.json``), so that ``lightning-pose evaluate`` reproduces the logged numbers from the files. Exports are written atomically
+and never replace a file lightning-pose did not write (:func:`check_export_dir` checks this at ``setup``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torchmetrics import Metric
 
 from lightning_pose.skeletons import KeypointSet
 
-__all__ = ["build_metrics", "export_metric_predictions", "uses_gt_boxes"]
+__all__ = ["build_metrics", "export_metric_predictions", "export_file_names", "check_export_dir", "uses_gt_boxes"]
 
 
 def uses_gt_boxes(datamodule: Any, split: str) -> bool:
@@ -55,18 +56,51 @@ def build_metrics(datamodule: Any, split: str, keypoint_set: KeypointSet,
     return metrics
 
 
+def export_file_names(metrics: Mapping[str, Any], split: str) -> list[str]:
+    """The file names :func:`export_metric_predictions` writes for ``split`` with these metrics (in order)."""
+    names = []
+    if "coco_ap" in metrics:
+        names += [f"{split}_coco_results.json", f"{split}_coco_gt.json"]
+    if "pckh" in metrics:
+        names.append(f"{split}_mpii_preds.mat")
+    if "aic" in metrics:
+        names.append(f"{split}_aic_preds.json")
+    return names
+
+
+def check_export_dir(metrics: Mapping[str, Any], split: str, out_dir: Path) -> None:
+    """Early check (before training/evaluating) that the exports of ``split`` can be written to ``out_dir``.
+
+    Raises:
+        OutputPathError: the folder cannot be created or written, or an export file name is already taken by a file
+            lightning-pose did not write there (a user's file, or a dataset file: it is never overwritten).
+    """
+    from lightning_pose.outputs import ToolFiles, prepare_output_dir
+
+    prepare_output_dir(out_dir, option="export_dir")
+    ToolFiles(out_dir).claim(export_file_names(metrics, split), option="export_dir", flag=None)
+
+
 def export_metric_predictions(metrics: Mapping[str, Metric], datamodule: Any, split: str, out_dir: Path) -> list[Path]:
-    """Write the predictions the metrics evaluated (before their reset) in the native formats."""
+    """Write the predictions the metrics evaluated (before their reset) in the native formats.
+
+    Each file is written atomically and recorded in ``out_dir/.lightning_pose_outputs.json``; a file of the same
+    name that lightning-pose did not write is refused (:class:`~lightning_pose.errors.OutputPathError`), files of an
+    earlier epoch or run are replaced.
+    """
     from lightning_pose.evaluation.formats import write_aic_preds, write_coco_results, write_mpii_preds
+    from lightning_pose.outputs import ToolFiles, atomic_write_text
 
     out_dir = Path(out_dir)
+    owned = ToolFiles(out_dir)
+    owned.claim(export_file_names(metrics, split), option="export_dir", flag=None)
     written: list[Path] = []
     if "coco_ap" in metrics:
         path = out_dir / f"{split}_coco_results.json"
         write_coco_results(path, metrics["coco_ap"].results())
         written.append(path)
         gt_path = out_dir / f"{split}_coco_gt.json"
-        gt_path.write_text(json.dumps(datamodule.ground_truth(split)))
+        atomic_write_text(gt_path, json.dumps(datamodule.ground_truth(split)))
         written.append(gt_path)
     if "pckh" in metrics:
         path = out_dir / f"{split}_mpii_preds.mat"
@@ -79,6 +113,8 @@ def export_metric_predictions(metrics: Mapping[str, Metric], datamodule: Any, sp
         path = out_dir / f"{split}_aic_preds.json"
         write_aic_preds(path, metrics["aic"].release_preds())
         written.append(path)
+    for path in written:
+        owned.record(path.name)
     return written
 
 

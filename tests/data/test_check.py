@@ -38,7 +38,7 @@ def _coco_counts(raw: dict, names: tuple[str, ...]) -> dict:
 
 def _check_json(tmp_path: Path, argv: list[str]) -> tuple[int, dict, str]:
     out_json = tmp_path / "report" / "check.json"
-    code, out, err = _run(argv + ["--json", str(out_json)])
+    code, out, err = _run(argv + ["--json", str(out_json), "--overwrite"])  # tests reuse the report file
     return code, json.loads(out_json.read_text()), out
 
 

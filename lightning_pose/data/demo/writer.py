@@ -8,6 +8,9 @@ Layout of a dataset root::
     <root>/val/000000000001.jpg ...
     <root>/DEMO_COMPLETE.json               (written last; its presence marks a complete copy)
 
+Every file is written atomically (temporary file + fsync + rename) and a whole copy is built in a temporary folder
+renamed into place after its marker, so a killed generation never leaves a half cache that a later run trusts.
+
 Keypoints are 0-based image-frame pixels (pixel centres at integers), ``v`` uses COCO codes; ``bbox`` is
 ``[x, y, w, h]`` in pixels; see :mod:`lightning_pose.data.demo.scene` for the exact labelling rules.
 Image ids start at 1 in each split; annotation ids start at 1 in each split.
@@ -29,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...outputs import atomic_path, atomic_write_text
 from ...skeletons import COCO
 from .scene import render_scene
 
@@ -122,8 +126,9 @@ def generate_demo_split(out_dir: Path, num_images: int, *, seed: int, split: str
         scene = render_scene(np.random.default_rng([int(seed), code, i]), (w, h), int(max_people))
         file_name = f"{image_id:012d}.jpg"
         path = img_dir / file_name
-        if not cv2.imwrite(str(path), scene.image, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]):
-            raise OSError(f"could not write image {path}")
+        with atomic_path(path, fsync=False) as tmp:  # flushed once, before the completion marker
+            if not cv2.imwrite(str(tmp), scene.image, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]):
+                raise OSError(f"could not write image {path}")
         images.append({"id": image_id, "file_name": file_name, "width": w, "height": h})
         for person in scene.persons:
             kp = person.keypoints
@@ -160,7 +165,7 @@ def generate_demo_split(out_dir: Path, num_images: int, *, seed: int, split: str
         }],
     }
     ann_path = ann_dir / f"person_keypoints_{split}.json"
-    ann_path.write_text(json.dumps(coco, separators=(",", ":")), encoding="utf-8")
+    atomic_write_text(ann_path, json.dumps(coco, separators=(",", ":")))
     return coco
 
 
@@ -255,7 +260,11 @@ def ensure_demo_dataset(root: str | Path | None = None, *, seed: int = 0, num_tr
             counts[split] = {"images": len(coco["images"]), "annotations": len(coco["annotations"])}
         marker = {"version": DEMO_VERSION, "name": name, "seed": int(seed), "image_size": list(size),
                   "max_people": int(max_people), "counts": counts}
-        (tmp / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True), encoding="utf-8")
+        # every image on disk first (one sync for all), then the marker, written last and atomically: a marker
+        # that parses means every file before it is complete, even after a power cut
+        if hasattr(os, "sync"):
+            os.sync()
+        atomic_write_text(tmp / COMPLETE_MARKER, json.dumps(marker, indent=1, sort_keys=True))
         (tmp / _OWNER_FILE).unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
