@@ -30,6 +30,8 @@ for _var, _sub in (("WANDB_DATA_DIR", "wandb-data"), ("WANDB_CACHE_DIR", "wandb-
     (SESSION_TMP / _sub).mkdir()
     os.environ[_var] = str(SESSION_TMP / _sub)
 tempfile.tempdir = None  # re-read TMPDIR
+# the demo-data cache too (the session fixture below replaces it with a pytest tmp folder once tests run)
+os.environ["LIGHTNING_POSE_CACHE"] = str(SESSION_TMP / "demo-cache")
 
 _HOME = Path.home()
 # Places a test run must leave as it found them (checked at the end of the session).
