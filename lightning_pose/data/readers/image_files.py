@@ -129,12 +129,17 @@ def _libjpeg_warnings(data: bytes) -> str:
             finally:
                 os.dup2(saved, 2)
             tmp.seek(0)
-            text = tmp.read().decode("utf-8", "replace").strip()
+            lines = tmp.read().decode("utf-8", "replace").splitlines()
     finally:
         os.close(saved)
-    if img is None and not text:
-        text = "OpenCV could not decode the image"
-    return text
+    # keep libjpeg's own messages; anything another thread printed meanwhile goes back to stderr
+    ours = [ln for ln in lines if "JPEG" in ln or "jpeg" in ln]
+    others = [ln for ln in lines if ln not in ours]
+    if others:
+        print("\n".join(others), file=sys.stderr)
+    if img is None and not ours:
+        ours = ["OpenCV could not decode the image"]
+    return "\n".join(ours)
 
 
 def _jpeg_problem(data: bytes) -> str | None:
