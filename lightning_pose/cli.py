@@ -142,8 +142,9 @@ def _build_cli_class() -> type:
 
         def instantiate_trainer(self, **kwargs: Any) -> Any:
             # read and check the data the command needs before the trainer (and so the W&B run) exists
-            if self.subcommand in ("fit", "validate", "test", "predict") and isinstance(self.datamodule, PoseDataModule):
-                self.datamodule.check_inputs(self.subcommand)
+            stage = self.subcommand
+            if stage in ("fit", "validate", "test", "predict") and isinstance(self.datamodule, PoseDataModule):
+                self.datamodule.check_inputs(stage)
             trainer = super().instantiate_trainer(**kwargs)
             from lightning_pose.callbacks.console import EpochSummary
             from lightning_pose.callbacks.wandb_callbacks import WandbPoseCallback, prepare_wandb_loggers

@@ -59,7 +59,8 @@ def _error_line(capsys: pytest.CaptureFixture, argv: list[str], tmp_path: Path) 
 
 #: case -> (extra arguments (or a builder using tmp_path / shared_data), substrings of the one error line)
 CASES = {
-    "batch_size_0": (["--data.init_args.batch_size=0"], ["DemoDataModule: batch_size must be an integer >= 1", "got 0"]),
+    "batch_size_0": (["--data.init_args.batch_size=0"],
+                     ["DemoDataModule: batch_size must be an integer >= 1", "got 0"]),
     "batch_size_negative": (["--data.init_args.batch_size=-2"], ["batch_size must be an integer >= 1", "got -2"]),
     "stride": (["--data.init_args.input_size=[70,70]"],
                ["SimpleBaselineTask: input_size [70, 70]", "not a multiple of the network stride 8", "64 or 72"]),
@@ -111,8 +112,9 @@ def test_pretrained_offline_is_one_line(in_tmp: Path, monkeypatch: pytest.Monkey
 @pytest.mark.slow
 def test_skip_invalid_trains_without_the_bad_image(in_tmp: Path, shared_data: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
-    argv = _coco(in_tmp, shared_data, "truncated") + ["--data.init_args.skip_invalid=true", "--trainer.logger=false",
-                                                      "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1"]
+    argv = _coco(in_tmp, shared_data, "truncated") + [
+        "--data.init_args.skip_invalid=true", "--trainer.logger=false",
+        "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1"]
     with pytest.warns(UserWarning, match=r"skipped 4 records \(1 images, 3 persons\).*unreadable_image: 1"):
         assert main(["fit", "--config", TINY, *argv]) is None
     captured = capsys.readouterr()

@@ -54,7 +54,7 @@ class PoseDataModule(pl.LightningDataModule):
         skip_invalid: drop invalid records (annotations, and with ``check_images`` the images that fail the
             check) with one warning counting them, instead of raising DatasetError before training.
         check_images: check every image file once when a split is read, before training (header, end marker,
-            zeroed data, size vs the annotation; the pixels of healthy files are not decoded: about 0.25 ms per
+            zeroed data, size vs the annotation; the pixels of healthy files are not decoded: about 0.2-0.4 ms per
             image with a warm disk cache). ``False`` skips it (problems then surface when an image is loaded).
         keypoint_set: override of the dataset's keypoint set: a name (``coco``, ``mpii``, ``aic``) or a
             mapping (custom set: ``keypoints``, ``flip_pairs``, ``skeleton``, ``upper_body``, ``sigmas``).

@@ -266,8 +266,9 @@ def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str)
 
 
 def inspect_image(path: Path, width: int, height: int, log: ProblemLog, record: str) -> tuple[int, int] | None:
-    """Check an image file the way training will use it (:func:`~lightning_pose.data.readers.image_files.check_image_file`:
-    exists / regular file or symlink to one, header, truncation, zeroed data, size vs the annotation).
+    """Check an image file the way training will use it (see
+    :func:`~lightning_pose.data.readers.image_files.check_image_file`: exists / regular file or symlink to one,
+    header, truncation, zeroed data, size vs the annotation).
 
     Args:
         path: the image file.
