@@ -64,10 +64,27 @@ def main(args: list[str] | None = None) -> None:
     try:
         # from the console, let LightningCLI read sys.argv itself (passing a copy as well makes it warn)
         run_lightning(None if args is None else argv)
-    except PoseUserError as exc:
-        # bad input is reported as one clear line (the message names the file/option and the problem)
-        print(f"lightning-pose: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # bad input is reported as one clear line (the message names the file/option and the problem); jsonargparse
+        # wraps errors raised in constructors ("Does not validate against any of the Union subtypes"), so the
+        # user error is looked for along the exception chain
+        user_error = _find_user_error(exc, PoseUserError)
+        if user_error is None:
+            raise
+        print(f"lightning-pose: error: {user_error}", file=sys.stderr)
         _exit(2)
+
+
+def _find_user_error(exc: BaseException, kind: type) -> BaseException | None:
+    """``exc`` or the first exception of type ``kind`` among its causes / contexts (``None`` when there is none)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def run_lightning(argv: list[str] | None, run: bool = True) -> Any:
@@ -124,6 +141,10 @@ def _build_cli_class() -> type:
             checkpoints hold W&B-facing extras such as ``optimizer_config`` that are not constructor options)."""
 
         def instantiate_trainer(self, **kwargs: Any) -> Any:
+            # read and check the data the command needs before the trainer (and so the W&B run) exists
+            stage = self.subcommand
+            if stage in ("fit", "validate", "test", "predict") and isinstance(self.datamodule, PoseDataModule):
+                self.datamodule.check_inputs(stage)
             trainer = super().instantiate_trainer(**kwargs)
             from lightning_pose.callbacks.console import EpochSummary
             from lightning_pose.callbacks.wandb_callbacks import WandbPoseCallback, prepare_wandb_loggers

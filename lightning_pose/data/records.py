@@ -84,8 +84,9 @@ class DataProblem:
         file: the annotation (or image) file the problem is in.
         record: which record: e.g. ``"image 785"``, ``"annotation 442619"``, ``"person 3 (image 005808361.jpg)"``.
         problem: what is wrong, in words a user can act on.
-        kind: a short machine-readable category (``missing_image``, ``unreadable_image``, ``keypoint_count``,
-            ``non_finite``, ``empty_box``, ``path_escape``, ``unknown_image``, ``bad_value``, ``duplicate_id``).
+        kind: a short machine-readable category (``missing_image``, ``unreadable_image``, ``size_mismatch``,
+            ``keypoint_count``, ``non_finite``, ``empty_box``, ``path_escape``, ``unknown_image``, ``bad_value``,
+            ``duplicate_id``).
     """
 
     file: str
@@ -111,9 +112,14 @@ class DatasetError(PoseUserError, ValueError):
         if isinstance(problems, DataProblem):
             problems = [problems]
         self.problems = list(problems)
-        head = "\n".join(str(p) for p in self.problems[:20])
-        more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        tail = ("\n(run `lightning-pose data check` for the full report, or set skip_invalid: true to skip such records)"
+        # the first line alone names the file, the record and the problem; further problems follow, one per line
+        tail = ("run `lightning-pose data check` for the full report, or set skip_invalid: true to drop such records"
                 if hint else "")
-        what = "the annotations" if hint else "the input"
-        super().__init__(f"{len(self.problems)} problem(s) in {what}:\n{head}{more}{tail}")
+        if len(self.problems) == 1:
+            super().__init__(f"{self.problems[0]}" + (f" ({tail})" if tail else ""))
+            return
+        what = "the dataset" if hint else "the input"
+        rest = "".join(f"\n{p}" for p in self.problems[1:20])
+        more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"{len(self.problems)} problems in {what}, the first: {self.problems[0]}{rest}{more}"
+                         + (f"\n({tail})" if tail else ""))

@@ -4,16 +4,24 @@ A backbone maps an image batch ``(B, 3, H, W)`` (input frame, ImageNet-normalise
 feature maps; entry ``i`` has shape ``(B, channels[i], ceil(H / reductions[i]), ceil(W / reductions[i]))``
 for the usual ResNet-like stems (timm convolutions pad "same"-style, so odd sizes round up).
 
-Nothing is downloaded unless the caller asks for ``pretrained=True``.
+Nothing is downloaded unless the caller asks for ``pretrained=True``. When the weights cannot be downloaded (no
+network) and are not in the Hugging Face cache, :func:`create_backbone` raises one
+:class:`~lightning_pose.errors.ConfigError` line saying so and how to proceed, instead of the hub's retries and
+tracebacks; when the hub's host does not even resolve, only the local cache is tried (no ~50 s of retries).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import socket
+from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
+
+from lightning_pose.errors import ConfigError
 
 __all__ = ["TimmBackbone", "create_backbone"]
 
@@ -79,6 +87,7 @@ def create_backbone(
 
     Raises:
         ValueError: unknown model name, a model that cannot return intermediate features, or bad ``out_indices``.
+        ConfigError: ``pretrained=True`` and the weights can neither be downloaded nor found in the local cache.
     """
     import timm  # imported lazily: timm is slow to import and only needed when a backbone is built
 
@@ -93,7 +102,78 @@ def create_backbone(
     if not timm.is_model(name):
         raise ValueError(f"unknown timm backbone {name!r} (see timm.list_models())")
     try:
-        body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=indices, **timm_kwargs)
-    except (RuntimeError, IndexError, AssertionError) as err:
-        raise ValueError(f"cannot build timm backbone {name!r} with out_indices={indices}: {err}") from err
+        with _hub_cache_only_when_unreachable(pretrained):
+            body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=indices,
+                                     **timm_kwargs)
+    except Exception as err:
+        if pretrained and _is_download_failure(err):
+            raise _offline_error(name) from None
+        if isinstance(err, (RuntimeError, IndexError, AssertionError)):
+            raise ValueError(f"cannot build timm backbone {name!r} with out_indices={indices}: {err}") from err
+        raise
     return TimmBackbone(body, name)
+
+
+#: exception class names (any module) that mean "the weights could not be fetched over the network"
+_DOWNLOAD_FAILURES = ("LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout",
+                      "ReadTimeout", "ConnectionError", "URLError", "gaierror", "MaxRetryError", "NewConnectionError")
+
+
+def _is_download_failure(err: BaseException) -> bool:
+    """Whether ``err`` (or one of its causes) is a network / hub-cache failure rather than a model error."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionError, TimeoutError, socket.gaierror)):
+            return True
+        if type(current).__name__ in _DOWNLOAD_FAILURES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _hub_endpoint_and_cache() -> tuple[str, str]:
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT), str(constants.HF_HUB_CACHE)
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        return "https://huggingface.co", "~/.cache/huggingface/hub"
+
+
+@contextlib.contextmanager
+def _hub_cache_only_when_unreachable(pretrained: bool) -> Iterator[None]:
+    """When the hub's host name does not resolve (no network), switch the hub to its offline mode for the call, so
+    that a cached copy is used at once and a missing one fails at once (instead of minutes of retries)."""
+    if not pretrained:
+        yield
+        return
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    host = urlparse(str(constants.ENDPOINT)).hostname
+    offline = bool(constants.HF_HUB_OFFLINE)
+    if not offline and host:
+        try:
+            socket.getaddrinfo(host, 443)
+        except OSError:
+            offline = True
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = offline
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def _offline_error(name: str) -> ConfigError:
+    endpoint, cache = _hub_endpoint_and_cache()
+    return ConfigError(
+        f"pretrained: true: the ImageNet weights of timm backbone {name!r} could not be downloaded from {endpoint} "
+        f"and are not in the local Hugging Face cache {cache} (the machine seems offline). Either set "
+        "pretrained: false (random initialisation), or fetch the weights once on a machine with internet "
+        f"(python -c \"import timm; timm.create_model('{name}', pretrained=True)\") and copy its Hugging Face "
+        "cache here (HF_HOME / HF_HUB_CACHE point to it; HF_HUB_OFFLINE=1 then uses it without network)")

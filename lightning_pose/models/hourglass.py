@@ -153,6 +153,11 @@ class StackedHourglass(nn.Module):
         self.merge_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
         self.merge_preds = nn.ModuleList(nn.Conv2d(num_keypoints, channels, 1) for _ in range(num_stacks - 1))
 
+    @property
+    def min_input_side(self) -> int:
+        """Smallest input side in pixels (``stride * 2**depth``: the innermost hourglass level keeps one pixel)."""
+        return self.stride * 2**self.depth
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """Return one ``(B, K, H/4, W/4)`` heatmap tensor per stack (see the class docstring)."""
         if x.dim() != 4 or x.shape[1] != 3:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lightning_pose.codecs import HeatmapCodec
 from lightning_pose.losses.heatmap import multi_stage_heatmap_loss
 from lightning_pose.tasks.base import PoseTask
+from lightning_pose.tasks.input_size import check_input_size
 
 __all__ = ["HeatmapTask", "SimpleBaselineTask", "StackedHourglassTask", "CPMTask"]
 
@@ -53,10 +54,9 @@ class HeatmapTask(PoseTask):
         self.loss_aggregate = loss_aggregate
         self.background = bool(background)
         self.network = self.build_network(self.num_keypoints)
+        check_input_size(self.network, self.input_size, type(self).__name__)
         stride = int(self.network.stride)
         w, h = self.input_size
-        if w % stride or h % stride:
-            raise ValueError(f"input size {self.input_size} is not a multiple of the network stride {stride}")
         self.codec = HeatmapCodec(
             input_size=self.input_size,
             heatmap_size=(w // stride, h // stride),

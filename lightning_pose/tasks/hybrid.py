@@ -27,6 +27,7 @@ from lightning_pose.codecs import DiskCodec, HeatmapCodec, RegressionCodec
 from lightning_pose.losses.heatmap import weighted_bce_heatmap, weighted_mse_heatmap
 from lightning_pose.losses.regression import coordinate_loss
 from lightning_pose.tasks.base import PoseTask
+from lightning_pose.tasks.input_size import check_input_size
 
 __all__ = ["HybridTask"]
 
@@ -70,6 +71,7 @@ class HybridTask(PoseTask):
         self.network = HybridPoseNet(self.num_keypoints, backbone, pretrained=pretrained,
                                      deconv_channels=tuple(deconv_channels), refine_channels=refine_channels,
                                      dilations=tuple(dilations))
+        check_input_size(self.network, self.input_size, type(self).__name__)
         stride = int(self.network.stride)
         w, h = self.input_size
         hm_size = (w // stride, h // stride)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lightning_pose.codecs import RegressionCodec, soft_argmax
 from lightning_pose.losses.regression import coordinate_loss
 from lightning_pose.tasks.base import PoseTask
+from lightning_pose.tasks.input_size import check_input_size
 
 __all__ = ["DeepPoseTask", "IntegralRegressionTask"]
 
@@ -177,6 +178,7 @@ class IntegralRegressionTask(PoseTask):
         self.beta, self.debias, self.loss_kind = float(beta), bool(debias), loss
         self.heatmap_loss_weight = float(heatmap_loss_weight)
         self.codec = RegressionCodec(input_size=self.input_size)
+        check_input_size(self.network, self.input_size, type(self).__name__)
         stride = int(self.network.stride)
         self.heatmap_codec = HeatmapCodec(input_size=self.input_size,
                                           heatmap_size=(self.input_size[0] // stride, self.input_size[1] // stride),

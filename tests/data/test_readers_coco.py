@@ -172,17 +172,8 @@ def test_path_escapes_refused_without_opening_images(coco_raw: dict, coco_copy: 
     assert p.kind == "path_escape" and ".." in p.problem
     p = _image_problem(coco_raw, tmp_path, coco_copy, str(coco_copy / "000000040083.jpg"), check_images=False)
     assert p.kind == "path_escape" and "absolute" in p.problem
-    outside = tmp_path / "outside.jpg"
-    shutil.copyfile(coco_copy / "000000040083.jpg", outside)
-    (coco_copy / "link.jpg").symlink_to(outside)
-    p = _image_problem(coco_raw, tmp_path, coco_copy, "link.jpg", check_images=False)
-    assert p.kind == "path_escape" and "outside" in p.problem
-    (tmp_path / "elsewhere").mkdir()
-    shutil.copyfile(coco_copy / "000000040083.jpg", tmp_path / "elsewhere" / "000000040083.jpg")
-    (coco_copy / "sub").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    p = _image_problem(coco_raw, tmp_path, coco_copy, "sub/000000040083.jpg", check_images=False)
-    assert p.kind == "path_escape" and "outside" in p.problem
-    # a symlink that stays inside the folder is fine
+    # symlinks placed in the image folder are followed wherever they point (DVC / git-annex per-file links):
+    # only the names in the annotation must stay inside the folder (tests/data/test_bad_data.py)
     (coco_copy / "inside.jpg").symlink_to(coco_copy / "000000040083.jpg")
     d = copy.deepcopy(coco_raw)
     d["images"][1]["file_name"] = "./inside.jpg"
@@ -204,7 +195,7 @@ def test_image_file_problems(coco_raw: dict, coco_copy: Path, tmp_path: Path) ->
     assert p.kind == "unreadable_image"
     # another image whose size differs from the annotation's width/height
     p = _image_problem(coco_raw, tmp_path, coco_copy, "000000000785.jpg")
-    assert p.kind == "bad_value" and "640x425" in p.problem
+    assert p.kind == "size_mismatch" and "640x425" in p.problem
 
 
 def test_file_level_errors(tmp_path: Path, coco_raw: dict) -> None:

@@ -67,6 +67,7 @@ class AICDataModule(PoseDataModule):
         persistent_workers: bool = False,
         max_persons: int = 30,
         seed: int = 0,
+        check_images: bool = True,
     ) -> None:
         if format not in AIC_FORMATS:
             raise ValueError(f"AICDataModule format must be one of {AIC_FORMATS}, got {format!r}")
@@ -93,6 +94,7 @@ class AICDataModule(PoseDataModule):
             persistent_workers=persistent_workers,
             max_persons=max_persons,
             seed=seed,
+            check_images=check_images,
         )
 
     def default_paths(self, split: str) -> tuple[Path, Path]:
@@ -109,4 +111,4 @@ class AICDataModule(PoseDataModule):
         from lightning_pose.data.readers.aic import read_aic, read_aic_raw
 
         reader = read_aic_raw if self.format == "raw" else read_aic
-        return reader(ann_file, image_dir, skip_invalid=self.skip_invalid)
+        return reader(ann_file, image_dir, skip_invalid=self.skip_invalid, check_images=self.check_images)

@@ -4,6 +4,12 @@ Subclasses only say where a dataset's files live by default (:meth:`PoseDataModu
 how to read one split (:meth:`PoseDataModule.read_split`). Everything the CLI links into the model
 (``keypoint_set``, ``num_keypoints``, ``flip_indices``, ``input_size``, ``dataset_name``) is available
 right after ``__init__``; files are read in :meth:`setup` (or lazily by :meth:`records`).
+
+Bad input is caught before training starts: option values in ``__init__`` (:class:`~lightning_pose.errors.ConfigError`),
+files in :meth:`PoseDataModule.check_inputs` (the CLI calls it before it creates the trainer and the W&B run;
+:class:`~lightning_pose.data.records.DatasetError`): missing root / annotation file / image folder, invalid records
+and, with ``check_images`` (the default), every image file (missing, unreadable, truncated, zeroed data, size
+different from the annotation). With ``skip_invalid`` the bad records are dropped and counted in one warning.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from lightning_pose.data.datasets import BottomUpDataset, TopDownDataset
 from lightning_pose.data.records import DatasetError, ImageRecord
 from lightning_pose.data.transforms import BottomUpAugmentation, TopDownAugmentation
+from lightning_pose.errors import ConfigError
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["PoseDataModule", "SPLITS", "MODES"]
@@ -44,7 +51,11 @@ class PoseDataModule(pl.LightningDataModule):
         val_boxes, test_boxes: ``"gt"`` (crop the annotated persons) or the path of a COCO-results
             detection file (top-down only).
         mode: ``"topdown"`` (person crops) or ``"bottomup"`` (whole images).
-        skip_invalid: drop invalid annotation records (with one warning) instead of raising DatasetError.
+        skip_invalid: drop invalid records (annotations, and with ``check_images`` the images that fail the
+            check) with one warning counting them, instead of raising DatasetError before training.
+        check_images: check every image file once when a split is read, before training (header, end marker,
+            zeroed data, size vs the annotation; the pixels of healthy files are not decoded: about 0.2-0.4 ms per
+            image with a warm disk cache). ``False`` skips it (problems then surface when an image is loaded).
         keypoint_set: override of the dataset's keypoint set: a name (``coco``, ``mpii``, ``aic``) or a
             mapping (custom set: ``keypoints``, ``flip_pairs``, ``skeleton``, ``upper_body``, ``sigmas``).
         pin_memory: DataLoader ``pin_memory``.
@@ -83,6 +94,7 @@ class PoseDataModule(pl.LightningDataModule):
         persistent_workers: bool = False,
         max_persons: int = 30,
         seed: int = 0,
+        check_images: bool = True,
     ) -> None:
         super().__init__()
         if type(self) is PoseDataModule:
@@ -90,14 +102,8 @@ class PoseDataModule(pl.LightningDataModule):
                             "or DemoDataModule")
         # the keypoint set and input size are logged by the model they are linked into (one value, one place)
         self.save_hyperparameters(ignore=["keypoint_set", "input_size"])
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if len(tuple(input_size)) != 2 or min(int(v) for v in input_size) <= 0:
-            raise ValueError(f"input_size must be two positive integers (W, H), got {input_size!r}")
-        if batch_size < 1 or (val_batch_size is not None and val_batch_size < 1):
-            raise ValueError("batch_size and val_batch_size must be >= 1")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        _validate_options(type(self).__name__, mode=mode, input_size=input_size, batch_size=batch_size,
+                          val_batch_size=val_batch_size, num_workers=num_workers, max_persons=max_persons)
         self.root = Path(root).expanduser()
         self._ann = {"train": train_ann, "val": val_ann, "test": test_ann}
         self._images = {"train": train_images, "val": val_images, "test": test_images}
@@ -108,6 +114,7 @@ class PoseDataModule(pl.LightningDataModule):
         self.boxes = {"train": "gt", "val": str(val_boxes), "test": str(test_boxes)}
         self.mode = mode
         self.skip_invalid = bool(skip_invalid)
+        self.check_images = bool(check_images)
         self.keypoint_set: KeypointSet = get_keypoint_set(
             keypoint_set if keypoint_set is not None else self.default_keypoint_set)
         self.pin_memory = bool(pin_memory)
@@ -116,7 +123,7 @@ class PoseDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         for split in ("val", "test"):
             if self.boxes[split] != "gt" and mode != "topdown":
-                raise ValueError(f"{split}_boxes={self.boxes[split]!r}: detection boxes need mode='topdown'")
+                raise ConfigError(f"{split}_boxes={self.boxes[split]!r}: detection boxes need mode='topdown'")
         # validate the augmentation settings now (fail at config time, not in a worker)
         self.train_augmentation: TopDownAugmentation | BottomUpAugmentation
         if mode == "topdown":
@@ -161,17 +168,33 @@ class PoseDataModule(pl.LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
 
+    def check_paths(self, split: str) -> tuple[Path, Path]:
+        """``paths(split)`` after checking that they exist.
+
+        Raises:
+            DatasetError: one line naming the missing data root, annotation file or image folder and the option
+                that sets it.
+        """
+        ann, images = self.paths(split)
+        name = type(self).__name__
+        for path, option, what, exists in ((ann, f"{split}_ann", "annotation file", ann.is_file()),
+                                          (images, f"{split}_images", "image folder", images.is_dir())):
+            if exists:
+                continue
+            explicit = bool((self._ann if option.endswith("_ann") else self._images)[split])
+            if not explicit and not self.root.is_dir():
+                raise DatasetError(f"{self.root}: data root of {name} not found (set root to the dataset folder, "
+                                   f"or {split}_ann / {split}_images)")
+            kind = "not a regular file" if what == "annotation file" and path.exists() else "not found"
+            where = f"given as {option}" if explicit else f"default location under root {self.root}; set {option}"
+            raise DatasetError(f"{path}: {what} of the {split!r} split of {name} {kind} ({where})")
+        return ann, images
+
     def read_result(self, split: str) -> Any:
         """The cached ``ReadResult`` of ``split`` (reads the annotation file on first use)."""
         self._check_split(split)
         if split not in self._results:
-            ann, images = self.paths(split)
-            if not ann.is_file():
-                raise DatasetError(f"{ann}: annotation file of the {split!r} split of {type(self).__name__} not found "
-                                   f"(set root or {split}_ann)")
-            if not images.is_dir():
-                raise DatasetError(f"{images}: image folder of the {split!r} split of {type(self).__name__} not found "
-                                   f"(set root or {split}_images)")
+            ann, images = self.check_paths(split)
             result = self.read_split(split, ann, images)
             if result.keypoint_set.num_keypoints != self.keypoint_set.num_keypoints:
                 raise DatasetError(f"{ann}: {result.keypoint_set.num_keypoints} keypoints per person, but the "
@@ -232,14 +255,35 @@ class PoseDataModule(pl.LightningDataModule):
             self._datasets[split] = self.build_dataset(split)
         return self._datasets[split]
 
-    def setup(self, stage: str | None = None) -> None:
-        """Read the annotation files the stage needs and build the datasets (raises DatasetError)."""
+    @staticmethod
+    def stage_splits(stage: str | None) -> tuple[str, ...]:
+        """The splits a trainer stage uses (``fit`` -> train and val, ``validate`` -> val, ``test``/``predict`` ->
+        test, ``None`` -> all)."""
         splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",),
                   None: SPLITS}.get(stage)
         if splits is None:
             raise ValueError(f"unknown stage {stage!r}")
-        for split in splits:
+        return splits
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the annotation files the stage needs and build the datasets (raises DatasetError)."""
+        for split in self.stage_splits(stage):
             self.dataset(split)
+
+    def check_inputs(self, stage: str | None = None) -> None:
+        """Read and check everything ``stage`` needs, before any training starts (called by the CLI before it
+        creates the trainer and the W&B run; the results are cached, so :meth:`setup` does not read again).
+
+        Raises:
+            DatasetError: a missing root / annotation file / image folder, invalid records (and image files,
+                with ``check_images``) without ``skip_invalid``, or a split left without samples.
+        """
+        self.prepare_data()
+        for split in self.stage_splits(stage):
+            ds = self.dataset(split)
+            if len(ds) == 0:
+                raise DatasetError(f"{self.paths(split)[0]}: the {split!r} split has no usable samples"
+                                   + (" after skipping invalid records" if self.skip_invalid else ""))
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, split: str) -> DataLoader:
@@ -274,3 +318,26 @@ class PoseDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def _validate_options(owner: str, *, mode: str, input_size: Any, batch_size: Any, val_batch_size: Any,
+                      num_workers: Any, max_persons: Any) -> None:
+    """Refuse option values that cannot work, with one line naming the option (ConfigError)."""
+    if mode not in MODES:
+        raise ConfigError(f"{owner}: mode must be one of {MODES}, got {mode!r}")
+    try:
+        size = tuple(int(v) for v in input_size)
+    except (TypeError, ValueError):
+        size = ()
+    if len(size) != 2 or min(size) <= 0:
+        raise ConfigError(f"{owner}: input_size must be two positive integers (W, H) in pixels, got {input_size!r}")
+
+    def integer(name: str, value: Any, low: int, what: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{owner}: {name} must be an integer >= {low} ({what}), got {value!r}")
+
+    integer("batch_size", batch_size, 1, "samples per training batch")
+    if val_batch_size is not None:
+        integer("val_batch_size", val_batch_size, 1, "samples per validation/test batch")
+    integer("num_workers", num_workers, 0, "DataLoader worker processes")
+    integer("max_persons", max_persons, 1, "bottom-up padding size")

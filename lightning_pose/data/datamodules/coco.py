@@ -72,6 +72,7 @@ class COCODataModule(PoseDataModule):
         persistent_workers: bool = False,
         max_persons: int = 30,
         seed: int = 0,
+        check_images: bool = True,
     ) -> None:
         super().__init__(
             root=root,
@@ -95,6 +96,7 @@ class COCODataModule(PoseDataModule):
             persistent_workers=persistent_workers,
             max_persons=max_persons,
             seed=seed,
+            check_images=check_images,
         )
 
     def default_paths(self, split: str) -> tuple[Path, Path]:
@@ -104,7 +106,8 @@ class COCODataModule(PoseDataModule):
     def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
         from lightning_pose.data.readers.coco import read_coco
 
-        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid)
+        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid,
+                         check_images=self.check_images)
 
     def extra_dataset_kwargs(self, split: str) -> dict[str, Any]:
         if self.mode != "bottomup":

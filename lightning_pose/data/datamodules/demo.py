@@ -50,6 +50,7 @@ class DemoDataModule(PoseDataModule):
         persistent_workers: bool = False,
         max_persons: int = 30,
         seed: int = 0,
+        check_images: bool = True,
     ) -> None:
         super().__init__(
             root=cache_root or ".",
@@ -65,6 +66,7 @@ class DemoDataModule(PoseDataModule):
             persistent_workers=persistent_workers,
             max_persons=max_persons,
             seed=seed,
+            check_images=check_images,
         )
         self.cache_root = cache_root
         self.demo_seed = int(demo_seed)
@@ -96,4 +98,5 @@ class DemoDataModule(PoseDataModule):
     def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
         from lightning_pose.data.readers.coco import read_coco
 
-        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid)
+        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid,
+                         check_images=self.check_images)

@@ -57,6 +57,7 @@ class MPIIDataModule(PoseDataModule):
         persistent_workers: bool = False,
         max_persons: int = 30,
         seed: int = 0,
+        check_images: bool = True,
     ) -> None:
         super().__init__(
             root=root,
@@ -78,6 +79,7 @@ class MPIIDataModule(PoseDataModule):
             persistent_workers=persistent_workers,
             max_persons=max_persons,
             seed=seed,
+            check_images=check_images,
         )
         self._headboxes = {"train": train_headboxes, "val": val_headboxes, "test": test_headboxes}
 
@@ -108,4 +110,5 @@ class MPIIDataModule(PoseDataModule):
         if headboxes is None and split != "train":
             warnings.warn(f"{ann_file}: no head boxes for the {split!r} split (set {split}_headboxes); "
                           "PCKh cannot be computed", stacklevel=2)
-        return read_mpii(ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid)
+        return read_mpii(ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid,
+                         check_images=self.check_images)

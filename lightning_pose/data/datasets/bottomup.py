@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lightning_pose.data.datasets.image_loading import check_decoded_size
 from lightning_pose.data.datasets.seeding import WorkerSeeder
 from lightning_pose.data.datasets.tensors import to_normalized_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
@@ -120,12 +121,15 @@ class BottomUpDataset(Dataset):
 
     def _load(self, record: ImageRecord) -> tuple[np.ndarray, bool]:
         if self.image_reader is None:
-            return read_image_bgr(record.file, record=f"image {record.image_id}"), True
+            img = read_image_bgr(record.file, record=f"image {record.image_id}")
+            check_decoded_size(img, record)
+            return img, True
         img = self.image_reader(Path(record.file))
         if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise DatasetError(DataProblem(file=str(record.file), record=f"image {record.image_id}",
                                            problem="image_reader must return an (H, W, 3) uint8 RGB array",
                                            kind="unreadable_image"))
+        check_decoded_size(img, record)
         return img, False
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from lightning_pose.data import geometry
+from lightning_pose.data.datasets.image_loading import check_decoded_size
 from lightning_pose.data.datasets.seeding import WorkerSeeder
 from lightning_pose.data.datasets.tensors import to_normalized_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
@@ -194,12 +195,15 @@ class TopDownDataset(Dataset):
                     img = read_image_bgr(r.file, record=record, flags=_REDUCED_FLAGS[downscale])
                     if img.shape[:2] == (-(-height // downscale), -(-width // downscale)):
                         return img, True, downscale
-            return read_image_bgr(r.file, record=record), True, 1
+            img = read_image_bgr(r.file, record=record)
+            check_decoded_size(img, r)
+            return img, True, 1
         img = self.image_reader(Path(r.file))
         if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise DatasetError(DataProblem(file=str(r.file), record=f"image {r.image_id}",
                                            problem="image_reader must return an (H, W, 3) uint8 RGB array",
                                            kind="unreadable_image"))
+        check_decoded_size(img, r)
         return img, False, 1
 
     # ------------------------------------------------------------------ sample

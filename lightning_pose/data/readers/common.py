@@ -14,7 +14,6 @@ Coordinates handled here are 0-based pixels of the original image (see ``records
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lightning_pose.data.readers.image_files import check_image_file
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
 from lightning_pose.skeletons import KeypointSet
 
@@ -47,8 +47,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: how many bytes at the end of a JPEG/PNG are searched for its end marker (tolerates trailing padding)
-_END_MARKER_WINDOW = 4096
 #: the Python types json.load produces for numbers
 _NUMBER_TYPES = {int, float}
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -235,17 +233,19 @@ def parse_box(values: Any, log: ProblemLog, record: str, key: str = "bbox") -> n
 
 
 def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str) -> Path | None:
-    """Join an image name from the annotation to the (resolved) image folder, refusing escapes.
+    """Join an image name from the annotation to the (resolved) image folder, refusing names that escape it.
 
-    Refused (kind ``path_escape``): absolute paths, drive-qualified paths, any ``..`` component, and paths
-    that resolve (following symlinks) outside ``image_root``. Non-string names are ``bad_value``.
+    The check is on the *name*: refused (kind ``path_escape``) are absolute paths, drive-qualified paths and
+    any ``..`` component. Symlinks inside the folder are followed wherever they point (datasets stored as
+    per-file links, e.g. DVC or git-annex): what matters is that the target is a regular file, which
+    :func:`inspect_image` checks. Non-string names are ``bad_value``.
 
     Args:
         image_root: the image folder, already ``resolve()`` d.
         rel: the name as given in the annotation (``file_name``, MPII ``image``, AIC ``<sha1>.jpg``).
 
     Returns:
-        ``image_root / rel`` (absolute, not symlink-resolved) or ``None`` when refused.
+        ``image_root / rel`` (absolute, symlinks not resolved) or ``None`` when refused.
     """
     if not isinstance(rel, str) or not rel.strip():
         log.add(record, f"image file name must be a non-empty string, found {rel!r:.80}", "bad_value")
@@ -262,50 +262,13 @@ def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str)
         log.add(record, f"image path {rel!r} contains '..'; image names must stay inside {image_root}",
                 "path_escape")
         return None
-    root = str(image_root)
-    path = os.path.join(root, *[p for p in parts if p not in ("", ".")])
-    real = _real_path(path)
-    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-        log.add(record, f"image path {rel!r} resolves to {real}, outside the image folder {image_root} "
-                        "(symlink?)", "path_escape")
-        return None
-    return Path(path)
-
-
-@functools.lru_cache(maxsize=4096)
-def _real_dir(path: str) -> str:
-    return os.path.realpath(path)
-
-
-def _real_path(path: str) -> str:
-    """``realpath`` of an image path: folders are resolved once (cached), the file itself by one ``lstat``."""
-    if os.path.islink(path):
-        return os.path.realpath(path)
-    parent, name = os.path.split(path)
-    return os.path.join(_real_dir(parent), name)
-
-
-def _truncation_message(path: Path, fmt: str | None) -> str | None:
-    """Cheap end-of-file check for JPEG/PNG: a file that stops before its end marker was truncated."""
-    markers = {"JPEG": b"\xff\xd9", "MPO": b"\xff\xd9", "PNG": b"IEND"}
-    marker = markers.get(fmt or "")
-    if marker is None:
-        return None
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        f.seek(max(0, size - _END_MARKER_WINDOW))
-        tail = f.read()
-    if marker not in tail:
-        return (f"{fmt} file ends without its end marker {marker!r} (truncated download?); "
-                "re-download or remove it")
-    return None
+    return Path(os.path.join(str(image_root), *[p for p in parts if p not in ("", ".")]))
 
 
 def inspect_image(path: Path, width: int, height: int, log: ProblemLog, record: str) -> tuple[int, int] | None:
-    """Check that an image file exists, that its header is readable and that its size matches.
-
-    Only the header is read (``PIL.Image.open(...).size``), plus the last few KB of JPEG/PNG files to detect
-    truncation; pixels are not decoded.
+    """Check an image file the way training will use it (see
+    :func:`~lightning_pose.data.readers.image_files.check_image_file`: exists / regular file or symlink to one,
+    header, truncation, zeroed data, size vs the annotation).
 
     Args:
         path: the image file.
@@ -313,30 +276,13 @@ def inspect_image(path: Path, width: int, height: int, log: ProblemLog, record: 
 
     Returns:
         ``(width, height)`` from the header, or ``None`` when a problem was logged (kinds ``missing_image``,
-        ``unreadable_image``, ``bad_value``; the problem's file is the image path).
+        ``unreadable_image``, ``size_mismatch``; the problem's file is the image path).
     """
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        log.add(record, "image file not found" if not path.exists() else "image path is not a regular file",
-                "missing_image", file=path)
+    result = check_image_file(path, width, height)
+    if not result.ok:
+        log.add(record, str(result.problem), str(result.kind), file=path)
         return None
-    try:
-        with Image.open(path) as im:
-            size = (int(im.size[0]), int(im.size[1]))
-            fmt = im.format
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        log.add(record, f"image header unreadable ({type(e).__name__}: {e})", "unreadable_image", file=path)
-        return None
-    msg = _truncation_message(path, fmt)
-    if msg is not None:
-        log.add(record, msg, "unreadable_image", file=path)
-        return None
-    if (width and size[0] != width) or (height and size[1] != height):
-        log.add(record, f"image is {size[0]}x{size[1]} px but the annotation says {width}x{height}",
-                "bad_value", file=path)
-        return None
-    return size
+    return result.size
 
 
 def finish_read(records: Sequence[ImageRecord], log: ProblemLog, keypoint_set: KeypointSet, *,
@@ -368,7 +314,6 @@ def finish_read(records: Sequence[ImageRecord], log: ProblemLog, keypoint_set: K
 
 def image_root_for(image_dir: str | Path, check_images: bool, ann_file: Path) -> Path:
     """Resolve the image folder; with ``check_images`` it must exist (else a file-level DatasetError)."""
-    _real_dir.cache_clear()  # folders may have changed since the last read
     root = Path(image_dir).expanduser().resolve()
     if check_images and not root.is_dir():
         raise file_error(ann_file, f"image folder {root} does not exist", "missing_image", record="image folder")
