@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_pose.data.datasets import BottomUpDataset, TopDownDataset
+from lightning_pose.data.datasets.topdown_bytes import ENCODED_KEY, TopDownBytesDataset, collate_encoded
 from lightning_pose.data.records import DatasetError, ImageRecord
 from lightning_pose.data.transforms import BottomUpAugmentation, TopDownAugmentation
+from lightning_pose.errors import ConfigError
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["PoseDataModule", "SPLITS", "MODES"]
@@ -49,6 +52,11 @@ class PoseDataModule(pl.LightningDataModule):
             mapping (custom set: ``keypoints``, ``flip_pairs``, ``skeleton``, ``upper_body``, ``sigmas``).
         pin_memory: DataLoader ``pin_memory``.
         persistent_workers: keep workers between epochs (only when ``num_workers > 0``).
+        prefetch_factor: batches each worker loads in advance (DataLoader ``prefetch_factor``; needs
+            ``num_workers > 0``; ``None`` = PyTorch's default, 2).
+        augment_on: ``"cpu"`` (workers decode, warp and augment) or ``"gpu"`` (top-down only: workers read the
+            file bytes and draw the crop parameters; decoding, the warp, photometric augmentation and
+            normalisation run per batch on the training device in :meth:`on_after_batch_transfer`).
         max_persons: bottom-up padding size of ``keypoints`` (N_max).
         seed: base seed of the augmentation streams.
     """
@@ -83,6 +91,8 @@ class PoseDataModule(pl.LightningDataModule):
         persistent_workers: bool = False,
         max_persons: int = 30,
         seed: int = 0,
+        prefetch_factor: int | None = None,
+        augment_on: str = "cpu",
     ) -> None:
         super().__init__()
         if type(self) is PoseDataModule:
@@ -98,6 +108,7 @@ class PoseDataModule(pl.LightningDataModule):
             raise ValueError("batch_size and val_batch_size must be >= 1")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        _check_loader_options(num_workers, prefetch_factor, augment_on, mode)
         self.root = Path(root).expanduser()
         self._ann = {"train": train_ann, "val": val_ann, "test": test_ann}
         self._images = {"train": train_images, "val": val_images, "test": test_images}
@@ -112,6 +123,8 @@ class PoseDataModule(pl.LightningDataModule):
             keypoint_set if keypoint_set is not None else self.default_keypoint_set)
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers)
+        self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
+        self.augment_on = augment_on
         self.max_persons = int(max_persons)
         self.seed = int(seed)
         for split in ("val", "test"):
@@ -218,7 +231,8 @@ class PoseDataModule(pl.LightningDataModule):
         train = split == "train"
         if self.mode == "topdown":
             aug = self.train_augmentation if train else self.eval_augmentation
-            return TopDownDataset(records, self.keypoint_set, self.input_size, copy.deepcopy(aug),
+            cls = TopDownBytesDataset if self.augment_on == "gpu" else TopDownDataset
+            return cls(records, self.keypoint_set, self.input_size, copy.deepcopy(aug),
                                   detections=None if train else self.detections(split), train=train,
                                   seed=self.seed + SPLITS.index(split))
         aug_bu = self.train_augmentation if train else None
@@ -261,7 +275,18 @@ class PoseDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
+            prefetch_factor=self.prefetch_factor,
+            collate_fn=collate_encoded if self.augment_on == "gpu" else None,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on: gpu``: decode, warp, augment and normalise the batch on its device (``gpu_augment``)."""
+        if self.augment_on == "gpu" and isinstance(batch, dict) and ENCODED_KEY in batch:
+            from lightning_pose.data.datasets.gpu_augment import augment_batch
+
+            with torch.no_grad():
+                batch = augment_batch(batch, self.input_size)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -274,3 +299,17 @@ class PoseDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def _check_loader_options(num_workers: int, prefetch_factor: int | None, augment_on: str, mode: str) -> None:
+    """Raise ConfigError (one line naming the option) for loader / device-path options that cannot work."""
+    if prefetch_factor is not None:
+        if num_workers == 0:
+            raise ConfigError(f"data.init_args.prefetch_factor={prefetch_factor} needs num_workers > 0 (it counts "
+                              "batches loaded in advance by each worker process); set num_workers or remove it")
+        if int(prefetch_factor) < 1:
+            raise ConfigError(f"data.init_args.prefetch_factor must be >= 1, got {prefetch_factor}")
+    if augment_on not in ("cpu", "gpu"):
+        raise ConfigError(f"data.init_args.augment_on must be 'cpu' or 'gpu', got {augment_on!r}")
+    if augment_on == "gpu" and mode != "topdown":
+        raise ConfigError(f"data.init_args.augment_on: gpu supports mode: topdown only, got mode: {mode}")

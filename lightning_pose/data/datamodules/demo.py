@@ -48,6 +48,8 @@ class DemoDataModule(PoseDataModule):
         skip_invalid: bool = False,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
+        augment_on: str = "cpu",
         max_persons: int = 30,
         seed: int = 0,
     ) -> None:
@@ -63,6 +65,8 @@ class DemoDataModule(PoseDataModule):
             keypoint_set=None,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers,
+            prefetch_factor=prefetch_factor,
+            augment_on=augment_on,
             max_persons=max_persons,
             seed=seed,
         )

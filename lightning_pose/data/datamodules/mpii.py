@@ -55,6 +55,8 @@ class MPIIDataModule(PoseDataModule):
         keypoint_set: str | dict[str, Any] | None = None,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
+        augment_on: str = "cpu",
         max_persons: int = 30,
         seed: int = 0,
     ) -> None:
@@ -76,6 +78,8 @@ class MPIIDataModule(PoseDataModule):
             keypoint_set=keypoint_set,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers,
+            prefetch_factor=prefetch_factor,
+            augment_on=augment_on,
             max_persons=max_persons,
             seed=seed,
         )
