@@ -42,7 +42,7 @@ def _decoder() -> Any:
     return tio
 
 
-def _decode_one(tio: Any, data: Tensor, file: str, device: torch.device) -> Tensor:
+def _decode_one(tio: Any, data: Tensor, file: str, record: str, device: torch.device) -> Tensor:
     try:
         if data[:2].tolist() == [0xFF, 0xD8]:
             out = tio.decode_jpeg(data, mode=tio.ImageReadMode.RGB, device=device,
@@ -50,7 +50,7 @@ def _decode_one(tio: Any, data: Tensor, file: str, device: torch.device) -> Tens
         else:
             out = tio.decode_image(data, mode=tio.ImageReadMode.RGB, apply_exif_orientation=True).to(device)
     except RuntimeError as exc:
-        raise DatasetError(DataProblem(file=file, record=f"image {file}", problem=f"cannot decode the image: "
+        raise DatasetError(DataProblem(file=file, record=record, problem=f"cannot decode the image: "
                                        f"{str(exc).splitlines()[0]}", kind="unreadable_image")) from None
     return out
 
@@ -75,18 +75,18 @@ def decode_images(encoded: EncodedImages, sizes: Tensor | None = None,
                 decoded = tio.decode_jpeg([encoded.data[i] for i in jpeg], mode=tio.ImageReadMode.RGB, device=device,
                                           apply_exif_orientation=device.type == "cpu")
             except RuntimeError:  # find the culprit and name its file
-                decoded = [_decode_one(tio, encoded.data[i], encoded.files[i], device) for i in jpeg]
+                decoded = [_decode_one(tio, encoded.data[i], encoded.files[i], encoded.records[i], device) for i in jpeg]
             for i, img in zip(jpeg, decoded):
                 out[i] = img
         for i in range(len(encoded)):
             if out[i] is None:
-                out[i] = _decode_one(tio, encoded.data[i], encoded.files[i], device)
+                out[i] = _decode_one(tio, encoded.data[i], encoded.files[i], encoded.records[i], device)
     images = [o for o in out if o is not None]
     if sizes is not None:
         for i, (img, (w, h)) in enumerate(zip(images, sizes.tolist())):
             if tuple(img.shape[1:]) != (h, w):
                 raise DatasetError(DataProblem(
-                    file=encoded.files[i], record=f"image {encoded.files[i]}",
+                    file=encoded.files[i], record=encoded.records[i],
                     problem=f"decoded image is {img.shape[2]}x{img.shape[1]} px but the annotation says {w}x{h}",
                     kind="image_size"))
     return images

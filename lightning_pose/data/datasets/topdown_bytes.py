@@ -41,15 +41,17 @@ ENCODED_KEY = "encoded_image"
 
 
 class EncodedImages:
-    """The encoded images of one batch: a list of 1-D uint8 CPU tensors and their files (for error messages).
+    """The encoded images of one batch: 1-D uint8 CPU tensors, their files and record labels (error messages).
 
     A plain container on purpose: Lightning's batch transfer moves tensors found in lists and dicts to the
     device, but leaves this object alone, so the bytes stay on the CPU where ``decode_jpeg`` reads them.
     """
 
-    def __init__(self, data: Sequence[torch.Tensor], files: Sequence[str]) -> None:
+    def __init__(self, data: Sequence[torch.Tensor], files: Sequence[str], records: Sequence[str] | None = None
+                 ) -> None:
         self.data = list(data)
         self.files = list(files)
+        self.records = list(records) if records is not None else [f"image {Path(f).name}" for f in self.files]
 
     def __len__(self) -> int:
         return len(self.data)
@@ -62,9 +64,11 @@ def collate_encoded(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``default_collate`` of the fixed-size keys; the variable-length bytes become one :class:`EncodedImages`."""
     encoded = [s[ENCODED_KEY] for s in samples]
     files = [s.get("file", "") for s in samples]
+    labels = [f"image {int(s['image_id'])}" if "image_id" in s else f"image {Path(f).name}"
+              for s, f in zip(samples, files)]
     rest = [{k: v for k, v in s.items() if k not in (ENCODED_KEY, "file")} for s in samples]
     batch = default_collate(rest)
-    batch[ENCODED_KEY] = EncodedImages(encoded, files)
+    batch[ENCODED_KEY] = EncodedImages(encoded, files, labels)
     return batch
 
 
