@@ -98,6 +98,73 @@ def run(samples: int, rounds: int, cv2_threads: int, wall: bool = False, batch_s
             "ratio_gpu_worker": best["gpu_worker"] / f, "ratio_gpu_total": best["gpu_total"] / f}
 
 
+def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
+    """CPU seconds per sample of each step of the CPU pipeline's ``__getitem__`` (full augmentation, as shipped),
+    replayed step by step on the same samples: parameters, decode, warp, colour conversion, each photometric op
+    (albumentations, with its probability), keypoints, normalisation + tensors, the rest of the sample dict."""
+    import numpy as np
+
+    from lightning_pose.data.datasets.tensors import to_normalized_tensor
+
+    cv2.setNumThreads(cv2_threads)
+    torch.set_num_threads(1)
+    data = _shared_coco()
+    result = read_coco(data / "test_coco.json", data)
+    ds = TopDownDataset(result.records, "coco", (192, 256), FULL_AUGMENTATION, seed=0)
+    t = ds.transform
+    ops = list(t._photometric.transforms) if t._photometric is not None else []
+    names = ["params", "decode", "warpAffine", "BGR->RGB"] + [type(o).__name__ for o in ops] + [
+        "keypoints", "normalise+tensor", "sample dict"]
+    spent = dict.fromkeys(names, 0.0)
+    clock = time.process_time
+    n = len(ds)
+    for rep_ in range(2):  # the first pass warms the caches and is discarded
+        spent = dict.fromkeys(names, 0.0)
+        for k in range(samples):
+            i = k % n
+            t0 = clock()
+            item = ds.items[i]
+            person = ds.records[item.record].persons[item.person]
+            center, scale = ds.center_scale(i)
+            gt = np.asarray(person.keypoints, np.float64)
+            params = t.sample_params(center, scale, gt)
+            f = t.decode_downscale(params)
+            width = ds.image_size(i)[0]
+            m = t.matrix(params, width)
+            t1 = clock()
+            image, _, f = ds.load_image(i, f)
+            t2 = clock()
+            warp = m if f == 1 else geometry.compose_affine(
+                m, np.array([[f, 0.0, (f - 1) / 2.0], [0.0, f, (f - 1) / 2.0]]))
+            crop = cv2.warpAffine(image, warp, (192, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            t3 = clock()
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            t4 = clock()
+            spent["params"] += t1 - t0
+            spent["decode"] += t2 - t1
+            spent["warpAffine"] += t3 - t2
+            spent["BGR->RGB"] += t4 - t3
+            for op in ops:
+                a = clock()
+                crop = op(image=crop)["image"]
+                spent[type(op).__name__] += clock() - a
+            a = clock()
+            kp = t.transform_keypoints(gt, m, params.flip)
+            b = clock()
+            img = to_normalized_tensor(crop)
+            c = clock()
+            geometry.invert_affine(m)
+            sample = {"keypoints": torch.from_numpy(kp.astype(np.float32)), "gt": torch.from_numpy(gt.copy()),
+                      **{key: torch.tensor(float(v), dtype=torch.float64) for key, v in
+                         (("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7))}}
+            d = clock()
+            spent["keypoints"] += b - a
+            spent["normalise+tensor"] += c - b
+            spent["sample dict"] += d - c
+            del img, sample
+    return {k: v / samples for k, v in spent.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=240, help="samples per timed round")
@@ -105,7 +172,14 @@ def main() -> None:
     ap.add_argument("--cv2-threads", type=int, default=1, help="cv2.setNumThreads (1 = like a DataLoader worker)")
     ap.add_argument("--wall", action="store_true", help="rates per wall-clock second instead of CPU second")
     ap.add_argument("--batch-size", type=int, default=32, help="batch size of the GPU path's device half")
+    ap.add_argument("--profile", action="store_true", help="also print the CPU pipeline's time per step")
     args = ap.parse_args()
+    if args.profile:
+        steps = profile_steps(args.samples, args.cv2_threads)
+        total = sum(steps.values())
+        print(f"CPU pipeline per step (CPU ms per sample, share of the {total * 1e3:.2f} ms total):")
+        for name, sec in sorted(steps.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<18} {sec * 1e3:7.3f} ms  {sec / total:6.1%}")
     r = run(args.samples, args.rounds, args.cv2_threads, args.wall, args.batch_size)
     print(f"rates per {'wall-clock' if args.wall else 'CPU'} second, best of {args.rounds} rounds x {args.samples}")
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "

@@ -30,7 +30,7 @@ from lightning_pose.data.transforms.image_io import IMAGENET_MEAN, IMAGENET_STD
 __all__ = ["decode_images", "crop_theta", "warp_images", "photometric", "augment_batch", "WORKER_KEYS"]
 
 #: batch keys that only the device path reads; removed from the batch it returns
-WORKER_KEYS = (ENCODED_KEY, "image_size", "photo_jitter", "photo_blur", "photo_noise", "photo_holes")
+WORKER_KEYS = (ENCODED_KEY,)
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -155,12 +155,14 @@ def _shift_hue(x: Tensor, shift: Tensor) -> Tensor:
 
 def _jitter(x: Tensor, p: Tensor) -> Tensor:
     """Brightness, contrast, saturation (multipliers) then hue (turns); ``p`` ``(n, 5)`` as ``JITTER_FIELDS``."""
+    shift = bool((p[:, 4] != 0).any())  # p is on the CPU: no device sync
+    p = p.to(x.device, x.dtype, non_blocking=True)
     view = (-1, 1, 1, 1)
     x = (x * p[:, 1].view(view)).clamp_(0, 1)
     mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
     x = torch.lerp(mean.expand_as(x), x, p[:, 2].view(view)).clamp_(0, 1)
     x = torch.lerp(_gray(x).expand_as(x), x, p[:, 3].view(view)).clamp_(0, 1)
-    if bool((p[:, 4] != 0).any()):
+    if shift:
         x = _shift_hue(x, p[:, 4])
     return x
 
@@ -168,11 +170,11 @@ def _jitter(x: Tensor, p: Tensor) -> Tensor:
 def _blur(x: Tensor, p: Tensor) -> Tensor:
     """Separable Gaussian blur, per-sample odd kernel ``p[:, 1]`` and sigma ``p[:, 2]`` px, reflect-101 border."""
     n, c, h, w = x.shape
-    size = int(p[:, 1].max().item())
+    size = int(p[:, 1].max())
     half = size // 2
-    r = torch.arange(-half, half + 1, device=x.device, dtype=x.dtype)
+    r = torch.arange(-half, half + 1, dtype=torch.float32)
     k = torch.exp(-0.5 * (r[None] / p[:, 2:3]) ** 2) * (r[None].abs() <= (p[:, 1:2] // 2))
-    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (n*c, size)
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0).to(x.device, x.dtype, non_blocking=True)  # (n*c, size)
     y = F.pad(x.reshape(1, n * c, h, w), (half, half, half, half), mode="reflect")
     y = F.conv2d(y, k.view(n * c, 1, size, 1), groups=n * c)
     y = F.conv2d(y, k.view(n * c, 1, 1, size), groups=n * c)
@@ -181,16 +183,18 @@ def _blur(x: Tensor, p: Tensor) -> Tensor:
 
 def _noise(x: Tensor, p: Tensor, generator: torch.Generator | None) -> Tensor:
     n, c, h, w = x.shape
-    sf = float(p[0, 2].item())
+    sf = float(p[0, 2])
     hs, ws = max(1, round(h * sf)), max(1, round(w * sf))
     field = torch.randn((n, c, hs, ws), generator=generator, device=x.device, dtype=x.dtype)
     if (hs, ws) != (h, w):
         field = F.interpolate(field, size=(h, w), mode="bilinear", align_corners=False)
-    return (x + field * p[:, 1].view(-1, 1, 1, 1)).clamp_(0, 1)
+    std = p[:, 1].to(x.device, x.dtype, non_blocking=True).view(-1, 1, 1, 1)
+    return (x + field * std).clamp_(0, 1)
 
 
 def _occlude(x: Tensor, holes: Tensor, generator: torch.Generator | None) -> Tensor:
     n, c, h, w = x.shape
+    holes = holes.to(x.device, non_blocking=True)
     xs = torch.arange(w, device=x.device, dtype=holes.dtype).view(1, 1, 1, w)
     ys = torch.arange(h, device=x.device, dtype=holes.dtype).view(1, 1, h, 1)
     hx0, hy0, hx1, hy1 = (holes[..., j].view(n, -1, 1, 1) for j in range(4))
@@ -202,19 +206,24 @@ def _occlude(x: Tensor, holes: Tensor, generator: torch.Generator | None) -> Ten
 def photometric(x: Tensor, jitter: Tensor, blur: Tensor, noise: Tensor, holes: Tensor,
                 generator: torch.Generator | None = None) -> Tensor:
     """Photometric and occlusion augmentation of ``(B, 3, H, W)`` RGB in [0, 1] with the per-sample parameters
-    drawn in the worker (``gpu_params``); each op runs only on the samples that drew it. Returns a new tensor."""
+    drawn in the worker (``gpu_params``); each op runs only on the samples that drew it. Returns a new tensor.
+
+    The parameters are read on the CPU (``.cpu()`` is a no-op for the batches of the device path, whose parameters
+    stay there), so choosing the samples costs no device synchronisation.
+    """
+    jitter, blur, noise, holes = (t.cpu() for t in (jitter, blur, noise, holes))
     x = x.clone()
-    dev = x.device
-    for flags, op in ((jitter, lambda s, i: _jitter(s, jitter[i].to(dev, x.dtype))),
-                      (blur, lambda s, i: _blur(s, blur[i].to(dev, x.dtype))),
-                      (noise, lambda s, i: _noise(s, noise[i].to(dev, x.dtype), generator))):
-        idx = torch.nonzero(flags[:, 0].to(dev) > 0).flatten()
-        if idx.numel():
-            x[idx] = op(x[idx], idx)
-    has_hole = (holes[..., 2] > holes[..., 0]).any(1).to(dev)
-    idx = torch.nonzero(has_hole).flatten()
-    if idx.numel():
-        x[idx] = _occlude(x[idx], holes.to(dev)[idx], generator)
+    ops = ((jitter[:, 0] > 0, lambda s, i: _jitter(s, jitter[i])),
+           (blur[:, 0] > 0, lambda s, i: _blur(s, blur[i])),
+           (noise[:, 0] > 0, lambda s, i: _noise(s, noise[i], generator)),
+           ((holes[..., 2] > holes[..., 0]).any(1), lambda s, i: _occlude(s, holes[i], generator)))
+    for chosen, op in ops:
+        idx = torch.nonzero(chosen).flatten()
+        if idx.numel() == len(x):
+            x = op(x, idx)
+        elif idx.numel():
+            dev_idx = idx.to(x.device, non_blocking=True)
+            x[dev_idx] = op(x[dev_idx], idx)
     return x
 
 
@@ -236,10 +245,11 @@ def augment_batch(batch: dict[str, Any], input_size: Sequence[int], *, photometr
     if not isinstance(encoded, EncodedImages):
         raise TypeError(f"batch[{ENCODED_KEY!r}] must be EncodedImages (use collate_encoded), got {type(encoded)}")
     device = batch["crop_to_image"].device
-    images = decode_images(encoded, batch.get("image_size"), device)
+    params = encoded.params
+    images = decode_images(encoded, params.get("image_size"), device)
     x = warp_images(images, batch["crop_to_image"], input_size).div_(255.0)
-    if photometric_on:
-        x = photometric(x, batch["photo_jitter"], batch["photo_blur"], batch["photo_noise"], batch["photo_holes"],
+    if photometric_on and "photo_jitter" in params:
+        x = photometric(x, params["photo_jitter"], params["photo_blur"], params["photo_noise"], params["photo_holes"],
                         generator)
     out = {k: v for k, v in batch.items() if k not in WORKER_KEYS}
     out["image"] = normalize(x)

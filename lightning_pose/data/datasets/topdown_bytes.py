@@ -7,11 +7,13 @@ from a second stream (:func:`~lightning_pose.data.transforms.gpu_params.draw_pho
 warp, photometric augmentation and normalisation run per batch on the device
 (:func:`lightning_pose.data.datasets.gpu_augment.augment_batch`).
 
-Sample dict: every key of ARCHITECTURE.md's top-down sample except ``image``, plus
+Sample dict: every key of ARCHITECTURE.md's top-down sample except ``image``, plus (all but the first two are
+collated into the batch's :class:`EncodedImages` and stay on the CPU)
 
 | key | type / shape | meaning |
 |---|---|---|
 | ``encoded_image`` | uint8 ``(N,)`` | the file's bytes (collated into an :class:`EncodedImages` list) |
+| ``file`` | str | the image file (for error messages) |
 | ``image_size`` | int64 ``(2,)`` | ``(W, H)`` of the original image in pixels (from the record or the file header) |
 | ``photo_jitter``, ``photo_blur``, ``photo_noise``, ``photo_holes`` | float32 | see ``gpu_params`` |
 
@@ -34,24 +36,32 @@ from lightning_pose.data.records import DataProblem, DatasetError, PersonRecord
 from lightning_pose.data.transforms.gpu_params import draw_photometric_params
 from lightning_pose.errors import ConfigError
 
-__all__ = ["TopDownBytesDataset", "EncodedImages", "collate_encoded", "ENCODED_KEY"]
+__all__ = ["TopDownBytesDataset", "EncodedImages", "collate_encoded", "ENCODED_KEY", "CPU_KEYS"]
 
 #: sample / batch key of the encoded image bytes
 ENCODED_KEY = "encoded_image"
 
 
+#: per-sample keys that stay on the CPU inside :class:`EncodedImages` (the device path reads them there, no sync)
+CPU_KEYS = ("image_size", "photo_jitter", "photo_blur", "photo_noise", "photo_holes")
+
+
 class EncodedImages:
-    """The encoded images of one batch: 1-D uint8 CPU tensors, their files and record labels (error messages).
+    """The worker-side part of one batch: the encoded images (1-D uint8 CPU tensors), their files and record labels
+    (for error messages), and the collated :data:`CPU_KEYS` tensors in ``params`` (``image_size`` ``(B, 2)`` and the
+    photometric parameters).
 
     A plain container on purpose: Lightning's batch transfer moves tensors found in lists and dicts to the
-    device, but leaves this object alone, so the bytes stay on the CPU where ``decode_jpeg`` reads them.
+    device, but leaves this object alone, so the bytes stay on the CPU where ``decode_jpeg`` reads them and the
+    small parameter tensors can be inspected without a device synchronisation.
     """
 
-    def __init__(self, data: Sequence[torch.Tensor], files: Sequence[str], records: Sequence[str] | None = None
-                 ) -> None:
+    def __init__(self, data: Sequence[torch.Tensor], files: Sequence[str], records: Sequence[str] | None = None,
+                 params: dict[str, torch.Tensor] | None = None) -> None:
         self.data = list(data)
         self.files = list(files)
         self.records = list(records) if records is not None else [f"image {Path(f).name}" for f in self.files]
+        self.params = dict(params or {})
 
     def __len__(self) -> int:
         return len(self.data)
@@ -66,9 +76,10 @@ def collate_encoded(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     files = [s.get("file", "") for s in samples]
     labels = [f"image {int(s['image_id'])}" if "image_id" in s else f"image {Path(f).name}"
               for s, f in zip(samples, files)]
-    rest = [{k: v for k, v in s.items() if k not in (ENCODED_KEY, "file")} for s in samples]
+    cpu = default_collate([{k: s[k] for k in CPU_KEYS if k in s} for s in samples])
+    rest = [{k: v for k, v in s.items() if k not in (ENCODED_KEY, "file", *CPU_KEYS)} for s in samples]
     batch = default_collate(rest)
-    batch[ENCODED_KEY] = EncodedImages(encoded, files, labels)
+    batch[ENCODED_KEY] = EncodedImages(encoded, files, labels, cpu)
     return batch
 
 
