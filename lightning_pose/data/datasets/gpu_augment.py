@@ -114,17 +114,34 @@ def crop_theta(crop_to_image: Tensor, input_size: Sequence[int], image_hw: Seque
     return theta[:, :2].to(torch.float32)
 
 
-def warp_images(images: Sequence[Tensor], crop_to_image: Tensor, input_size: Sequence[int]) -> Tensor:
+def warp_images(images: Sequence[Tensor], crop_to_image: Tensor, input_size: Sequence[int],
+                downscale: Sequence[int] | Tensor | None = None) -> Tensor:
     """Warp decoded ``(3, H_b, W_b)`` uint8 images to ``(B, 3, H_in, W_in)`` float32 crops (values 0..255, not
-    rounded) with ONE batched bilinear ``grid_sample`` (zeros outside the image), matching ``cv2.warpAffine``."""
+    rounded) with ONE batched bilinear ``grid_sample`` (zeros outside the image), matching ``cv2.warpAffine``.
+
+    ``downscale`` ``(B,)``: per-sample factor ``f`` in {1, 2, 4, 8} (``TopDownTransform.decode_downscale``, the CPU
+    path's reduced decoding): the image is first averaged over ``f x f`` blocks (``avg_pool2d``, partial blocks at
+    the right / bottom averaged over their pixels, like the ``ceil(W / f)`` size of a DCT-scaled JPEG decode) and
+    warped with the matrix composed with the block map (reduced pixel ``i`` = original ``f i + (f - 1) / 2``), so a
+    crop that shrinks the person by ``f`` or more is not aliased. Keypoints and ``crop_to_image`` do not change.
+    """
     device = images[0].device
+    a = crop_to_image.to(device=device, dtype=torch.float64)
+    if downscale is not None:
+        factors = [int(f) for f in (downscale.tolist() if isinstance(downscale, Tensor) else downscale)]
+        if any(f > 1 for f in factors):
+            images = [F.avg_pool2d(im[None].float(), f, ceil_mode=True)[0] if f > 1 else im
+                      for im, f in zip(images, factors)]
+            f = torch.tensor(factors, dtype=torch.float64).to(device)
+            a = a / f.view(-1, 1, 1)  # full -> reduced pixels: x_r = (x - (f - 1) / 2) / f
+            a[:, :, 2] -= ((f - 1) / (2 * f)).view(-1, 1)
     h_max = max(int(im.shape[1]) for im in images)
     w_max = max(int(im.shape[2]) for im in images)
     canvas = torch.zeros((len(images), 3, h_max, w_max), dtype=torch.float32, device=device)
     for b, im in enumerate(images):
         canvas[b, :, : im.shape[1], : im.shape[2]] = im
     w_in, h_in = int(input_size[0]), int(input_size[1])
-    theta = crop_theta(crop_to_image.to(device), input_size, (h_max, w_max))
+    theta = crop_theta(a, input_size, (h_max, w_max))
     grid = F.affine_grid(theta, [len(images), 3, h_in, w_in], align_corners=False)
     return F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -247,7 +264,7 @@ def augment_batch(batch: dict[str, Any], input_size: Sequence[int], *, photometr
     device = batch["crop_to_image"].device
     params = encoded.params
     images = decode_images(encoded, params.get("image_size"), device)
-    x = warp_images(images, batch["crop_to_image"], input_size).div_(255.0)
+    x = warp_images(images, batch["crop_to_image"], input_size, params.get("downscale")).div_(255.0)
     if photometric_on and "photo_jitter" in params:
         x = photometric(x, params["photo_jitter"], params["photo_blur"], params["photo_noise"], params["photo_holes"],
                         generator)

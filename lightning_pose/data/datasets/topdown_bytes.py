@@ -15,6 +15,7 @@ collated into the batch's :class:`EncodedImages` and stay on the CPU)
 | ``encoded_image`` | uint8 ``(N,)`` | the file's bytes (collated into an :class:`EncodedImages` list) |
 | ``file`` | str | the image file (for error messages) |
 | ``image_size`` | int64 ``(2,)`` | ``(W, H)`` of the original image in pixels (from the record or the file header) |
+| ``downscale`` | int64 ``()`` | block-averaging factor before the warp (the CPU path's reduced decoding; 1 = none) |
 | ``photo_jitter``, ``photo_blur``, ``photo_noise``, ``photo_holes`` | float32 | see ``gpu_params`` |
 
 Use :func:`collate_encoded` as the DataLoader's ``collate_fn``.
@@ -43,7 +44,7 @@ ENCODED_KEY = "encoded_image"
 
 
 #: per-sample keys that stay on the CPU inside :class:`EncodedImages` (the device path reads them there, no sync)
-CPU_KEYS = ("image_size", "photo_jitter", "photo_blur", "photo_noise", "photo_holes")
+CPU_KEYS = ("image_size", "downscale", "photo_jitter", "photo_blur", "photo_noise", "photo_holes")
 
 
 class EncodedImages:
@@ -142,6 +143,7 @@ class TopDownBytesDataset(TopDownDataset):
                                            problem="image size unknown: the record has none and the file header "
                                                    "cannot be read", kind="unreadable_image"))
         m = t.matrix(params, width)
+        downscale = t.decode_downscale(params) if self.reduced_decoding else 1
         kp = np.zeros((k, 3)) if person is None else t.transform_keypoints(gt, m, params.flip)
         photo = draw_photometric_params(t.augmentation, t.input_size, self.photo_rng, t.augmentation.enabled)
 
@@ -154,6 +156,7 @@ class TopDownBytesDataset(TopDownDataset):
             ENCODED_KEY: self.read_bytes(index),
             "file": str(record.file),
             "image_size": torch.tensor([width, height], dtype=torch.int64),
+            "downscale": torch.tensor(downscale, dtype=torch.int64),
             "keypoints": torch.from_numpy(kp.astype(np.float32)),
             "crop_to_image": torch.from_numpy(geometry.invert_affine(m)),
             "gt_keypoints": torch.from_numpy(gt.copy()),
