@@ -27,7 +27,7 @@ from lightning_pose.data.datasets.topdown_bytes import ENCODED_KEY, EncodedImage
 from lightning_pose.data.records import DataProblem, DatasetError
 from lightning_pose.data.transforms.image_io import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["decode_images", "crop_theta", "warp_images", "photometric", "augment_batch", "WORKER_KEYS"]
+__all__ = ["decode_images", "crop_theta", "warp_images", "photometric", "normalize", "augment_batch", "WORKER_KEYS"]
 
 #: batch keys that only the device path reads; removed from the batch it returns
 WORKER_KEYS = (ENCODED_KEY,)
@@ -75,7 +75,8 @@ def decode_images(encoded: EncodedImages, sizes: Tensor | None = None,
                 decoded = tio.decode_jpeg([encoded.data[i] for i in jpeg], mode=tio.ImageReadMode.RGB, device=device,
                                           apply_exif_orientation=device.type == "cpu")
             except RuntimeError:  # find the culprit and name its file
-                decoded = [_decode_one(tio, encoded.data[i], encoded.files[i], encoded.records[i], device) for i in jpeg]
+                decoded = [_decode_one(tio, encoded.data[i], encoded.files[i], encoded.records[i], device)
+                           for i in jpeg]
             for i, img in zip(jpeg, decoded):
                 out[i] = img
         for i in range(len(encoded)):
