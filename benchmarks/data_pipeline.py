@@ -7,12 +7,19 @@ floor: ``cv2.imread`` of the same JPEG plus one ``cv2.warpAffine`` to 192x256 �
 The pipeline is measured twice: as shipped (``reduced_decoding=True``: JPEGs of persons that the crop
 shrinks by >= 2 are decoded at 1/2..1/8 resolution) and with full decoding always, the like-for-like case.
 
-Both run in this process on the shared COCO sample images (repeated), in alternating rounds; the best
+GPU path (``augment_on: gpu``), run here on CPU tensors: the worker half alone (``TopDownBytesDataset``: read the
+file bytes, draw the crop and photometric parameters; collate) — what stays on a DataLoader worker — and worker
+plus device half (``augment_batch``: ``decode_jpeg``, one batched ``grid_sample``, photometric ops, normalisation)
+in batches of ``--batch-size``. On a GPU the device half runs on the GPU; its CPU figure here is only a bound.
+
+All run in this process on the shared COCO sample images (repeated), in alternating rounds; the best
 round of each is reported, with their ratio. Rates are per second of this process's **CPU time**
 (``time.process_time``; cv2 and torch limited to one thread), which on a shared machine is far more stable
 than wall-clock time; ``--wall`` uses wall-clock time instead.
 
-    python3 benchmarks/data_pipeline.py [--samples 240] [--rounds 3] [--cv2-threads 1]
+    python3 benchmarks/data_pipeline.py [--samples 240] [--rounds 3] [--cv2-threads 1] [--batch-size 32]
+
+The last line is ``ratio_cpu_path_to_floor=X`` (the CPU pipeline as shipped over the floor).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import torch
 
 from lightning_pose.data import geometry
 from lightning_pose.data.datasets import TopDownDataset
+from lightning_pose.data.datasets.gpu_augment import augment_batch
+from lightning_pose.data.datasets.topdown_bytes import TopDownBytesDataset, collate_encoded
 from lightning_pose.data.readers import read_coco
 
 #: every augmentation switched on: the TopDownAugmentation defaults (HRNet-W32 COCO geometry, colour jitter
@@ -38,7 +47,7 @@ def _shared_coco() -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco"
 
 
-def run(samples: int, rounds: int, cv2_threads: int, wall: bool = False) -> dict[str, float]:
+def run(samples: int, rounds: int, cv2_threads: int, wall: bool = False, batch_size: int = 32) -> dict[str, float]:
     clock = time.perf_counter if wall else time.process_time
     cv2.setNumThreads(cv2_threads)
     torch.set_num_threads(1)
@@ -46,6 +55,7 @@ def run(samples: int, rounds: int, cv2_threads: int, wall: bool = False) -> dict
     result = read_coco(data / "test_coco.json", data)
     ds = TopDownDataset(result.records, "coco", (192, 256), FULL_AUGMENTATION, seed=0)
     ds_full = TopDownDataset(result.records, "coco", (192, 256), FULL_AUGMENTATION, seed=0, reduced_decoding=False)
+    ds_gpu = TopDownBytesDataset(result.records, "coco", (192, 256), FULL_AUGMENTATION, seed=0)
     n = len(ds)
     plan = []  # (file, plain crop matrix) per sample, same order as the pipeline
     for i in range(n):
@@ -66,14 +76,93 @@ def run(samples: int, rounds: int, cv2_threads: int, wall: bool = False) -> dict
             cv2.warpAffine(img, m, (192, 256), flags=cv2.INTER_LINEAR)
         return samples / (clock() - t)
 
-    pipeline(), pipeline(ds_full), floor()  # warm-up (page cache, lazy imports)
-    best_p, best_pf, best_f = 0.0, 0.0, 0.0
+    def gpu_path(device_half: bool) -> float:
+        t = clock()
+        for start in range(0, samples, batch_size):
+            batch = collate_encoded([ds_gpu[k % n] for k in range(start, min(start + batch_size, samples))])
+            if device_half:
+                with torch.no_grad():
+                    augment_batch(batch, (192, 256))
+        return samples / (clock() - t)
+
+    pipeline(), pipeline(ds_full), floor(), gpu_path(True)  # warm-up (page cache, lazy imports)
+    best = {"pipeline": 0.0, "pipeline_full_decode": 0.0, "floor": 0.0, "gpu_worker": 0.0, "gpu_total": 0.0}
     for _ in range(rounds):
-        best_f = max(best_f, floor())
-        best_p = max(best_p, pipeline())
-        best_pf = max(best_pf, pipeline(ds_full))
-    return {"pipeline": best_p, "pipeline_full_decode": best_pf, "floor": best_f, "ratio": best_p / best_f,
-            "ratio_full_decode": best_pf / best_f}
+        best["floor"] = max(best["floor"], floor())
+        best["pipeline"] = max(best["pipeline"], pipeline())
+        best["pipeline_full_decode"] = max(best["pipeline_full_decode"], pipeline(ds_full))
+        best["gpu_worker"] = max(best["gpu_worker"], gpu_path(False))
+        best["gpu_total"] = max(best["gpu_total"], gpu_path(True))
+    f = best["floor"]
+    return {**best, "ratio": best["pipeline"] / f, "ratio_full_decode": best["pipeline_full_decode"] / f,
+            "ratio_gpu_worker": best["gpu_worker"] / f, "ratio_gpu_total": best["gpu_total"] / f}
+
+
+def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
+    """CPU seconds per sample of each step of the CPU pipeline's ``__getitem__`` (full augmentation, as shipped),
+    replayed step by step on the same samples: parameters, decode, warp, colour conversion, each photometric op
+    (albumentations, with its probability), keypoints, normalisation + tensors, the rest of the sample dict."""
+    import numpy as np
+
+    from lightning_pose.data.datasets.tensors import to_normalized_tensor
+
+    cv2.setNumThreads(cv2_threads)
+    torch.set_num_threads(1)
+    data = _shared_coco()
+    result = read_coco(data / "test_coco.json", data)
+    ds = TopDownDataset(result.records, "coco", (192, 256), FULL_AUGMENTATION, seed=0)
+    t = ds.transform
+    ops = list(t._photometric.transforms) if t._photometric is not None else []
+    names = ["params", "decode", "warpAffine", "BGR->RGB"] + [type(o).__name__ for o in ops] + [
+        "keypoints", "normalise+tensor", "sample dict"]
+    spent = dict.fromkeys(names, 0.0)
+    clock = time.process_time
+    n = len(ds)
+    for rep_ in range(2):  # the first pass warms the caches and is discarded
+        spent = dict.fromkeys(names, 0.0)
+        for k in range(samples):
+            i = k % n
+            t0 = clock()
+            item = ds.items[i]
+            person = ds.records[item.record].persons[item.person]
+            center, scale = ds.center_scale(i)
+            gt = np.asarray(person.keypoints, np.float64)
+            params = t.sample_params(center, scale, gt)
+            f = t.decode_downscale(params)
+            width = ds.image_size(i)[0]
+            m = t.matrix(params, width)
+            t1 = clock()
+            image, _, f = ds.load_image(i, f)
+            t2 = clock()
+            warp = m if f == 1 else geometry.compose_affine(
+                m, np.array([[f, 0.0, (f - 1) / 2.0], [0.0, f, (f - 1) / 2.0]]))
+            crop = cv2.warpAffine(image, warp, (192, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            t3 = clock()
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            t4 = clock()
+            spent["params"] += t1 - t0
+            spent["decode"] += t2 - t1
+            spent["warpAffine"] += t3 - t2
+            spent["BGR->RGB"] += t4 - t3
+            for op in ops:
+                a = clock()
+                crop = op(image=crop)["image"]
+                spent[type(op).__name__] += clock() - a
+            a = clock()
+            kp = t.transform_keypoints(gt, m, params.flip)
+            b = clock()
+            img = to_normalized_tensor(crop)
+            c = clock()
+            geometry.invert_affine(m)
+            sample = {"keypoints": torch.from_numpy(kp.astype(np.float32)), "gt": torch.from_numpy(gt.copy()),
+                      **{key: torch.tensor(float(v), dtype=torch.float64) for key, v in
+                         (("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7))}}
+            d = clock()
+            spent["keypoints"] += b - a
+            spent["normalise+tensor"] += c - b
+            spent["sample dict"] += d - c
+            del img, sample
+    return {k: v / samples for k, v in spent.items()}
 
 
 def main() -> None:
@@ -82,8 +171,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cv2-threads", type=int, default=1, help="cv2.setNumThreads (1 = like a DataLoader worker)")
     ap.add_argument("--wall", action="store_true", help="rates per wall-clock second instead of CPU second")
+    ap.add_argument("--batch-size", type=int, default=32, help="batch size of the GPU path's device half")
+    ap.add_argument("--profile", action="store_true", help="also print the CPU pipeline's time per step")
     args = ap.parse_args()
-    r = run(args.samples, args.rounds, args.cv2_threads, args.wall)
+    if args.profile:
+        steps = profile_steps(args.samples, args.cv2_threads)
+        total = sum(steps.values())
+        print(f"CPU pipeline per step (CPU ms per sample, share of the {total * 1e3:.2f} ms total):")
+        for name, sec in sorted(steps.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<18} {sec * 1e3:7.3f} ms  {sec / total:6.1%}")
+    r = run(args.samples, args.rounds, args.cv2_threads, args.wall, args.batch_size)
     print(f"rates per {'wall-clock' if args.wall else 'CPU'} second, best of {args.rounds} rounds x {args.samples}")
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "
           f"python {platform.python_version()}, opencv {cv2.__version__}, torch {torch.__version__}")
@@ -92,6 +189,11 @@ def main() -> None:
           f"ratio {r['ratio']:.2f}")
     print(f"pipeline with reduced_decoding=False (always full JPEG decode): {r['pipeline_full_decode']:.1f} "
           f"samples/s  ratio {r['ratio_full_decode']:.2f}")
+    print(f"GPU path, worker half only (read bytes, draw parameters, collate): {r['gpu_worker']:.1f} samples/s  "
+          f"ratio {r['ratio_gpu_worker']:.2f}")
+    print(f"GPU path, worker + device half on CPU tensors (decode_jpeg, grid_sample, photometric, normalise; "
+          f"batch {args.batch_size}): {r['gpu_total']:.1f} samples/s  ratio {r['ratio_gpu_total']:.2f}")
+    print(f"ratio_cpu_path_to_floor={r['ratio']:.3f}")
 
 
 if __name__ == "__main__":

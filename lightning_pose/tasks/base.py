@@ -68,6 +68,11 @@ class PoseTask(LightningModule):
         flip_test: average the predictions of the image and of its horizontal flip at validation/test time.
         pck_thresholds: thresholds of the bbox-normalised PCK reported for every dataset.
         export_dir: when set, validation and test predictions are exported there in the dataset's native format.
+        channels_last: convert the network's 4-D weights and every input batch to ``torch.channels_last`` (NHWC;
+            faster convolutions on tensor-core GPUs; same outputs up to float rounding).
+        compile: ``torch.compile`` the module's forward (``nn.Module.compile``, in place: checkpoint keys do not
+            change): ``true`` for the defaults or a mapping of ``torch.compile`` arguments
+            (``{mode: max-autotune}``, ``{backend: aot_eager}``...). Applied in ``configure_model``.
     """
 
     #: name used for W&B grouping and the ``method`` config key; subclasses override.
@@ -84,6 +89,8 @@ class PoseTask(LightningModule):
         flip_test: bool = True,
         pck_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2),
         export_dir: str | None = None,
+        channels_last: bool = False,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
         self.keypoint_set = get_keypoint_set(keypoint_set)
@@ -99,6 +106,10 @@ class PoseTask(LightningModule):
         #: exact (float64) metric values of the last finished validation/test epoch, keyed as logged
         self.final_metrics: dict[str, dict[str, float]] = {}
         self._base_lrs: list[float] | None = None
+        self.channels_last = bool(channels_last)
+        self._compile_args: dict[str, Any] | None = (dict(compile) if isinstance(compile, dict)
+                                                     else {} if compile else None)
+        self._gpu_options_applied = False
         self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler"])
         # what W&B shows and what load_from_checkpoint needs (it passes only the keys __init__ accepts);
         # saved again as one dict so that the logged copy (hparams_initial) has them too
@@ -137,6 +148,17 @@ class PoseTask(LightningModule):
     def merge_flip(self, outputs: Any, flipped_outputs: Any) -> Any:
         """Combine the outputs of the image and of its horizontal flip into outputs ``decode`` accepts."""
         raise NotImplementedError
+
+    def configure_model(self) -> None:
+        """Apply ``channels_last`` and ``compile`` once (Lightning calls this before fit/validate/test/predict)."""
+        if self._gpu_options_applied:
+            return
+        self._gpu_options_applied = True
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+            self.register_forward_pre_hook(_inputs_channels_last)
+        if self._compile_args is not None:
+            super().compile(**self._compile_args)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
@@ -285,6 +307,12 @@ class PoseTask(LightningModule):
         dm = self.trainer.datamodule
         out_dir.mkdir(parents=True, exist_ok=True)
         return export_metric_predictions(self._metrics.get(split, {}), dm, split, out_dir)
+
+
+def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook of ``channels_last``: 4-D tensor inputs in NHWC memory order (values unchanged)."""
+    return tuple(a.contiguous(memory_format=torch.channels_last) if isinstance(a, Tensor) and a.dim() == 4 else a
+                 for a in args)
 
 
 def _splits_for_stage(stage: str) -> list[str]:

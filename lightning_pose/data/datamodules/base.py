@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_pose.data.datasets import BottomUpDataset, TopDownDataset
+from lightning_pose.data.datasets.topdown_bytes import ENCODED_KEY, TopDownBytesDataset, collate_encoded
 from lightning_pose.data.records import DatasetError, ImageRecord
 from lightning_pose.data.transforms import BottomUpAugmentation, TopDownAugmentation
 from lightning_pose.errors import ConfigError
@@ -60,6 +62,11 @@ class PoseDataModule(pl.LightningDataModule):
             mapping (custom set: ``keypoints``, ``flip_pairs``, ``skeleton``, ``upper_body``, ``sigmas``).
         pin_memory: DataLoader ``pin_memory``.
         persistent_workers: keep workers between epochs (only when ``num_workers > 0``).
+        prefetch_factor: batches each worker loads in advance (DataLoader ``prefetch_factor``; needs
+            ``num_workers > 0``; ``None`` = PyTorch's default, 2).
+        augment_on: ``"cpu"`` (workers decode, warp and augment) or ``"gpu"`` (top-down only: workers read the
+            file bytes and draw the crop parameters; decoding, the warp, photometric augmentation and
+            normalisation run per batch on the training device in :meth:`on_after_batch_transfer`).
         max_persons: bottom-up padding size of ``keypoints`` (N_max).
         seed: base seed of the augmentation streams.
     """
@@ -95,6 +102,8 @@ class PoseDataModule(pl.LightningDataModule):
         max_persons: int = 30,
         seed: int = 0,
         check_images: bool = True,
+        prefetch_factor: int | None = None,
+        augment_on: str = "cpu",
     ) -> None:
         super().__init__()
         if type(self) is PoseDataModule:
@@ -104,6 +113,7 @@ class PoseDataModule(pl.LightningDataModule):
         self.save_hyperparameters(ignore=["keypoint_set", "input_size"])
         _validate_options(type(self).__name__, mode=mode, input_size=input_size, batch_size=batch_size,
                           val_batch_size=val_batch_size, num_workers=num_workers, max_persons=max_persons)
+        _check_loader_options(num_workers, prefetch_factor, augment_on, mode)
         self.root = Path(root).expanduser()
         self._ann = {"train": train_ann, "val": val_ann, "test": test_ann}
         self._images = {"train": train_images, "val": val_images, "test": test_images}
@@ -119,6 +129,8 @@ class PoseDataModule(pl.LightningDataModule):
             keypoint_set if keypoint_set is not None else self.default_keypoint_set)
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers)
+        self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
+        self.augment_on = augment_on
         self.max_persons = int(max_persons)
         self.seed = int(seed)
         for split in ("val", "test"):
@@ -241,7 +253,8 @@ class PoseDataModule(pl.LightningDataModule):
         train = split == "train"
         if self.mode == "topdown":
             aug = self.train_augmentation if train else self.eval_augmentation
-            return TopDownDataset(records, self.keypoint_set, self.input_size, copy.deepcopy(aug),
+            cls = TopDownBytesDataset if self.augment_on == "gpu" else TopDownDataset
+            return cls(records, self.keypoint_set, self.input_size, copy.deepcopy(aug),
                                   detections=None if train else self.detections(split), train=train,
                                   seed=self.seed + SPLITS.index(split))
         aug_bu = self.train_augmentation if train else None
@@ -305,7 +318,18 @@ class PoseDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
+            prefetch_factor=self.prefetch_factor,
+            collate_fn=collate_encoded if self.augment_on == "gpu" else None,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on: gpu``: decode, warp, augment and normalise the batch on its device (``gpu_augment``)."""
+        if self.augment_on == "gpu" and isinstance(batch, dict) and ENCODED_KEY in batch:
+            from lightning_pose.data.datasets.gpu_augment import augment_batch
+
+            with torch.no_grad():
+                batch = augment_batch(batch, self.input_size)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -341,3 +365,17 @@ def _validate_options(owner: str, *, mode: str, input_size: Any, batch_size: Any
         integer("val_batch_size", val_batch_size, 1, "samples per validation/test batch")
     integer("num_workers", num_workers, 0, "DataLoader worker processes")
     integer("max_persons", max_persons, 1, "bottom-up padding size")
+
+
+def _check_loader_options(num_workers: int, prefetch_factor: int | None, augment_on: str, mode: str) -> None:
+    """Raise ConfigError (one line naming the option) for loader / device-path options that cannot work."""
+    if prefetch_factor is not None:
+        if num_workers == 0:
+            raise ConfigError(f"data.init_args.prefetch_factor={prefetch_factor} needs num_workers > 0 (it counts "
+                              "batches loaded in advance by each worker process); set num_workers or remove it")
+        if int(prefetch_factor) < 1:
+            raise ConfigError(f"data.init_args.prefetch_factor must be >= 1, got {prefetch_factor}")
+    if augment_on not in ("cpu", "gpu"):
+        raise ConfigError(f"data.init_args.augment_on must be 'cpu' or 'gpu', got {augment_on!r}")
+    if augment_on == "gpu" and mode != "topdown":
+        raise ConfigError(f"data.init_args.augment_on: gpu supports mode: topdown only, got mode: {mode}")
