@@ -23,9 +23,18 @@ _USAGE = """usage: lightning-pose {fit,validate,test,predict} --config FILE [--k
        lightning-pose evaluate {coco,mpii,aic} --gt GT --pred PRED [--json OUT]
        lightning-pose data check {coco,mpii,aic,aic-raw} --ann FILE --images DIR [--json OUT]
        lightning-pose data show {coco,mpii,aic,aic-raw,demo} --ann FILE --images DIR --out DIR
+       lightning-pose compare RUN_OR_RESULTS ... [--project ENTITY/PROJECT] --out DIR [--by method|run]
+       lightning-pose dashboard --project ENTITY/PROJECT [--dry-run FILE]
+       lightning-pose sweep SWEEP.yaml --local --count N [--out DIR] [-- EXTRA CLI ARGS]
+       lightning-pose --version
 
 Train, evaluate and compare 2D human pose estimation methods (PyTorch Lightning + Weights & Biases).
 Run `lightning-pose fit --help` for the training options of a subcommand."""
+
+
+#: torch-free subcommands: name -> module with ``main(argv) -> int``
+_COMMANDS = {"compare": "lightning_pose.compare.cli", "dashboard": "lightning_pose.compare.dashboard",
+             "sweep": "lightning_pose.compare.sweep"}
 
 
 def _exit(code: int | None) -> None:
@@ -39,6 +48,17 @@ def main(args: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE)
         _exit(0 if argv else 2)
+        return
+    if argv[0] == "--version":
+        from lightning_pose.compare.version import version_line
+
+        print(version_line())
+        return
+    if argv[0] in _COMMANDS:
+        import importlib
+
+        module = importlib.import_module(_COMMANDS[argv[0]])
+        _exit(module.main(argv[1:]))
         return
     if argv[0] == "evaluate":
         from lightning_pose.evaluation.cli import main as evaluate_main

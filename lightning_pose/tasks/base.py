@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
-__all__ = ["PoseTask", "crop_to_image_coords"]
+__all__ = ["PoseTask", "crop_to_image_coords", "is_per_joint_key"]
 
 # Epoch metrics are logged from torchmetrics' compute(), already global on every rank: Lightning's advice to add
 # sync_dist=True (a mean over ranks) does not apply to them.
@@ -112,6 +112,8 @@ class PoseTask(LightningModule):
             scheduler_config=_describe_callable(scheduler),
         )
         self.save_hyperparameters(hparams)
+        # Lightning's model summary runs this input to report FLOPs (and the cost callback reuses it)
+        self.example_input_array = torch.zeros(1, 3, self.input_size[1], self.input_size[0])
 
     # ------------------------------------------------------------------ method hooks
     @property
@@ -255,9 +257,11 @@ class PoseTask(LightningModule):
             for key, value in metric.compute().items():
                 values[f"{split}/{key}"] = float(value)
         self.final_metrics[split] = dict(values)
-        if values:
+        # per-joint values stay in final_metrics (and --results); W&B gets them as one table, not K scalars each
+        scalars = {k: v for k, v in values.items() if not is_per_joint_key(k, self.keypoint_set)}
+        if scalars:
             # values are already global (each metric syncs in compute); no sync_dist needed
-            self.log_dict(values, sync_dist=False, rank_zero_only=False)
+            self.log_dict(scalars, sync_dist=False, rank_zero_only=False)
         sanity = self._trainer is not None and self.trainer.sanity_checking
         if self.export_dir and not sanity and self.trainer.is_global_zero:
             self.export_predictions(split, Path(self.export_dir))
@@ -282,6 +286,12 @@ class PoseTask(LightningModule):
         return export_metric_predictions(self._metrics.get(split, {}), dm, split, out_dir)
 
 
+def is_per_joint_key(key: str, keypoint_set: KeypointSet) -> bool:
+    """Whether a metric key is a per-joint value (``val/PCK@0.05/left_wrist``: last part is a keypoint name)."""
+    parts = key.split("/")
+    return len(parts) >= 3 and parts[-1] in keypoint_set.keypoints
+
+
 def _splits_for_stage(stage: str) -> list[str]:
     return {"fit": ["val"], "validate": ["val"], "test": ["test"], "predict": []}.get(stage, [])
 
@@ -293,7 +303,10 @@ def _describe_callable(fn: Callable | None) -> Any:
     func = getattr(fn, "func", None)  # functools.partial from jsonargparse
     if func is not None:
         kwargs = {k: v for k, v in getattr(fn, "keywords", {}).items() if _jsonable(v)}
-        return {"class_path": f"{func.__module__}.{func.__qualname__}", "init_args": kwargs}
+        # jsonargparse wraps the class: partial(call_without_instantiate_context, instantiator, cls, ...);
+        # name the class itself, not the wrapper
+        target = next((a for a in getattr(fn, "args", ()) if isinstance(a, type)), func)
+        return {"class_path": f"{target.__module__}.{target.__qualname__}", "init_args": kwargs}
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
     return {"class_path": f"{getattr(fn, '__module__', '')}.{name}"}
 
