@@ -96,6 +96,9 @@ def run_lightning(argv: list[str] | None, run: bool = True) -> Any:
     import os
 
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+    from lightning_pose.callbacks.console import quiet_console
+
+    quiet_console()
     cli_class = _build_cli_class()
     return cli_class(argv, run=run)
 
@@ -113,6 +116,7 @@ def _build_cli_class() -> type:
         """LightningCLI with the pose links, ``--results`` and per-run config saving."""
 
         def __init__(self, argv: list[str] | None, run: bool = True) -> None:
+            argv = _checked_args(argv)
             super().__init__(
                 PoseTask,
                 PoseDataModule,
@@ -138,6 +142,12 @@ def _build_cli_class() -> type:
                 help="validate/test: write the final metrics as one flat JSON object to this file; "
                      "predict: write the predictions there in the COCO results format",
             )
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            if subcommand in ("validate", "test"):  # the compact table of EpochSummary replaces Lightning's
+                parser.set_defaults(verbose=False)
+            return parser
 
         def _parse_ckpt_path(self) -> None:
             """The config defines the model; ``--ckpt_path`` only loads weights (the hparams stored in our
@@ -205,6 +215,19 @@ def _build_cli_class() -> type:
                 print(f"{len(results)} predictions (COCO results format, image pixels) written to {path}")
 
     return PoseCLI
+
+
+def _checked_args(argv: list[str] | None) -> list[str] | None:
+    """Sweep ``None`` values -> ``null`` and the ``--config`` order check (:mod:`lightning_pose.cli_args`).
+    ``sys.argv`` is rewritten in place when it is the source, so LightningCLI still reads it itself."""
+    from lightning_pose.cli_args import prepare_cli_args
+
+    if argv is not None:
+        return prepare_cli_args(list(argv))
+    fixed = prepare_cli_args(sys.argv[1:])
+    if fixed != sys.argv[1:]:
+        sys.argv[1:] = fixed
+    return None
 
 
 def _to_float(value: Any) -> float | None:

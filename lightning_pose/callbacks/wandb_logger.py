@@ -101,6 +101,9 @@ class PoseWandbLogger(WandbLogger):
             init_kwargs["job_type"] = job_type
         init_kwargs["tags"] = list(tags or [])
         super().__init__(project=project, save_dir=save_dir, **init_kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            # W&B >= 0.19 warns on every run that the setting has no effect, even when it is None
+            self._wandb_init.pop("anonymous", None)
         if self.resolved_mode == "offline" and mode == "auto" and not os.environ.get("WANDB_MODE"):
             rank_zero_info(
                 "W&B: no account configured (no WANDB_API_KEY, no `wandb login`): logging offline to "
@@ -151,10 +154,3 @@ class PoseWandbLogger(WandbLogger):
         if "cli" not in dict(self.experiment.config):
             keep["hparams"] = {k: v for k, v in flat.items() if k not in keep}
         self.experiment.config.update(keep, allow_val_change=True)
-
-    def finalize(self, status: str) -> None:
-        super().finalize(status)
-        if self.resolved_mode == "offline" and self._experiment is not None:
-            run_dir = getattr(self._experiment, "dir", None)
-            if run_dir:
-                rank_zero_info(f"W&B offline run saved; upload it with: wandb sync {Path(run_dir).parent}")
