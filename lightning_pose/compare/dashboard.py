@@ -33,9 +33,13 @@ SWEEP_PARAMETERS = ["lr", "batch_size", "sigma", "backbone", "gflops"]
 
 
 def _modules() -> tuple[Any, Any]:
+    import warnings
+
     try:
-        import wandb_workspaces.reports.v2 as wr
-        import wandb_workspaces.workspaces as ws
+        with warnings.catch_warnings():  # pydantic-v1 style validators inside wandb-workspaces
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import wandb_workspaces.reports.v2 as wr
+            import wandb_workspaces.workspaces as ws
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise SystemExit("lightning-pose dashboard needs wandb-workspaces: pip install "
                          "'lightning-human-pose[dashboard]'") from exc

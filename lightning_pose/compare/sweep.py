@@ -44,7 +44,11 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
         raise SweepFileError(f"{path}: cannot read the sweep file ({exc})") from exc
     if not isinstance(cfg, dict):
         raise SweepFileError(f"{path}: a sweep file is a YAML mapping")
-    import sweeps
+    import warnings
+
+    with warnings.catch_warnings():  # sweeps 0.2 uses pydantic-v1 config names
+        warnings.simplefilter("ignore", UserWarning)
+        import sweeps
 
     problems = sweeps.schema_violations_from_proposed_config(cfg)
     if problems:
@@ -91,15 +95,16 @@ def _metric(results: Path, name: str) -> float | None:
 def run_local_sweep(sweep_file: str | Path, count: int, out: str | Path, extra: list[str] | None = None,
                     log=print) -> list[dict[str, Any]]:
     """Run up to ``count`` runs of the sweep offline; returns ``[{"run", "params", "metric", "state", "results"}]``."""
+    cfg = load_sweep(sweep_file)
     import sweeps
 
-    cfg = load_sweep(sweep_file)
     metric = (cfg.get("metric") or {}).get("name")
     out_dir = Path(out).expanduser().resolve()
     save_dir = out_dir / "runs"
     out_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.setdefault("WANDB_MODE", "offline")
+    if env.get("WANDB_MODE") != "disabled":
+        env["WANDB_MODE"] = "offline"  # a local sweep never talks to a server
     done: list[Any] = []
     summary: list[dict[str, Any]] = []
     for i in range(int(count)):
@@ -123,10 +128,12 @@ def run_local_sweep(sweep_file: str | Path, count: int, out: str | Path, extra: 
                         "returncode": proc.returncode})
         log(f"[sweep run {i}] {state.value}: {metric}={value}")
     _write_summary(summary, metric, out_dir)
-    if any(s["state"] == "finished" for s in summary) and save_dir.is_dir():
+    if any(s["state"] == "finished" for s in summary):
         from lightning_pose.compare.cli import compare
 
-        compare([str(save_dir)], out_dir, by="run")
+        has_runs = save_dir.is_dir() and any(save_dir.rglob("run-*.wandb"))
+        inputs = [str(save_dir)] if has_runs else [s["results"] for s in summary if s["state"] == "finished"]
+        compare(inputs, out_dir, by="run")
     return summary
 
 
