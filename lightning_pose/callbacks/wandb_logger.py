@@ -136,6 +136,14 @@ class PoseWandbLogger(WandbLogger):
             self._wandb_init["name"] = name
 
     @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        """Scalars as usual, except per-joint values (``val/PCK@0.05/nose``): those are logged once per job as a
+        table with a bar chart (``val/per_joint``) by the pose callback instead of K scalars per epoch."""
+        from lightning_pose.callbacks.wandb_tables import is_per_joint_key
+
+        super().log_metrics({k: v for k, v in metrics.items() if not is_per_joint_key(k)}, step)
+
+    @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:
         """Log the comparison keys at the config root; the rest of the hyper-parameters only when the full CLI
         config (``cli``) is not logged, and then nested under ``hparams`` (never 40+ flat duplicates)."""

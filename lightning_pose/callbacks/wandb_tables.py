@@ -12,9 +12,15 @@ from typing import Any
 
 from lightning_pose.skeletons import KeypointSet
 
-__all__ = ["per_joint_table", "threshold_curve", "log_result_tables"]
+__all__ = ["per_joint_table", "threshold_curve", "log_result_tables", "is_per_joint_key"]
 
+_PER_JOINT_KEY = re.compile(r"^(?:val|test)/[^/]+@[^/]+/[^/]+$")
 _THRESHOLD_KEY = re.compile(r"^(?P<split>[^/]+)/(?P<metric>PCKh?)@(?P<thr>[0-9.]+)$")
+
+
+def is_per_joint_key(key: str) -> bool:
+    """Whether a logged key is a per-joint value: ``<split>/<metric>@<threshold>/<joint>`` (``val/PCK@0.05/nose``)."""
+    return bool(_PER_JOINT_KEY.match(key))
 
 
 def per_joint_table(values: dict[str, float], keypoint_set: KeypointSet, split: str) -> tuple[list[str], list[list]]:

@@ -234,4 +234,11 @@ def load_runs(paths: Iterable[str | Path], project: str | None = None) -> list[R
         records.extend(record_from_run_file(f) for f in files)
     if project:
         records.extend(records_from_project(project))
+    # runs of one config share its configured name (sweeps): tell them apart by id in tables and plots
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    for r in records:
+        if counts[r.name] > 1:
+            r.name = f"{r.name} ({r.run_id})"
     return records

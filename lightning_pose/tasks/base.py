@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
-__all__ = ["PoseTask", "crop_to_image_coords", "is_per_joint_key"]
+__all__ = ["PoseTask", "crop_to_image_coords"]
 
 # Epoch metrics are logged from torchmetrics' compute(), already global on every rank: Lightning's advice to add
 # sync_dist=True (a mean over ranks) does not apply to them.
@@ -257,11 +257,10 @@ class PoseTask(LightningModule):
             for key, value in metric.compute().items():
                 values[f"{split}/{key}"] = float(value)
         self.final_metrics[split] = dict(values)
-        # per-joint values stay in final_metrics (and --results); W&B gets them as one table, not K scalars each
-        scalars = {k: v for k, v in values.items() if not is_per_joint_key(k, self.keypoint_set)}
-        if scalars:
+        if values:
             # values are already global (each metric syncs in compute); no sync_dist needed
-            self.log_dict(scalars, sync_dist=False, rank_zero_only=False)
+            # (per-joint values reach W&B as one table: PoseWandbLogger drops them from the scalar metrics)
+            self.log_dict(values, sync_dist=False, rank_zero_only=False)
         sanity = self._trainer is not None and self.trainer.sanity_checking
         if self.export_dir and not sanity and self.trainer.is_global_zero:
             self.export_predictions(split, Path(self.export_dir))
@@ -284,12 +283,6 @@ class PoseTask(LightningModule):
         dm = self.trainer.datamodule
         out_dir.mkdir(parents=True, exist_ok=True)
         return export_metric_predictions(self._metrics.get(split, {}), dm, split, out_dir)
-
-
-def is_per_joint_key(key: str, keypoint_set: KeypointSet) -> bool:
-    """Whether a metric key is a per-joint value (``val/PCK@0.05/left_wrist``: last part is a keypoint name)."""
-    parts = key.split("/")
-    return len(parts) >= 3 and parts[-1] in keypoint_set.keypoints
 
 
 def _splits_for_stage(stage: str) -> list[str]:
