@@ -83,3 +83,15 @@ def test_compare_rejects_bad_inputs_with_one_line(tmp_path, capsys):
         main(["compare", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
     assert exc.value.code == 2 and "no such file" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_compare_does_not_import_torch(finished, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from lightning_pose.compare.cli import main; "
+            f"rc = main([{str(finished.save_dir)!r}, '--out', {str(tmp_path / 'c')!r}]); "
+            "assert rc == 0; assert 'torch' not in sys.modules and 'lightning' not in sys.modules, 'heavy import'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "c" / "comparison.md").is_file()
