@@ -27,10 +27,6 @@ class OfflineRuns:
     results: Path       # --results JSON of the validate job
 
 
-def run_files(save_dir: Path) -> list[Path]:
-    return sorted((save_dir / "wandb").rglob("run-*.wandb"))
-
-
 @pytest.fixture(scope="session")
 def offline_runs(tmp_path_factory, demo_cache) -> OfflineRuns:
     root = tmp_path_factory.mktemp("offline_runs")

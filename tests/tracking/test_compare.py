@@ -8,10 +8,9 @@ import json
 import pytest
 from PIL import Image
 
-from conftest import run_files
 from lightning_pose.cli import main
 from lightning_pose.compare.runs import load_runs
-from wandb_records import wait_complete
+from wandb_records import run_files, wait_complete
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from conftest import run_files
-from wandb_records import wait_complete
+from wandb_records import run_files, wait_complete
 
 
 def _runs(offline_runs) -> dict[str, dict]:

@@ -18,6 +18,11 @@ def summarize(path: Path) -> dict[str, Any]:
             "artifacts": run.artifacts, "file": run}
 
 
+def run_files(save_dir: Path) -> list[Path]:
+    """The run files under ``<save_dir>/wandb``."""
+    return sorted((Path(save_dir) / "wandb").rglob("run-*.wandb"))
+
+
 def find_run_file(wandb_dir: Path) -> Path:
     files = sorted(Path(wandb_dir).rglob("run-*.wandb"))
     if len(files) != 1:
