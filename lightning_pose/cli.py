@@ -7,6 +7,8 @@
   object (keys as logged, e.g. ``val/PCKh@0.5``).
 * ``lightning-pose evaluate {coco,mpii,aic} ...``: the standalone evaluator (no torch import).
 * ``lightning-pose data check|show ...``: dataset checks and augmented-sample previews.
+* ``lightning-pose compare|dashboard|sweep ...``: method comparison (:mod:`lightning_pose.compare`, no torch import);
+  ``--version``.
 """
 
 from __future__ import annotations
