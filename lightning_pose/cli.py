@@ -7,6 +7,8 @@
   object (keys as logged, e.g. ``val/PCKh@0.5``).
 * ``lightning-pose evaluate {coco,mpii,aic} ...``: the standalone evaluator (no torch import).
 * ``lightning-pose data check|show ...``: dataset checks and augmented-sample previews.
+* ``lightning-pose compare|dashboard|sweep ...``: method comparison (:mod:`lightning_pose.compare`, no torch import);
+  ``--version``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,18 @@ _USAGE = """usage: lightning-pose {fit,validate,test,predict} --config FILE [--k
        lightning-pose evaluate {coco,mpii,aic} --gt GT --pred PRED [--json OUT]
        lightning-pose data check {coco,mpii,aic,aic-raw} --ann FILE --images DIR [--json OUT]
        lightning-pose data show {coco,mpii,aic,aic-raw,demo} --ann FILE --images DIR --out DIR
+       lightning-pose compare RUN_OR_RESULTS ... [--project ENTITY/PROJECT] --out DIR [--by method|run]
+       lightning-pose dashboard --project ENTITY/PROJECT [--dry-run FILE]
+       lightning-pose sweep SWEEP.yaml --local --count N [--out DIR] [-- EXTRA CLI ARGS]
+       lightning-pose --version
 
 Train, evaluate and compare 2D human pose estimation methods (PyTorch Lightning + Weights & Biases).
 Run `lightning-pose fit --help` for the training options of a subcommand."""
+
+
+#: torch-free subcommands: name -> module with ``main(argv) -> int``
+_COMMANDS = {"compare": "lightning_pose.compare.cli", "dashboard": "lightning_pose.compare.dashboard",
+             "sweep": "lightning_pose.compare.sweep"}
 
 
 def _exit(code: int | None) -> None:
@@ -39,6 +50,17 @@ def main(args: list[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE)
         _exit(0 if argv else 2)
+        return
+    if argv[0] == "--version":
+        from lightning_pose.compare.version import version_line
+
+        print(version_line())
+        return
+    if argv[0] in _COMMANDS:
+        import importlib
+
+        module = importlib.import_module(_COMMANDS[argv[0]])
+        _exit(module.main(argv[1:]))
         return
     if argv[0] == "evaluate":
         from lightning_pose.evaluation.cli import main as evaluate_main
@@ -93,6 +115,9 @@ def run_lightning(argv: list[str] | None, run: bool = True) -> Any:
     import os
 
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+    from lightning_pose.callbacks.console import quiet_console
+
+    quiet_console()
     cli_class = _build_cli_class()
     return cli_class(argv, run=run)
 
@@ -110,6 +135,7 @@ def _build_cli_class() -> type:
         """LightningCLI with the pose links, ``--results`` and per-run config saving."""
 
         def __init__(self, argv: list[str] | None, run: bool = True) -> None:
+            argv = _checked_args(argv)
             super().__init__(
                 PoseTask,
                 PoseDataModule,
@@ -135,6 +161,12 @@ def _build_cli_class() -> type:
                 help="validate/test: write the final metrics as one flat JSON object to this file; "
                      "predict: write the predictions there in the COCO results format",
             )
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            if subcommand in ("validate", "test"):  # the compact table of EpochSummary replaces Lightning's
+                parser.set_defaults(verbose=False)
+            return parser
 
         def _parse_ckpt_path(self) -> None:
             """The config defines the model; ``--ckpt_path`` only loads weights (the hparams stored in our
@@ -216,6 +248,19 @@ def _build_cli_class() -> type:
                 print(f"{len(results)} predictions (COCO results format, image pixels) written to {path}")
 
     return PoseCLI
+
+
+def _checked_args(argv: list[str] | None) -> list[str] | None:
+    """Sweep ``None`` values -> ``null`` and the ``--config`` order check (:mod:`lightning_pose.cli_args`).
+    ``sys.argv`` is rewritten in place when it is the source, so LightningCLI still reads it itself."""
+    from lightning_pose.cli_args import prepare_cli_args
+
+    if argv is not None:
+        return prepare_cli_args(list(argv))
+    fixed = prepare_cli_args(sys.argv[1:])
+    if fixed != sys.argv[1:]:
+        sys.argv[1:] = fixed
+    return None
 
 
 def _to_float(value: Any) -> float | None:

@@ -1,8 +1,10 @@
 """Callbacks that make runs comparable in W&B dashboards.
 
-* :class:`WandbPoseCallback`: groups runs by method (``group``), tags them with dataset/backbone, adds ``method`` and
-  ``dataset`` config keys, defines the summary of the headline metrics (``max`` of accuracies, ``min`` of losses),
-  and logs a few validation crops with ground truth and predicted skeletons each epoch.
+* :class:`WandbPoseCallback`: groups runs by method (``group``), tags them with dataset/backbone, names them after
+  the actual settings, adds the comparison keys (``method``, ``dataset``, ``backbone``, ``input_size``, model cost)
+  to the config of every job type, keeps the last **and** the best value of the headline metrics in the summary
+  (``val/PCK@0.2`` = last epoch, ``best/val/PCK@0.2`` and ``best/epoch``), logs per-joint results and the
+  PCK-vs-threshold curve as tables with charts, and validation images (crops and full images, worst cases too).
 * :class:`RunConfigSaver`: the CLI's config callback; writes the fully resolved config next to the run's checkpoints
   (never over another run's file) and stores it in the W&B run config under ``cli``.
 """
@@ -10,25 +12,26 @@
 from __future__ import annotations
 
 import json
-import os
+import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
-from lightning_pose.data.drawing import denormalize_image, draw_pose
+from lightning_pose.callbacks.wandb_images import ValidationImages
 
-__all__ = ["WandbPoseCallback", "RunConfigSaver", "run_directory", "HEADLINE_METRICS"]
+__all__ = ["WandbPoseCallback", "RunConfigSaver", "run_directory", "run_name", "HEADLINE_METRICS", "primary_metric"]
 
-#: summary goals of the metrics dashboards compare methods on
+#: goals of the metrics dashboards compare methods on (in order of preference for the primary metric)
 HEADLINE_METRICS = {
-    "val/loss": "min", "val/PCK@0.2": "max", "val/PCK@0.05": "max", "val/PCKh@0.5": "max", "val/PCKh@0.1": "max",
-    "val/AP": "max", "val/AIC_score": "max",
+    "val/AP": "max", "val/PCKh@0.5": "max", "val/AIC_score": "max", "val/PCK@0.2": "max",
+    "val/PCKh@0.1": "max", "val/PCK@0.05": "max", "val/loss": "min",
 }
+
+#: the primary metric of each dataset (what `best/epoch` refers to; the demo configs select on PCK@0.2)
+PRIMARY_METRIC = {"coco": "val/AP", "mpii": "val/PCKh@0.5", "aic": "val/AIC_score", "demo": "val/PCK@0.2"}
 
 
 def _wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
@@ -36,6 +39,7 @@ def _wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
 
 
 def _run_facts(trainer: Trainer | None, pl_module: LightningModule, datamodule: Any = None) -> dict[str, Any]:
+    """The comparison keys of a run: method, dataset, backbone (when the network has one), input_size ``[W, H]``."""
     dm = datamodule if datamodule is not None else getattr(trainer, "datamodule", None)
     facts: dict[str, Any] = {"method": getattr(pl_module, "method_name", type(pl_module).__name__)}
     if dm is not None:
@@ -43,21 +47,55 @@ def _run_facts(trainer: Trainer | None, pl_module: LightningModule, datamodule: 
     net_args = getattr(pl_module, "_net_args", {}) or {}
     if "backbone" in net_args:
         facts["backbone"] = net_args["backbone"]
+    size = getattr(pl_module, "input_size", None)
+    if size is not None:
+        facts["input_size"] = [int(size[0]), int(size[1])]
     return facts
 
 
+def run_name(facts: dict[str, Any]) -> str:
+    """``<method>-<dataset>[-<backbone>]-<W>x<H>`` from the run's actual settings."""
+    parts = [str(facts["method"])]
+    for key in ("dataset", "backbone"):
+        if key in facts:
+            parts.append(str(facts[key]))
+    if "input_size" in facts:
+        parts.append("{}x{}".format(*facts["input_size"]))
+    return "-".join(parts)
+
+
+def primary_metric(dataset: str | None, available: dict[str, Any] | None = None) -> str:
+    """The metric `best/epoch` refers to: the dataset's own, else the first headline metric in ``available``."""
+    key = PRIMARY_METRIC.get(str(dataset or "").lower())
+    if key and (available is None or key in available):
+        return key
+    for candidate in HEADLINE_METRICS:
+        if available is None or candidate in available:
+            return candidate
+    return "val/loss"
+
+
 def prepare_wandb(trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-    """Set group/job_type/tags on the trainer's W&B loggers before their run is created (idempotent)."""
+    """Set group/job_type/tags/name on the trainer's W&B loggers before their run is created (idempotent)."""
     prepare_wandb_loggers(trainer.loggers, pl_module, getattr(trainer, "datamodule", None), stage)
 
 
 def prepare_wandb_loggers(loggers: list, pl_module: LightningModule, datamodule: Any, stage: str) -> None:
-    """Group by method, job type = stage, tags = dataset and backbone, on loggers whose run does not exist yet."""
+    """Group by method, job type = stage, tags = dataset and backbone, name from the settings (unless one is
+    configured; ``{method}``, ``{dataset}``, ``{backbone}``, ``{input_size}`` in it are filled in), on loggers whose
+    run does not exist yet."""
     facts = _run_facts(None, pl_module, datamodule)
     for logger in loggers:
         if isinstance(logger, WandbLogger) and hasattr(logger, "set_defaults"):
             tags = [str(facts[k]) for k in ("dataset", "backbone") if k in facts]
-            logger.set_defaults(group=str(facts["method"]), job_type=stage, tags=tags)
+            logger.set_defaults(group=str(facts["method"]), job_type=stage, tags=tags, name=run_name(facts),
+                                fields=_name_fields(facts))
+
+
+def _name_fields(facts: dict[str, Any]) -> dict[str, str]:
+    size = facts.get("input_size")
+    return {"method": str(facts.get("method", "")), "dataset": str(facts.get("dataset", "")),
+            "backbone": str(facts.get("backbone", "")), "input_size": f"{size[0]}x{size[1]}" if size else ""}
 
 
 def run_directory(trainer: Trainer) -> Path:
@@ -70,70 +108,156 @@ def run_directory(trainer: Trainer) -> Path:
 
 
 class WandbPoseCallback(Callback):
-    """Method-comparison metadata, headline-metric summaries and validation images for W&B runs.
+    """Comparison metadata, model cost, last/best summaries, per-joint tables and validation images for W&B runs.
 
     Args:
-        num_images: validation crops drawn per epoch (0 disables image logging).
+        num_images: validation crops (and their full images) drawn per epoch (0 disables image logging).
+        num_worst: the validation samples with the largest keypoint error drawn per epoch (0 disables).
         log_every_n_epochs: draw images every this many epochs.
+        measure_speed: time the inference (images/s) at the end of each job; off for reproducible summaries.
     """
 
-    def __init__(self, num_images: int = 8, log_every_n_epochs: int = 1) -> None:
+    def __init__(self, num_images: int = 8, num_worst: int = 4, log_every_n_epochs: int = 1,
+                 measure_speed: bool = True) -> None:
         self.num_images = int(num_images)
+        self.num_worst = int(num_worst)
         self.log_every_n_epochs = max(1, int(log_every_n_epochs))
-        self._samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.measure_speed = bool(measure_speed)
+        self._images = ValidationImages(self.num_images, self.num_worst)
+        self._started = False
+        self._best: dict[str, tuple[float, int]] = {}
+        self._fit_start: float | None = None
 
+    # ------------------------------------------------------------------ run start: config keys
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         prepare_wandb(trainer, pl_module, stage)
+        self._started = False
+        self._best = {}
 
     def _on_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.is_global_zero:
+        if self._started or not trainer.is_global_zero:
             return
-        for logger in _wandb_loggers(trainer):
+        self._started = True
+        loggers = _wandb_loggers(trainer)
+        if not loggers:
+            return
+        from lightning_pose.callbacks.model_cost import count_parameters, forward_gflops
+
+        facts = _run_facts(trainer, pl_module)
+        facts["params"] = count_parameters(pl_module)
+        try:
+            facts["gflops"] = round(forward_gflops(pl_module, tuple(pl_module.input_size)), 4)
+        except Exception as exc:  # an exotic layer the counter cannot trace must not stop training
+            facts["gflops"] = None
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            rank_zero_warn(f"GFLOPs not counted ({type(exc).__name__}: {exc})")
+        for logger in loggers:
             run = logger.experiment
-            run.config.update(_run_facts(trainer, pl_module), allow_val_change=True)
-            for key, goal in HEADLINE_METRICS.items():
-                for split in ("val", "test"):
-                    name = key.replace("val/", f"{split}/", 1)
-                    # W&B reads "." in a metric name as nesting: escape it ("val/PCK@0.2")
-                    run.define_metric(name.replace(".", "\\."), summary=goal)
+            run.config.update(facts, allow_val_change=True)
+            run.summary["cost/params"] = facts["params"]
+            if facts["gflops"] is not None:
+                run.summary["cost/gflops"] = facts["gflops"]
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._fit_start = time.monotonic()
+        self._on_start(trainer, pl_module)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._on_start(trainer, pl_module)
 
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._on_start(trainer, pl_module)
 
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._on_start(trainer, pl_module)
+
+    # ------------------------------------------------------------------ validation images
+    def _drawing(self, trainer: Trainer) -> bool:
+        return (not trainer.sanity_checking and trainer.is_global_zero and bool(_wandb_loggers(trainer))
+                and trainer.current_epoch % self.log_every_n_epochs == 0)
+
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._samples = []
+        self._images.reset()
 
     def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
-        if (trainer.sanity_checking or not trainer.is_global_zero or self.num_images <= 0
-                or len(self._samples) >= self.num_images or not isinstance(outputs, dict)
-                or "coords_input" not in outputs or not _wandb_loggers(trainer)
-                or trainer.current_epoch % self.log_every_n_epochs):
-            return
-        take = min(self.num_images - len(self._samples), batch["image"].shape[0])
-        images = batch["image"][:take].detach().float().cpu().numpy()
-        gt = batch["keypoints"][:take].detach().float().cpu().numpy()
-        pred = outputs["coords_input"][:take].detach().float().cpu().numpy()
-        for i in range(take):
-            self._samples.append((denormalize_image(images[i]), gt[i], pred[i]))
+        if self._drawing(trainer) and isinstance(outputs, dict) and "coords_input" in outputs:
+            self._images.add_batch(batch, outputs)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or not self._samples:
+        if trainer.sanity_checking or not self._images.has_samples:
             return
-        kset = pl_module.keypoint_set
-        panels, captions = [], []
-        for image, gt, pred in self._samples:
-            left = draw_pose(image, gt, kset, outline=(255, 255, 255))
-            right = draw_pose(image, pred, kset, visible_only=False, outline=(255, 0, 0))
-            both = np.concatenate([np.asarray(left), np.asarray(right)], axis=1)
-            panels.append(both)
-            captions.append("ground truth | prediction")
+        dataset = None
+        dm = getattr(trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "dataset"):
+            try:
+                dataset = dm.dataset("val")
+            except Exception:  # a datamodule without a val dataset object: crops only
+                dataset = None
+        logged = self._images.render(pl_module.keypoint_set, dataset)
         for logger in _wandb_loggers(trainer):
-            logger.log_image(key="val/examples", images=panels, caption=captions)
-        self._samples = []
+            for key, (panels, captions) in logged.items():
+                logger.log_image(key=key, images=panels, caption=captions)
+        self._images.reset()
+
+    # ------------------------------------------------------------------ summaries: last and best
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # after the module's on_validation_epoch_end, which computed the exact metrics
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        values = getattr(pl_module, "final_metrics", {}).get("val", {})
+        if not values:
+            return
+        for key, goal in HEADLINE_METRICS.items():
+            if key not in values:
+                continue
+            v = float(values[key])
+            old = self._best.get(key)
+            if old is None or (v > old[0] if goal == "max" else v < old[0]):
+                self._best[key] = (v, int(trainer.current_epoch))
+        primary = primary_metric(_run_facts(trainer, pl_module).get("dataset"), self._best)
+        for logger in _wandb_loggers(trainer):
+            run = logger.experiment
+            for key, (v, _epoch) in self._best.items():
+                run.summary[f"best/{key}"] = v
+            if primary in self._best:
+                run.summary["best/metric"] = primary
+                run.summary["best/epoch"] = self._best[primary][1]
+        if trainer.state.fn == "validate":
+            self._finish(trainer, pl_module, "val")
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._finish(trainer, pl_module, "test")
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        if self._fit_start is not None:
+            for logger in _wandb_loggers(trainer):
+                logger.experiment.summary["time/fit_s"] = round(time.monotonic() - self._fit_start, 2)
+        self._finish(trainer, pl_module, "val")
+
+    def _finish(self, trainer: Trainer, pl_module: LightningModule, split: str) -> None:
+        """End of a job: per-joint table and PCK curve of the last evaluation, measured inference speed."""
+        loggers = _wandb_loggers(trainer)
+        if not loggers:
+            return
+        from lightning_pose.callbacks.wandb_tables import log_result_tables
+
+        values = getattr(pl_module, "final_metrics", {}).get(split, {})
+        speed = None
+        if self.measure_speed and hasattr(pl_module, "predict_keypoints"):
+            from lightning_pose.callbacks.model_cost import inference_images_per_second
+
+            speed = inference_images_per_second(pl_module, tuple(pl_module.input_size))
+        for logger in loggers:
+            run = logger.experiment
+            if values:
+                log_result_tables(run, values, pl_module.keypoint_set, split)
+            if speed is not None:
+                run.summary["cost/images_per_s"] = round(speed, 2)
 
 
 class RunConfigSaver(SaveConfigCallback):

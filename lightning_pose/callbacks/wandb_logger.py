@@ -20,9 +20,13 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
-__all__ = ["PoseWandbLogger", "wandb_credentials_configured", "resolve_wandb_mode"]
+__all__ = ["PoseWandbLogger", "wandb_credentials_configured", "resolve_wandb_mode", "COMPARISON_KEYS"]
+
+#: hyper-parameters logged at the root of the W&B config (what dashboards group, filter and plot by)
+COMPARISON_KEYS = ("method", "backbone", "input_size", "num_keypoints", "batch_size", "sigma", "flip_test",
+                   "warmup_steps")
 
 
 def wandb_credentials_configured() -> bool:
@@ -97,14 +101,22 @@ class PoseWandbLogger(WandbLogger):
             init_kwargs["job_type"] = job_type
         init_kwargs["tags"] = list(tags or [])
         super().__init__(project=project, save_dir=save_dir, **init_kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            # W&B >= 0.19 warns on every run that the setting has no effect, even when it is None
+            self._wandb_init.pop("anonymous", None)
         if self.resolved_mode == "offline" and mode == "auto" and not os.environ.get("WANDB_MODE"):
             rank_zero_info(
                 "W&B: no account configured (no WANDB_API_KEY, no `wandb login`): logging offline to "
                 f"{Path(save_dir) / 'wandb'}. Upload later with `wandb sync {Path(save_dir) / 'wandb'}/offline-run-*`."
             )
 
-    def set_defaults(self, *, group: str | None = None, job_type: str | None = None, tags: list[str] | None = None) -> None:
-        """Fill group/job_type/tags before the run is created (no effect once it exists)."""
+    def set_defaults(self, *, group: str | None = None, job_type: str | None = None, tags: list[str] | None = None,
+                     name: str | None = None, fields: dict[str, str] | None = None) -> None:
+        """Fill group/job_type/tags/name before the run is created (no effect once it exists).
+
+        ``name`` is used when none is configured; a configured name may hold ``{method}``, ``{dataset}``,
+        ``{backbone}`` and ``{input_size}``, filled in from ``fields`` (the run's actual settings).
+        """
         if self._experiment is not None:
             return
         if group and not self._wandb_init.get("group"):
@@ -114,10 +126,39 @@ class PoseWandbLogger(WandbLogger):
         if tags:
             current = list(self._wandb_init.get("tags") or [])
             self._wandb_init["tags"] = current + [t for t in tags if t not in current]
+        configured = self._wandb_init.get("name")
+        if configured and fields and "{" in str(configured):
+            try:
+                self._wandb_init["name"] = str(configured).format(**fields)
+            except (KeyError, IndexError, ValueError):
+                pass  # a literal brace in a user's name: keep it as written
+        elif not configured and name:
+            self._wandb_init["name"] = name
 
-    def finalize(self, status: str) -> None:
-        super().finalize(status)
-        if self.resolved_mode == "offline" and self._experiment is not None:
-            run_dir = getattr(self._experiment, "dir", None)
-            if run_dir:
-                rank_zero_info(f"W&B offline run saved; upload it with: wandb sync {Path(run_dir).parent}")
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        """Scalars as usual, except per-joint values (``val/PCK@0.05/nose``): those are logged once per job as a
+        table with a bar chart (``val/per_joint``) by the pose callback instead of K scalars per epoch."""
+        from lightning_pose.callbacks.wandb_tables import is_per_joint_key
+
+        super().log_metrics({k: v for k, v in metrics.items() if not is_per_joint_key(k)}, step)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any) -> None:
+        """Log the comparison keys at the config root; the rest of the hyper-parameters only when the full CLI
+        config (``cli``) is not logged, and then nested under ``hparams`` (never 40+ flat duplicates)."""
+        from lightning.fabric.utilities.logger import _convert_params, _sanitize_callable_params
+
+        flat = _sanitize_callable_params(_convert_params(params))
+        flat.pop("_instantiator", None)
+        keep = {k: flat[k] for k in COMPARISON_KEYS if k in flat}
+        opt = flat.get("optimizer_config")
+        if isinstance(opt, dict):
+            keep["optimizer"] = str(opt.get("class_path", "")).rsplit(".", 1)[-1]
+            if "lr" in (opt.get("init_args") or {}):
+                keep["lr"] = opt["init_args"]["lr"]
+        sched = flat.get("scheduler_config")
+        keep["scheduler"] = str(sched.get("class_path", "")).rsplit(".", 1)[-1] if isinstance(sched, dict) else None
+        if "cli" not in dict(self.experiment.config):
+            keep["hparams"] = {k: v for k, v in flat.items() if k not in keep}
+        self.experiment.config.update(keep, allow_val_change=True)

@@ -123,6 +123,8 @@ class PoseTask(LightningModule):
             scheduler_config=_describe_callable(scheduler),
         )
         self.save_hyperparameters(hparams)
+        # Lightning's model summary runs this input to report FLOPs (and the cost callback reuses it)
+        self.example_input_array = torch.zeros(1, 3, self.input_size[1], self.input_size[0])
 
     # ------------------------------------------------------------------ method hooks
     @property
@@ -284,6 +286,7 @@ class PoseTask(LightningModule):
         self.final_metrics[split] = dict(values)
         if values:
             # values are already global (each metric syncs in compute); no sync_dist needed
+            # (per-joint values reach W&B as one table: PoseWandbLogger drops them from the scalar metrics)
             self.log_dict(values, sync_dist=False, rank_zero_only=False)
         sanity = self._trainer is not None and self.trainer.sanity_checking
         if self.export_dir and not sanity and self.trainer.is_global_zero:
@@ -326,7 +329,10 @@ def _describe_callable(fn: Callable | None) -> Any:
     func = getattr(fn, "func", None)  # functools.partial from jsonargparse
     if func is not None:
         kwargs = {k: v for k, v in getattr(fn, "keywords", {}).items() if _jsonable(v)}
-        return {"class_path": f"{func.__module__}.{func.__qualname__}", "init_args": kwargs}
+        # jsonargparse wraps the class: partial(call_without_instantiate_context, instantiator, cls, ...);
+        # name the class itself, not the wrapper
+        target = next((a for a in getattr(fn, "args", ()) if isinstance(a, type)), func)
+        return {"class_path": f"{target.__module__}.{target.__qualname__}", "init_args": kwargs}
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
     return {"class_path": f"{getattr(fn, '__module__', '')}.{name}"}
 
