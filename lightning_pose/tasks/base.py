@@ -256,12 +256,11 @@ class PoseTask(LightningModule):
 
     # ------------------------------------------------------------------ evaluation
     def setup(self, stage: str) -> None:
-        ckpt_path = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
-        if ckpt_path and str(ckpt_path) not in ("last", "best", "hpc", "registry") and "://" not in str(ckpt_path):
-            from lightning_pose.tasks.checkpoint import check_checkpoint_file
+        if self._trainer is not None:
+            from lightning_pose.tasks.checkpoint import guard_trainer_checkpoint_loading
 
-            # Lightning restores the checkpoint after setup: an empty/truncated file fails here in one line
-            check_checkpoint_file(ckpt_path)
+            # Lightning restores --ckpt_path after setup: an empty/truncated/unsafe file then fails in one line
+            guard_trainer_checkpoint_loading(self.trainer)
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is None:
             return

@@ -33,6 +33,7 @@ __all__ = [
     "task_from_checkpoint",
     "load_state_dict_checked",
     "check_compatible",
+    "guard_trainer_checkpoint_loading",
 ]
 
 METADATA_KEY = "lightning_pose"
@@ -229,3 +230,53 @@ def task_from_checkpoint(path: str | Path, cls: type | None = None, map_location
     load_state_dict_checked(model, ckpt["state_dict"], p, strict=strict)
     model.checkpoint_path = str(p)
     return model.eval()
+
+
+def _is_local(path: Any) -> bool:
+    return "://" not in str(path)
+
+
+def guard_trainer_checkpoint_loading(trainer: Any) -> None:
+    """Make the trainer's ``--ckpt_path`` loading report bad files as one :class:`CheckpointError` line.
+
+    Lightning restores ``ckpt_path`` after ``setup`` through ``trainer.strategy.checkpoint_io``; that object is
+    wrapped (once) so that a local file is checked first (exists, not empty, complete zip) and unpickling errors
+    (``weights_only`` refusals included) name the file. Saving is delegated unchanged.
+    """
+    from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
+
+    strategy = trainer.strategy
+    inner = strategy.checkpoint_io
+    if getattr(inner, "_lightning_pose_guard", False):
+        return
+
+    class _GuardedCheckpointIO(CheckpointIO):
+        _lightning_pose_guard = True
+
+        def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+            inner.save_checkpoint(checkpoint, path, storage_options=storage_options)
+
+        def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict:
+            if not _is_local(path):
+                return inner.load_checkpoint(path, *args, **kwargs)
+            check_checkpoint_file(path)
+            try:
+                return inner.load_checkpoint(path, *args, **kwargs)
+            except pickle.UnpicklingError as exc:
+                raise CheckpointError(
+                    f"checkpoint {path}: refused, it holds objects that safe loading (weights_only=True) does not "
+                    f"allow ({_first_line(exc)})") from None
+            except (EOFError, RuntimeError, zipfile.BadZipFile) as exc:
+                raise CheckpointError(
+                    f"checkpoint {path}: cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+
+        def remove_checkpoint(self, path: Any) -> None:
+            inner.remove_checkpoint(path)
+
+        def teardown(self) -> None:
+            inner.teardown()
+
+        def __getattr__(self, name: str) -> Any:  # anything else (e.g. async IO plugins' extras)
+            return getattr(inner, name)
+
+    strategy.checkpoint_io = _GuardedCheckpointIO()
