@@ -83,6 +83,7 @@ def export_model(task: Any, out: str | Path, fmt: str = "torchscript", flip_test
             # shape/argument checks in the codecs are constant for a fixed input size: the tracer's notes about
             # them are not actionable for the user
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=FutureWarning)
             if fmt == "torchscript":
                 traced = torch.jit.trace(model, example, check_trace=False)
                 meta = json.dumps(_description(task, flip))
