@@ -179,19 +179,15 @@ class PoseTask(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse (one line naming the file) a checkpoint of another keypoint count or input size."""
-        from lightning_pose.tasks.checkpoint import METADATA_KEY, check_compatible, checkpoint_metadata
+        from lightning_pose.tasks.checkpoint import (METADATA_KEY, check_compatible, check_state_shapes,
+                                                     checkpoint_metadata)
 
         path = self._checkpoint_path_in_use()
         if METADATA_KEY in checkpoint or "hyper_parameters" in checkpoint:
             meta = checkpoint_metadata(checkpoint, path)
             check_compatible(meta, self.num_keypoints, self.input_size, path)
-        from lightning_pose.tasks.checkpoint import load_state_dict_checked
-
-        # the shape check of load_state_dict_checked, before Lightning's raw size-mismatch error
-        own = self.state_dict()
-        theirs = checkpoint.get("state_dict", {})
-        if any(k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape) for k, v in theirs.items()):
-            load_state_dict_checked(self, theirs, path, strict=False)
+        # before Lightning's raw size-mismatch error (e.g. another network width in the config)
+        check_state_shapes(self, checkpoint.get("state_dict", {}), path)
 
     def _checkpoint_path_in_use(self) -> str:
         trainer = self._trainer

@@ -32,6 +32,7 @@ __all__ = [
     "checkpoint_metadata",
     "task_from_checkpoint",
     "load_state_dict_checked",
+    "check_state_shapes",
     "check_compatible",
     "guard_trainer_checkpoint_loading",
 ]
@@ -175,8 +176,8 @@ def check_compatible(meta: Mapping[str, Any], num_keypoints: int, input_size: tu
         )
 
 
-def load_state_dict_checked(model: Any, state_dict: Mapping[str, Any], path: str | Path, strict: bool = True) -> None:
-    """``model.load_state_dict`` with shape and key mismatches reported as one :class:`CheckpointError` line."""
+def check_state_shapes(model: Any, state_dict: Mapping[str, Any], path: str | Path) -> None:
+    """Refuse weights whose shapes differ from the model's (one line instead of torch's size-mismatch list)."""
     own = _state_shapes(model.state_dict())
     theirs = _state_shapes(state_dict)
     wrong = [(k, theirs[k], own[k]) for k in own if k in theirs and theirs[k] != own[k]]
@@ -186,6 +187,13 @@ def load_state_dict_checked(model: Any, state_dict: Mapping[str, Any], path: str
             f"checkpoint {path}: {len(wrong)} weight(s) do not fit the model, first {k} has shape {list(a)} in the "
             f"checkpoint and {list(b)} in the model (different network settings or keypoint count)"
         )
+
+
+def load_state_dict_checked(model: Any, state_dict: Mapping[str, Any], path: str | Path, strict: bool = True) -> None:
+    """``model.load_state_dict`` with shape and key mismatches reported as one :class:`CheckpointError` line."""
+    check_state_shapes(model, state_dict, path)
+    own = _state_shapes(model.state_dict())
+    theirs = _state_shapes(state_dict)
     if strict:
         missing = sorted(set(own) - set(theirs))
         unexpected = sorted(set(theirs) - set(own))

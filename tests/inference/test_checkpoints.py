@@ -153,3 +153,13 @@ def test_loader_refuses_override_of_input_size(sb_ckpt):
     with pytest.raises(CheckpointError, match="trained at input size 64x64"):
         task_from_checkpoint(sb_ckpt, input_size=(96, 128))
     assert task_from_checkpoint(sb_ckpt, flip_test=False).flip_test is False
+
+
+def test_trainer_refuses_weights_of_another_network_width(sb_ckpt):
+    from lightning_pose.errors import CheckpointError
+    from lightning_pose.tasks import SimpleBaselineTask
+
+    narrower = SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(8, 8, 8), keypoint_set="coco",
+                                  input_size=INPUT_SIZE)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {sb_ckpt}: \d+ weight\(s\) do not fit the model, first "):
+        _trainer().predict(narrower, dataloaders=[_fake_batch()], ckpt_path=str(sb_ckpt))
