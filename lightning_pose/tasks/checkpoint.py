@@ -198,8 +198,12 @@ def load_state_dict_checked(model: Any, state_dict: Mapping[str, Any], path: str
         missing = sorted(set(own) - set(theirs))
         unexpected = sorted(set(theirs) - set(own))
         if missing or unexpected:
-            detail = (f"missing {len(missing)} (first {missing[0]})" if missing else "") + (
-                ("; " if missing else "") + f"unexpected {len(unexpected)} (first {unexpected[0]})" if unexpected else "")
+            parts = []
+            if missing:
+                parts.append(f"missing {len(missing)} (first {missing[0]})")
+            if unexpected:
+                parts.append(f"unexpected {len(unexpected)} (first {unexpected[0]})")
+            detail = "; ".join(parts)
             raise CheckpointError(f"checkpoint {path}: weights do not match the model's layers: {detail}")
     model.load_state_dict(state_dict, strict=strict)
 
