@@ -163,3 +163,21 @@ def test_trainer_refuses_weights_of_another_network_width(sb_ckpt):
                                   input_size=INPUT_SIZE)
     with pytest.raises(CheckpointError, match=rf"checkpoint {sb_ckpt}: \d+ weight\(s\) do not fit the model, first "):
         _trainer().predict(narrower, dataloaders=[_fake_batch()], ckpt_path=str(sb_ckpt))
+
+
+def test_checkpoint_of_an_older_version_loads_by_class(sb_ckpt, tmp_path):
+    """Checkpoints written before the model description existed (hparams only, with W&B extras such as
+    ``num_keypoints`` that are no constructor arguments) still load through their task class."""
+    from lightning_pose.errors import CheckpointError
+    from lightning_pose.tasks import SimpleBaselineTask
+    from lightning_pose.tasks.base import PoseTask
+
+    ckpt = torch.load(sb_ckpt, weights_only=True)
+    del ckpt["lightning_pose"]
+    assert ckpt["hyper_parameters"]["num_keypoints"] == 17
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    task = SimpleBaselineTask.load_from_checkpoint(old)
+    assert task.input_size == (64, 64) and task.num_keypoints == 17
+    with pytest.raises(CheckpointError, match="older version without the model class"):
+        PoseTask.load_from_checkpoint(old)
