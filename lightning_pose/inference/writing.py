@@ -5,7 +5,7 @@
   keypoint results list (``image_id``, ``category_id`` 1, ``keypoints`` ``[x, y, score] * K`` in 0-based image
   pixels, instance ``score``, person ``bbox`` x, y, w, h, ``box_score``, ``id``), so ``json.load(f)["annotations"]``
   is a valid COCO results file and the whole file loads with pycocotools' ``COCO``.
-* ``overlays/<name>.png`` per image (keypoints with score >= the drawing threshold, skeleton, box and instance score),
+* ``overlays/<file name>.png`` per image (e.g. ``overlays/img.jpg.png``) (keypoints with score >= the drawing threshold, skeleton, box and instance score),
   or ``<video stem>_pose.mp4`` for a video.
 
 Existing files are refused unless ``overwrite``; an output that would replace an input file is always refused.
@@ -57,8 +57,9 @@ def check_outputs(planned: Iterable[Path], inputs: Iterable[Path], overwrite: bo
 
 
 def overlay_name(name: str) -> str:
-    """``sub/img.jpg`` -> ``sub/img.png`` (the overlay of an image, relative to ``DIR/overlays``)."""
-    return Path(name).with_suffix(".png").as_posix()
+    """``sub/img.jpg`` -> ``sub/img.jpg.png``: the overlay of an image, relative to ``DIR/overlays`` (the full source
+    name is kept, so ``a.jpg`` and ``a.png`` of one folder get distinct overlays)."""
+    return f"{Path(name).as_posix()}.png"
 
 
 def draw_overlay(image: np.ndarray, poses: Any, keypoint_set: Any, keypoint_threshold: float = 0.3) -> np.ndarray:

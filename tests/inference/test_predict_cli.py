@@ -74,7 +74,7 @@ def test_folder_with_detection_file(ckpt, coco, tmp_path, capsys):
         assert a["category_id"] == 1 and 0 <= a["score"] <= 1
     assert doc["categories"][0]["keypoints"][0] == "nose"
     for im in doc["images"]:
-        overlay = cv2.imread(str(out / "overlays" / Path(im["file_name"]).with_suffix(".png")))
+        overlay = cv2.imread(str(out / "overlays" / f"{im['file_name']}.png"))
         assert overlay.shape[:2] == (im["height"], im["width"])
     assert f"{len(doc['images'])} image(s)/frame(s), {len(want)} people" in stdout
 
@@ -109,12 +109,18 @@ def test_never_overwrites_an_input(ckpt, tmp_path, capsys):
     src = tmp_path / "imgs"
     src.mkdir()
     cv2.imwrite(str(src / "a.png"), np.full((40, 30, 3), 128, np.uint8))
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(src), "--out", str(src.parent),
-                         "--overwrite"], capsys)  # overlays/a.png != imgs/a.png: allowed
-    assert code == 0, err
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(tmp_path / "overlays"), "--out", str(tmp_path),
-                         "--overwrite"], capsys)
+    cv2.imwrite(str(src / "a.jpg"), np.full((40, 30, 3), 64, np.uint8))
+    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(src), "--out", str(src), "--overwrite"], capsys)
+    assert code == 0, err  # the outputs are new files next to the inputs
+    assert sorted(p.name for p in (src / "overlays").iterdir()) == ["a.jpg.png", "a.png.png"]
+    assert cv2.imread(str(src / "a.png"))[0, 0, 0] == 128
+    # an image file named like an output: refused even with --overwrite
+    image = src / "predictions.json"
+    cv2.imwrite(str(tmp_path / "x.png"), np.full((40, 30, 3), 9, np.uint8))
+    image.write_bytes((tmp_path / "x.png").read_bytes())
+    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(image), "--out", str(src), "--overwrite"], capsys)
     assert code == 2 and "would overwrite the input file" in err and len(_error_lines(err)) == 1
+    assert image.read_bytes() == (tmp_path / "x.png").read_bytes()
 
 
 def test_unreadable_image_is_reported_and_counted(ckpt, coco, tmp_path, capsys):
