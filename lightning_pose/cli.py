@@ -21,7 +21,9 @@ from typing import Any
 
 __all__ = ["main", "run_lightning"]
 
-_USAGE = """usage: lightning-pose {fit,validate,test,predict} --config FILE [--key value ...]
+_USAGE = """usage: lightning-pose {fit,validate,test,predict} --config FILE|NAME [--key value ...]
+       lightning-pose predict --ckpt_path CKPT --source IMAGE|FOLDER|GLOB|VIDEO [--out DIR] [--boxes FILE|image]
+       lightning-pose export --ckpt_path CKPT --format {torchscript,onnx} --out FILE
        lightning-pose evaluate {coco,mpii,aic} --gt GT --pred PRED [--json OUT]
        lightning-pose data check {coco,mpii,aic,aic-raw} --ann FILE --images DIR [--json OUT]
        lightning-pose data show {coco,mpii,aic,aic-raw,demo} --ann FILE --images DIR --out DIR
@@ -84,6 +86,23 @@ def main(args: list[str] | None = None) -> None:
     from lightning_pose.errors import PoseUserError
 
     try:
+        if argv[0] in ("predict", "export") and (argv[0] == "export" or any(
+                a == "--source" or a.startswith("--source=") for a in argv[1:])):
+            # using a trained model from its checkpoint alone (lightning_pose/inference, lightning_pose/export.py)
+            if argv[0] == "export":
+                from lightning_pose.export import main as export_main
+
+                _exit(export_main(argv[1:]))
+            else:
+                from lightning_pose.inference.cli import main as predict_main
+
+                _exit(predict_main(argv[1:]))
+            return
+        from lightning_pose.config_paths import resolve_config_args
+
+        argv = resolve_config_args(argv)  # `--config quickstart`: the packaged config of that name
+        if args is None:
+            sys.argv[1:] = argv
         # from the console, let LightningCLI read sys.argv itself (passing a copy as well makes it warn)
         run_lightning(None if args is None else argv)
     except Exception as exc:

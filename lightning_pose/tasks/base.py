@@ -172,6 +172,67 @@ class PoseTask(LightningModule):
             outputs = self.merge_flip(outputs, self(images.flip(-1)))
         return self.decode(outputs)
 
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild this model without a config (plain types, ``weights_only``-safe):
+        class path, constructor arguments, keypoint set, input size ``[W, H]`` (pixels) and the input
+        normalisation (RGB in [0, 255], ImageNet mean/std)."""
+        from lightning_pose import __version__
+        from lightning_pose.data.transforms.image_io import IMAGENET_MEAN, IMAGENET_STD
+        from lightning_pose.tasks.checkpoint import _DESCRIPTIVE_KEYS, _TRAINING_ONLY_KEYS
+
+        skip = _DESCRIPTIVE_KEYS | _TRAINING_ONLY_KEYS | {"keypoint_set", "input_size"}
+        init_args = {k: _plain(v) for k, v in dict(self.hparams).items() if k not in skip and _is_plain(v)}
+        cls = type(self)
+        return {
+            "format": 1,
+            "package_version": __version__,
+            "class_path": f"{cls.__module__}.{cls.__qualname__}",
+            "init_args": init_args,
+            "keypoint_set": self.keypoint_set.to_dict(),
+            "num_keypoints": self.num_keypoints,
+            "input_size": list(self.input_size),
+            "normalization": {"mean": [float(v) for v in IMAGENET_MEAN], "std": [float(v) for v in IMAGENET_STD],
+                              "color": "RGB", "pixel_range": 255},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from lightning_pose.tasks.checkpoint import METADATA_KEY
+
+        checkpoint[METADATA_KEY] = self.checkpoint_metadata()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse (one line naming the file) a checkpoint of another keypoint count or input size."""
+        from lightning_pose.tasks.checkpoint import (METADATA_KEY, check_compatible, check_state_shapes,
+                                                     checkpoint_metadata)
+
+        path = self._checkpoint_path_in_use()
+        if METADATA_KEY in checkpoint or "hyper_parameters" in checkpoint:
+            meta = checkpoint_metadata(checkpoint, path)
+            check_compatible(meta, self.num_keypoints, self.input_size, path)
+        # before Lightning's raw size-mismatch error (e.g. another network width in the config)
+        check_state_shapes(self, checkpoint.get("state_dict", {}), path)
+
+    def _checkpoint_path_in_use(self) -> str:
+        trainer = self._trainer
+        return str(getattr(trainer, "ckpt_path", None) or getattr(self, "checkpoint_path", "") or "<checkpoint>")
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = "cpu", hparams_file: Any = None,
+                             strict: bool | None = None, **kwargs: Any) -> "PoseTask":
+        """Rebuild the task stored in a checkpoint (no config needed) and load its weights, in eval mode.
+
+        Reads the file with ``weights_only=True``; any problem (missing, empty or truncated file, unsafe pickled
+        objects, another task class, mismatching weights) raises :class:`~lightning_pose.errors.CheckpointError`
+        naming the file. ``kwargs`` override stored constructor arguments (e.g. ``flip_test=False``).
+        """
+        if hparams_file is not None:
+            raise TypeError("hparams_file is not supported: lightning_pose checkpoints carry their model description")
+        from lightning_pose.tasks.checkpoint import task_from_checkpoint
+
+        return task_from_checkpoint(checkpoint_path, cls=cls, map_location=map_location,
+                                    strict=True if strict is None else bool(strict), **kwargs)
+
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         outputs = self(batch["image"])
@@ -215,6 +276,11 @@ class PoseTask(LightningModule):
 
     # ------------------------------------------------------------------ evaluation
     def setup(self, stage: str) -> None:
+        if self._trainer is not None:
+            from lightning_pose.tasks.checkpoint import guard_trainer_checkpoint_loading
+
+            # Lightning restores --ckpt_path after setup: an empty/truncated/unsafe file then fails in one line
+            guard_trainer_checkpoint_loading(self.trainer)
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is None:
             return
@@ -320,6 +386,25 @@ def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:
 
 def _splits_for_stage(stage: str) -> list[str]:
     return {"fit": ["val"], "validate": ["val"], "test": ["test"], "predict": []}.get(stage, [])
+
+
+def _is_plain(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_is_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_plain(x) for k, x in v.items())
+    return False
+
+
+def _plain(v: Any) -> Any:
+    """Tuples become lists (plain containers only: the checkpoint entry must load with ``weights_only``)."""
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
 
 
 def _describe_callable(fn: Callable | None) -> Any:
