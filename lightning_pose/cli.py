@@ -88,6 +88,7 @@ def _build_cli_class() -> type:
     from lightning_pose.callbacks.wandb_callbacks import RunConfigSaver
     from lightning_pose.data.datamodules import PoseDataModule
     from lightning_pose.tasks.base import PoseTask
+    from lightning_pose.trainer import PoseTrainer
 
     class PoseCLI(LightningCLI):
         """LightningCLI with the pose links, ``--results`` and per-run config saving."""
@@ -96,6 +97,8 @@ def _build_cli_class() -> type:
             super().__init__(
                 PoseTask,
                 PoseDataModule,
+                # integers in --trainer.limit_*_batches mean batches (Lightning's own types read 1 as 1.0 = 100 %)
+                trainer_class=PoseTrainer,
                 subclass_mode_model=True,
                 subclass_mode_data=True,
                 save_config_callback=RunConfigSaver,
