@@ -138,7 +138,29 @@ def _build_cli_class() -> type:
             for kind in (WandbPoseCallback, EpochSummary):
                 if not any(isinstance(cb, kind) for cb in trainer.callbacks):
                     trainer.callbacks.append(kind())
+            self._prepare_resume(trainer)
             return trainer
+
+        def _prepare_resume(self, trainer: Any) -> None:
+            """``fit`` leaves resumable checkpoints (``last.ckpt`` + random states); ``--ckpt_path last|PATH`` is
+            located here, before the W&B run exists, so that ``fit`` continues the checkpoint's run and folder
+            (see :mod:`lightning_pose.callbacks.resume`)."""
+            from lightning_pose.callbacks.resume import ResumeState, ensure_last_checkpoint, resolve_checkpoint, task_name
+
+            if not self.subcommand:
+                return
+            if self.subcommand == "fit":
+                ensure_last_checkpoint(trainer)
+                if not any(isinstance(cb, ResumeState) for cb in trainer.callbacks):
+                    trainer.callbacks.insert(0, ResumeState())  # first: restores random states before others draw
+            config = self.config_init[self.subcommand]
+            requested = config.get("ckpt_path")
+            config["ckpt_path"] = resolve_checkpoint(trainer, requested, subcommand=self.subcommand,
+                                                     task=task_name(self.model))
+            if self.subcommand == "fit" and config["ckpt_path"] is not None:
+                for cb in trainer.callbacks:
+                    if isinstance(cb, RunConfigSaver):
+                        cb.resuming = True
 
         def _write_results(self) -> None:
             path = self.config[self.subcommand].get("results")

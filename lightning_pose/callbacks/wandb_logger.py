@@ -7,6 +7,14 @@
   how to upload the run afterwards (``wandb sync <dir>``).
 * ``"online"``, ``"offline"``, ``"disabled"``: forced.
 
+Resuming (``lightning-pose fit --ckpt_path last``): the CLI calls :meth:`PoseWandbLogger.continue_run` with the run id of
+the checkpoint before the W&B run is created, so the same run continues (``resume="allow"`` by default: W&B appends to
+the run when its server knows it, else creates it with that id; set ``resume: must`` in the logger's ``init_args`` to
+require an existing run) and checkpoints keep going to the run's folder ``<save_dir>/<project>/<run id>/``. Offline,
+every resumed segment is a new ``offline-run-<time>-<run id>`` folder with the same id; ``wandb sync`` uploads them in
+order of start time into the one run. Plot against ``trainer/global_step`` (Lightning's step metric) so that the
+segments line up.
+
 Runs are grouped for method comparison: ``group`` defaults to the method, ``job_type`` to the CLI subcommand, and the
 task adds ``method``/``dataset`` config keys and tags (see :class:`~lightning_pose.callbacks.wandb_callbacks.WandbPoseCallback`).
 """
@@ -114,6 +122,26 @@ class PoseWandbLogger(WandbLogger):
         if tags:
             current = list(self._wandb_init.get("tags") or [])
             self._wandb_init["tags"] = current + [t for t in tags if t not in current]
+
+    @property
+    def configured_name(self) -> str | None:
+        """The run name given in the config (``None``: W&B picks a random one); identifies runs to resume."""
+        return self._wandb_init.get("name")
+
+    def continue_run(self, run_id: str, resume: str | None = None) -> None:
+        """Make this logger continue the W&B run ``run_id`` instead of starting a new one.
+
+        Must be called before the run is created (before anything reads ``experiment``). ``resume`` is W&B's
+        ``resume`` mode; default: the configured one, else ``"allow"`` (continue the run, or create it with this id).
+        """
+        if self._experiment is not None:
+            if self._experiment.id == run_id:
+                return
+            raise RuntimeError(f"W&B run {self._experiment.id} already started; cannot continue run {run_id}")
+        self._id = run_id
+        self._wandb_init["id"] = run_id
+        if resume is not None or not self._wandb_init.get("resume"):
+            self._wandb_init["resume"] = resume or "allow"
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
