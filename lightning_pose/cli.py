@@ -149,10 +149,10 @@ def _build_cli_class() -> type:
 
             if not self.subcommand:
                 return
-            if self.subcommand == "fit":
-                ensure_last_checkpoint(trainer)
-                if not any(isinstance(cb, ResumeState) for cb in trainer.callbacks):
-                    trainer.callbacks.insert(0, ResumeState())  # first: restores random states before others draw
+            # on every subcommand, so that validate/test find the checkpoint state of the callback they were made with
+            ensure_last_checkpoint(trainer)
+            if self.subcommand == "fit" and not any(isinstance(cb, ResumeState) for cb in trainer.callbacks):
+                trainer.callbacks.insert(0, ResumeState())  # first: sets the epoch before other callbacks run
             config = self.config_init[self.subcommand]
             requested = config.get("ckpt_path")
             config["ckpt_path"] = resolve_checkpoint(trainer, requested, subcommand=self.subcommand,
