@@ -211,3 +211,24 @@ def test_integer_limits_and_val_check_interval_stay_integers(in_tmp):
     assert values == (3, 1, 1, 2, 1) and all(type(v) is int for v in values)
     cli = run_lightning(["--config", TINY, "--trainer.logger=false", "--trainer.limit_val_batches=1.0"], run=False)
     assert cli.trainer.limit_val_batches == 1.0 and type(cli.trainer.limit_val_batches) is float
+
+
+def test_wandb_logger_continues_a_run_id_before_the_run_exists(tmp_path):
+    from lightning_pose.callbacks.wandb_logger import PoseWandbLogger
+
+    logger = PoseWandbLogger(project="p", save_dir=str(tmp_path), mode="disabled")
+    logger.continue_run("abc123")
+    assert logger.version == "abc123"
+    assert logger._wandb_init["id"] == "abc123" and logger._wandb_init["resume"] == "allow"
+    strict = PoseWandbLogger(project="p", save_dir=str(tmp_path), mode="disabled", resume="must")
+    strict.continue_run("abc123")
+    assert strict._wandb_init["resume"] == "must"  # a configured W&B resume mode is kept
+
+
+def test_resumed_config_is_compared_without_ckpt_path(tmp_path):
+    from lightning_pose.callbacks.wandb_callbacks import _same_config
+
+    saved = tmp_path / "config.yaml"
+    saved.write_text(yaml.safe_dump({"trainer": {"max_epochs": 2}, "ckpt_path": None}))
+    assert _same_config(saved, yaml.safe_dump({"trainer": {"max_epochs": 2}, "ckpt_path": "last"}))
+    assert not _same_config(saved, yaml.safe_dump({"trainer": {"max_epochs": 5}, "ckpt_path": "last"}))

@@ -14,16 +14,21 @@ How the run to resume is identified (``lightning-pose fit --ckpt_path ...``):
 For ``fit``, the W&B logger then continues the run (same id, so the same checkpoint folder, where Lightning restores
 ``ModelCheckpoint``'s best score, best/last paths and top-k). ``validate``/``test`` only use the located checkpoint.
 
-:class:`ResumeState` (added to every ``fit`` by the CLI) stores in each checkpoint, under the ``"lightning_pose"`` key:
+:class:`LastEpochCheckpoint` (added by the CLI) writes ``last.ckpt`` at the end of every epoch, after validation.
+:class:`ResumeState` (added to every ``fit`` by the CLI) stores in each checkpoint, under the ``"lightning_pose"`` key,
 the run identity above and the random states (torch CPU/CUDA, numpy's global generator, Python's ``random``) as of the
-save. When a run resumes from a checkpoint written at the end of an epoch, it puts these states back at the start of
-the next epoch, which is where the uninterrupted run is when it draws the epoch's shuffling order and DataLoader
-worker seeds; it also tells the training datasets the epoch (``set_epoch``) at every epoch start, so the in-process
-augmentation stream (``num_workers: 0``) depends on the epoch only. Together this makes a resumed run reproduce the
-uninterrupted run's batches, augmentation and hence metrics. Not covered (documented limits): checkpoints written
-mid-epoch (``val_check_interval < 1``, ``every_n_train_steps``: Lightning restarts the epoch's data iterator, so the
-remaining batches differ), persistent DataLoader workers (their streams live in the killed workers), and DDP (each
-rank gets rank 0's states back).
+save. Resuming from a checkpoint written at the end of an epoch puts these states back as soon as the checkpoint is
+loaded: nothing draws from them before the resumed run creates its first training iterator, just as nothing draws
+between the save and the next epoch's iterator in the uninterrupted run, so both draw the same shuffling order and
+DataLoader worker seeds. It also tells the training datasets the epoch (``set_epoch``) at every epoch start (and the
+resumed epoch at load time, since Lightning builds a resumed run's first iterator before ``on_train_epoch_start``), so
+the in-process augmentation stream (``num_workers: 0``) depends on the epoch only. A resumed run thus sees the same
+batches and augmentation and ends with bit-identical weights and metrics (``tests/test_resume.py``).
+
+Not covered (known limits): checkpoints written mid-epoch (``val_check_interval < 1``, ``every_n_train_steps``:
+Lightning restarts the epoch's data iterator, so the rest of the epoch sees other batches; a warning says so),
+persistent DataLoader workers (their streams died with the workers), and DDP (every rank gets rank 0's states back).
+Units: epochs are 0-based Lightning epochs, steps are optimizer steps (``global_step``).
 """
 
 from __future__ import annotations

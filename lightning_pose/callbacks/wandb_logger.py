@@ -123,11 +123,6 @@ class PoseWandbLogger(WandbLogger):
             current = list(self._wandb_init.get("tags") or [])
             self._wandb_init["tags"] = current + [t for t in tags if t not in current]
 
-    @property
-    def configured_name(self) -> str | None:
-        """The run name given in the config (``None``: W&B picks a random one); identifies runs to resume."""
-        return self._wandb_init.get("name")
-
     def continue_run(self, run_id: str, resume: str | None = None) -> None:
         """Make this logger continue the W&B run ``run_id`` instead of starting a new one.
 
@@ -140,6 +135,7 @@ class PoseWandbLogger(WandbLogger):
             raise RuntimeError(f"W&B run {self._experiment.id} already started; cannot continue run {run_id}")
         self._id = run_id
         self._wandb_init["id"] = run_id
+        self._continued = True
         if resume is not None or not self._wandb_init.get("resume"):
             self._wandb_init["resume"] = resume or "allow"
 
@@ -147,5 +143,9 @@ class PoseWandbLogger(WandbLogger):
         super().finalize(status)
         if self.resolved_mode == "offline" and self._experiment is not None:
             run_dir = getattr(self._experiment, "dir", None)
-            if run_dir:
+            if run_dir and getattr(self, "_continued", False):
+                segments = Path(run_dir).parent.parent / f"offline-run-*-{self._experiment.id}"
+                rank_zero_info(f"W&B offline run {self._experiment.id} continued; upload all its segments with: "
+                               f"wandb sync {segments}")
+            elif run_dir:
                 rank_zero_info(f"W&B offline run saved; upload it with: wandb sync {Path(run_dir).parent}")
