@@ -232,3 +232,29 @@ def test_resumed_config_is_compared_without_ckpt_path(tmp_path):
     saved.write_text(yaml.safe_dump({"trainer": {"max_epochs": 2}, "ckpt_path": None}))
     assert _same_config(saved, yaml.safe_dump({"trainer": {"max_epochs": 2}, "ckpt_path": "last"}))
     assert not _same_config(saved, yaml.safe_dump({"trainer": {"max_epochs": 5}, "ckpt_path": "last"}))
+
+
+def test_set_epoch_keys_the_in_process_augmentation_stream():
+    from lightning_pose.data.datasets.seeding import WorkerSeeder
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seeds: list[int] = []
+
+        def reseed(self, seed: int) -> None:
+            self.seeds.append(seed)
+
+    torch.manual_seed(0)
+    plain, keyed, rec_plain, rec_keyed = WorkerSeeder(3), WorkerSeeder(3), Recorder(), Recorder()
+    plain(rec_plain)
+    keyed(rec_keyed)
+    assert rec_plain.seeds == rec_keyed.seeds  # epoch 0: the seeds of a seeder never told the epoch
+    keyed(rec_keyed)
+    assert len(rec_keyed.seeds) == 1  # same process seed, same epoch: the stream continues
+    keyed.set_epoch(2)
+    keyed(rec_keyed)
+    fresh, rec_fresh = WorkerSeeder(3), Recorder()
+    fresh.set_epoch(2)
+    fresh(rec_fresh)
+    # a new process (a resumed run) told epoch 2 starts the stream an uninterrupted run uses in epoch 2
+    assert rec_keyed.seeds[-1] == rec_fresh.seeds[-1] != rec_keyed.seeds[0]
