@@ -149,6 +149,7 @@ def _build_cli_class() -> type:
     from lightning_pose.callbacks.wandb_callbacks import RunConfigSaver
     from lightning_pose.data.datamodules import PoseDataModule
     from lightning_pose.tasks.base import PoseTask
+    from lightning_pose.trainer import PoseTrainer
 
     class PoseCLI(LightningCLI):
         """LightningCLI with the pose links, ``--results`` and per-run config saving."""
@@ -158,6 +159,8 @@ def _build_cli_class() -> type:
             super().__init__(
                 PoseTask,
                 PoseDataModule,
+                # integers in --trainer.limit_*_batches mean batches (Lightning's own types read 1 as 1.0 = 100 %)
+                trainer_class=PoseTrainer,
                 subclass_mode_model=True,
                 subclass_mode_data=True,
                 save_config_callback=RunConfigSaver,
@@ -207,7 +210,29 @@ def _build_cli_class() -> type:
             for kind in (WandbPoseCallback, EpochSummary):
                 if not any(isinstance(cb, kind) for cb in trainer.callbacks):
                     trainer.callbacks.append(kind())
+            self._prepare_resume(trainer)
             return trainer
+
+        def _prepare_resume(self, trainer: Any) -> None:
+            """``fit`` leaves resumable checkpoints (``last.ckpt`` + random states); ``--ckpt_path last|PATH`` is
+            located here, before the W&B run exists, so that ``fit`` continues the checkpoint's run and folder
+            (see :mod:`lightning_pose.callbacks.resume`)."""
+            from lightning_pose.callbacks.resume import ResumeState, ensure_last_checkpoint, resolve_checkpoint, task_name
+
+            if not self.subcommand:
+                return
+            # on every subcommand, so that validate/test find the checkpoint state of the callback they were made with
+            ensure_last_checkpoint(trainer)
+            if self.subcommand == "fit" and not any(isinstance(cb, ResumeState) for cb in trainer.callbacks):
+                trainer.callbacks.insert(0, ResumeState())  # first: sets the epoch before other callbacks run
+            config = self.config_init[self.subcommand]
+            requested = config.get("ckpt_path")
+            config["ckpt_path"] = resolve_checkpoint(trainer, requested, subcommand=self.subcommand,
+                                                     task=task_name(self.model))
+            if self.subcommand == "fit" and config["ckpt_path"] is not None:
+                for cb in trainer.callbacks:
+                    if isinstance(cb, RunConfigSaver):
+                        cb.resuming = True
 
         def _write_results(self) -> None:
             path = self.config[self.subcommand].get("results")

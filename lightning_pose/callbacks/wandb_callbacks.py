@@ -265,6 +265,11 @@ class RunConfigSaver(SaveConfigCallback):
 
     Lightning's default writes ``config.yaml`` to the logger's ``save_dir`` root, shared by every run; here it goes
     to :func:`run_directory` (unique per run). An existing file is never overwritten: a numbered name is used instead.
+
+    When the CLI resumes a run (``fit --ckpt_path ...``, ``resuming`` set), the run folder already holds the run's
+    ``config.yaml``: nothing is written when the resolved config is the same apart from ``ckpt_path``, else the new one
+    goes to ``config.resume.yaml`` (``config.resume2.yaml``, ...) so the change stays on record. Files are written
+    to a temporary name and renamed (never a truncated config).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -272,6 +277,8 @@ class RunConfigSaver(SaveConfigCallback):
         super().__init__(*args, **kwargs)
         self.saved_path: Path | None = None
         self._run_dir: Path | None = None
+        #: set by the CLI when ``fit`` resumes from a checkpoint
+        self.resuming = False
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # on every rank: without a W&B logger the folder comes from `trainer.log_dir`, a collective call
@@ -284,13 +291,47 @@ class RunConfigSaver(SaveConfigCallback):
         # rank 0 only (Lightning calls this hook there alone): no collective calls here
         out_dir = run_directory(trainer) if _wandb_loggers(trainer) else self._run_dir
         out_dir.mkdir(parents=True, exist_ok=True)
+        text = self.parser.dump(self.config, skip_none=False)
         path = out_dir / self.config_filename
-        n = 1
-        while path.exists():
-            path = out_dir / f"{Path(self.config_filename).stem}.{stage}{'' if n == 1 else n}.yaml"
-            n += 1
-        self.parser.save(self.config, str(path), skip_none=False, overwrite=False, multifile=False)
-        self.saved_path = path
+        stem = Path(self.config_filename).stem
+        if self.resuming and path.is_file() and _same_config(path, text):
+            self.saved_path = path
+        else:
+            tag = "resume" if self.resuming else stage
+            n = 1
+            while path.exists():
+                path = out_dir / f"{stem}.{tag}{'' if n == 1 else n}.yaml"
+                n += 1
+            _write_new_file(path, text)
+            self.saved_path = path
         for logger in _wandb_loggers(trainer):
             cfg = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
             logger.experiment.config.update({"cli": cfg}, allow_val_change=True)
+
+
+def _same_config(path: Path, text: str) -> bool:
+    """Whether the config saved at ``path`` equals ``text`` apart from ``ckpt_path`` (what a resume command adds)."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    new = yaml.safe_load(text)
+    if not isinstance(saved, dict) or not isinstance(new, dict):
+        return False
+    saved.pop("ckpt_path", None)
+    new.pop("ckpt_path", None)
+    return saved == new
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename; refuses an existing file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        if path.exists():
+            raise FileExistsError(f"{path}: exists, not overwritten")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -7,6 +7,14 @@
   how to upload the run afterwards (``wandb sync <dir>``).
 * ``"online"``, ``"offline"``, ``"disabled"``: forced.
 
+Resuming (``lightning-pose fit --ckpt_path last``): the CLI calls :meth:`PoseWandbLogger.continue_run` with the run id of
+the checkpoint before the W&B run is created, so the same run continues (``resume="allow"`` by default: W&B appends to
+the run when its server knows it, else creates it with that id; set ``resume: must`` in the logger's ``init_args`` to
+require an existing run) and checkpoints keep going to the run's folder ``<save_dir>/<project>/<run id>/``. Offline,
+every resumed segment is a new ``offline-run-<time>-<run id>`` folder with the same id; ``wandb sync`` uploads them in
+order of start time into the one run. Plot against ``trainer/global_step`` (Lightning's step metric) so that the
+segments line up.
+
 Runs are grouped for method comparison: ``group`` defaults to the method, ``job_type`` to the CLI subcommand, and the
 task adds ``method``/``dataset`` config keys and tags (see :class:`~lightning_pose.callbacks.wandb_callbacks.WandbPoseCallback`).
 """
@@ -162,3 +170,29 @@ class PoseWandbLogger(WandbLogger):
         if "cli" not in dict(self.experiment.config):
             keep["hparams"] = {k: v for k, v in flat.items() if k not in keep}
         self.experiment.config.update(keep, allow_val_change=True)
+
+    def continue_run(self, run_id: str, resume: str | None = None) -> None:
+        """Make this logger continue the W&B run ``run_id`` instead of starting a new one.
+
+        Must be called before the run is created (before anything reads ``experiment``). ``resume`` is W&B's
+        ``resume`` mode; default: the configured one, else ``"allow"`` (continue the run, or create it with this id).
+        """
+        if self._experiment is not None:
+            if self._experiment.id == run_id:
+                return
+            raise RuntimeError(f"W&B run {self._experiment.id} already started; cannot continue run {run_id}")
+        self._id = run_id
+        self._wandb_init["id"] = run_id
+        self._continued = True
+        if resume is not None or not self._wandb_init.get("resume"):
+            self._wandb_init["resume"] = resume or "allow"
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if self.resolved_mode == "offline" and self._experiment is not None:
+            run_dir = getattr(self._experiment, "dir", None)
+            if run_dir and getattr(self, "_continued", False):
+                segments = Path(run_dir).parent.parent / f"offline-run-*-{self._experiment.id}"
+                rank_zero_info(f"W&B offline run {self._experiment.id} continued; upload all its segments with: "
+                               f"wandb sync {segments}")
+            # (a fresh offline run's sync command is printed by the console's final summary)

@@ -116,6 +116,12 @@ class BottomUpDataset(Dataset):
             all_records = [r for r in all_records if any(not p.iscrowd and p.num_keypoints > 0 for p in r.persons)]
         self.records = all_records
 
+    def set_epoch(self, epoch: int) -> None:
+        """Key the augmentation stream on the training epoch (0-based; see :mod:`.seeding`), so that a resumed
+        run draws what an uninterrupted one draws. Takes effect in DataLoader workers created afterwards (not
+        in persistent workers that already exist)."""
+        self._seeder.set_epoch(epoch)
+
     def __len__(self) -> int:
         return len(self.records)
 

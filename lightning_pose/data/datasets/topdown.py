@@ -120,6 +120,12 @@ class TopDownDataset(Dataset):
             self._detection_items(detections) if detections is not None else self._gt_items()
         )
 
+    def set_epoch(self, epoch: int) -> None:
+        """Key the augmentation stream on the training epoch (0-based; see :mod:`.seeding`), so that a resumed
+        run draws what an uninterrupted one draws. Takes effect in DataLoader workers created afterwards (not
+        in persistent workers that already exist)."""
+        self._seeder.set_epoch(epoch)
+
     # ------------------------------------------------------------------ indexing
     def _gt_items(self) -> list[TopDownItem]:
         items = []
