@@ -234,6 +234,30 @@ def _build_cli_class() -> type:
                     if isinstance(cb, RunConfigSaver):
                         cb.resuming = True
 
+        def _results_inputs(self) -> list:
+            cfg = self.config[self.subcommand]
+            from lightning_pose.outputs import paths_in_config
+
+            return [("--ckpt_path", cfg.get("ckpt_path"))] + paths_in_config(cfg.get("config"), "--config") \
+                + paths_in_config(cfg.get("data"), "data")
+
+        def _check_results_path(self) -> None:
+            """Refuse a bad ``--results`` path BEFORE the run (an input, a user's file, an unwritable folder)."""
+            path = self.config[self.subcommand].get("results")
+            if path and self.trainer.is_global_zero:
+                from lightning_pose.outputs import check_tool_file
+
+                check_tool_file(path, inputs=self._results_inputs(), option="--results")
+
+        def before_validate(self) -> None:
+            self._check_results_path()
+
+        def before_test(self) -> None:
+            self._check_results_path()
+
+        def before_predict(self) -> None:
+            self._check_results_path()
+
         def _write_results(self) -> None:
             path = self.config[self.subcommand].get("results")
             if not path:
@@ -244,14 +268,11 @@ def _build_cli_class() -> type:
                 metrics.update({k: _to_float(v) for k, v in values.items()})
             if not self.trainer.is_global_zero:
                 return
-            from lightning_pose.outputs import atomic_write_json, paths_in_config, write_tool_file
+            from lightning_pose.outputs import atomic_write_json, write_tool_file
 
             # never over an input (checkpoint, config, data files) nor a file we did not write; atomic
-            cfg = self.config[self.subcommand]
-            inputs = [("--ckpt_path", cfg.get("ckpt_path"))] + paths_in_config(cfg.get("config"), "--config") \
-                + paths_in_config(cfg.get("data"), "data")
             out = write_tool_file(path, lambda p: atomic_write_json(p, dict(sorted(metrics.items()))),
-                                  inputs=inputs, option="--results")
+                                  inputs=self._results_inputs(), option="--results")
             print(f"metrics written to {out}")
 
         def _after_run(self) -> None:

@@ -357,3 +357,21 @@ def test_validate_results_never_replaces_the_checkpoint_or_config(in_tmp, capsys
     code, _, err = _run(["predict", "--config", config, "--trainer.logger=false",
                          f"--results={config}"], capsys)
     assert code == 2 and "is the input --config" in err and config.read_bytes() == config_bytes
+
+
+def test_validate_refuses_a_bad_results_path_before_the_run(in_tmp, capsys, monkeypatch):
+    """--results onto the config, or onto a user's file, is refused before any validation step runs."""
+    from lightning_pose.tasks.base import PoseTask
+
+    steps = []
+    monkeypatch.setattr(PoseTask, "validation_step", lambda self, *a, **k: steps.append(1))
+    config = in_tmp / "my.yaml"
+    shutil.copy(TINY, config)
+    config_bytes = config.read_bytes()
+    code, _, err = _run(["validate", "--config", config, "--trainer.logger=false", f"--results={config}"], capsys)
+    assert code == 2 and "is the input --config" in err and "Traceback" not in err
+    assert config.read_bytes() == config_bytes and steps == []
+    mine = in_tmp / "notes.json"
+    mine.write_text('{"mine": 1}')
+    code, _, err = _run(["validate", "--config", TINY, "--trainer.logger=false", f"--results={mine}"], capsys)
+    assert code == 2 and "--results" in err and mine.read_text() == '{"mine": 1}' and steps == []
