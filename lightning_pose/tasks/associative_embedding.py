@@ -103,7 +103,8 @@ class AssociativeEmbeddingTask(PoseTask):
         heatmap_weight, push_weight, pull_weight: loss factors (1, 1e-3, 1e-3 in pose-ae-train / HigherHRNet).
         push_kind: ``"exp"`` (paper) or ``"max"`` (max-margin).
         loss_aggregate: ``"mean"`` or ``"sum"`` over the supervised outputs.
-        max_people, top_k, nms_kernel, detection_threshold, tag_threshold, refine: decoding (see the codec).
+        max_detections: most persons kept per image (highest scores first).
+        top_k, nms_kernel, detection_threshold, tag_threshold, refine: decoding (see the codec).
         test_scales: input scales of the multi-scale test (must contain 1.0; ``(1.0,)`` = single scale).
         **kwargs: :class:`PoseTask` options (``keypoint_set``, ``input_size``, ``optimizer``, ``scheduler``,
             ``warmup_steps``, ``flip_test``, ``export_dir``, ...).
@@ -135,7 +136,7 @@ class AssociativeEmbeddingTask(PoseTask):
         pull_weight: float = 1e-3,
         push_kind: str = "exp",
         loss_aggregate: str = "mean",
-        max_people: int = 30,
+        max_detections: int = 30,
         top_k: int = 30,
         nms_kernel: int = 5,
         detection_threshold: float = 0.1,
@@ -180,7 +181,7 @@ class AssociativeEmbeddingTask(PoseTask):
             raise ConfigError(f"input size {list(self.input_size)} (data.init_args.input_size) must be a multiple of "
                               f"{div} for this network")
         self.codec = AssociativeEmbeddingCodec(
-            self.input_size, (w // stride, h // stride), k, sigma=sigma, unbiased=unbiased, max_people=max_people,
+            self.input_size, (w // stride, h // stride), k, sigma=sigma, unbiased=unbiased, max_people=max_detections,
             top_k=top_k, nms_kernel=nms_kernel, detection_threshold=detection_threshold,
             tag_threshold=tag_threshold, refine=refine)
 
