@@ -142,13 +142,14 @@ def test_task_and_data_mode_mismatch_is_refused(shared_data: Path, capsys: pytes
 
 @pytest.mark.slow
 def test_overfit_shared_coco_multi_person(shared_data: Path, tmp_path: Path) -> None:
-    """AP >= 0.9 on the 4 shared COCO images (12 persons with keypoints) through ``Trainer.fit``; the exported COCO
-    results re-score to the logged AP with ``lightning-pose evaluate``."""
+    """AP >= 0.9 on the 4 shared COCO images (12 persons with keypoints) through ``Trainer.fit`` (320x224 input, one
+    32-channel hourglass stack, 300 one-batch steps; with perfect maps this input size gives AP 1.0); the exported
+    COCO results re-score to the logged AP with ``lightning-pose evaluate``."""
     import lightning as L
 
     from lightning_pose.evaluation.cli import main as evaluate_main
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)
     steps = 300
     dm = _coco_bottomup(shared_data, (320, 224))
@@ -159,8 +160,10 @@ def test_overfit_shared_coco_multi_person(shared_data: Path, tmp_path: Path) -> 
     def scheduler(opt: torch.optim.Optimizer) -> Any:
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.8 * steps)], gamma=0.1)
 
+    # sigma 3 (not 2): the wider targets get the network out of the all-zero-heatmap plateau in tens of steps instead
+    # of hundreds; sub-pixel targets + quarter offset keep the decoding precise at any sigma
     task = _tiny_task(input_size=dm.input_size, keypoint_set=dm.keypoint_set, channels=32, increase=16, depth=3,
-                      flip_test=False, optimizer=optimizer, scheduler=scheduler, export_dir=str(tmp_path / "export"))
+                      sigma=3.0, flip_test=False, optimizer=optimizer, scheduler=scheduler, export_dir=str(tmp_path / "export"))
     common = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                   enable_model_summary=False, num_sanity_val_steps=0)
     trainer = L.Trainer(max_epochs=steps, check_val_every_n_epoch=10 * steps, **common)
