@@ -190,6 +190,10 @@ def _build_cli_class() -> type:
                 parser.set_defaults(verbose=False)
             return parser
 
+        def before_instantiate_classes(self) -> None:
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            check_task_data_mode(config)
+
         def _parse_ckpt_path(self) -> None:
             """The config defines the model; ``--ckpt_path`` only loads weights (the hparams stored in our
             checkpoints hold W&B-facing extras such as ``optimizer_config`` that are not constructor options)."""
@@ -326,6 +330,38 @@ def _checked_args(argv: list[str] | None) -> list[str] | None:
     if fixed != sys.argv[1:]:
         sys.argv[1:] = fixed
     return None
+
+def check_task_data_mode(config: Any) -> None:
+    """Refuse a bottom-up task (``is_bottomup = True``) with top-down data, or the reverse (``ConfigError``).
+
+    ``config`` is the parsed config of a subcommand (``model`` / ``data`` with ``class_path`` and ``init_args``).
+    """
+    import importlib
+
+    from lightning_pose.errors import ConfigError
+
+    def get(node: Any, key: str) -> Any:
+        if node is None:
+            return None
+        return node.get(key) if hasattr(node, "get") else getattr(node, key, None)
+
+    model, data = get(config, "model"), get(config, "data")
+    model_path, data_args = get(model, "class_path"), get(data, "init_args")
+    if not isinstance(model_path, str) or data_args is None:
+        return
+    module, _, name = model_path.rpartition(".")
+    try:
+        task_class = getattr(importlib.import_module(module or "lightning_pose.tasks"), name)
+    except (ImportError, AttributeError):
+        return
+    bottomup = bool(getattr(task_class, "is_bottomup", False))
+    mode = get(data_args, "mode") or "topdown"
+    if bottomup and mode != "bottomup":
+        raise ConfigError(f"model {name} is a bottom-up method but data.init_args.mode is {mode!r}; "
+                          "set data.init_args.mode: bottomup")
+    if not bottomup and mode == "bottomup":
+        raise ConfigError(f"model {name} is a top-down method but data.init_args.mode is 'bottomup'; "
+                          "use mode: topdown or a bottom-up task (AssociativeEmbeddingTask)")
 
 
 def _to_float(value: Any) -> float | None:

@@ -1,5 +1,6 @@
 """LightningModules, one per method, over plain nn.Module networks."""
 
+from lightning_pose.tasks.associative_embedding import AssociativeEmbeddingTask
 from lightning_pose.tasks.base import PoseTask
 from lightning_pose.tasks.heatmap import CPMTask, HeatmapTask, SimpleBaselineTask, StackedHourglassTask
 from lightning_pose.tasks.hybrid import HybridTask
@@ -14,4 +15,5 @@ __all__ = [
     "DeepPoseTask",
     "IntegralRegressionTask",
     "HybridTask",
+    "AssociativeEmbeddingTask",
 ]
