@@ -127,6 +127,7 @@ def _build_cli_class() -> type:
             trainer = super().instantiate_trainer(**kwargs)
             from lightning_pose.callbacks.baseline import ConstantBaseline
             from lightning_pose.callbacks.console import EpochSummary
+            from lightning_pose.callbacks.swap_rate import SwapRateMonitor
             from lightning_pose.callbacks.validation_schedule import ValidateLastEpoch
             from lightning_pose.callbacks.wandb_callbacks import WandbPoseCallback, prepare_wandb_loggers
 
@@ -135,7 +136,7 @@ def _build_cli_class() -> type:
 
             # every run gets the method-comparison metadata, the constant-predictor baseline next to its
             # metrics and a validation after its last epoch, even when a config lists its own callbacks
-            for kind in (WandbPoseCallback, EpochSummary, ConstantBaseline, ValidateLastEpoch):
+            for kind in (WandbPoseCallback, EpochSummary, ConstantBaseline, SwapRateMonitor, ValidateLastEpoch):
                 if not any(isinstance(cb, kind) for cb in trainer.callbacks):
                     trainer.callbacks.append(kind())
             return trainer

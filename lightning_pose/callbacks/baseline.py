@@ -3,9 +3,10 @@
 The constant predictor (:mod:`lightning_pose.evaluation.baseline`) places the mean training pose, in
 box-normalised coordinates, in every validation GT box. Its scores are what a model gets without looking at
 the image, so they are the floor every run should beat by a wide margin. They are computed once, at the first
-real validation (never during the sanity check), from the datamodule's train and val annotations, logged as
-``val/baseline/<metric>`` (e.g. ``val/baseline/AP``, ``val/baseline/PCK@0.05``) and printed; at the end of
-``fit`` one line compares the final metrics with them.
+real validation (never during the sanity check), from the datamodule's train and val annotations, printed once and
+logged with every validation epoch as ``val/baseline/<metric>`` (e.g. ``val/baseline/AP``,
+``val/baseline/PCK@0.05``: a flat line next to the model's curves); at the end of ``fit`` one line compares the
+final metrics with them.
 """
 
 from __future__ import annotations
@@ -57,21 +58,23 @@ class ConstantBaseline(Callback):
         sigmas = ks.sigmas if name in ("coco", "demo") else None  # AP as logged for these datasets
         return constant_baseline_metrics(train_gt, val_gt, sigmas, ks.flip_pairs)
 
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or self._done:
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
             return
-        self._done = True
-        self.metrics = self.compute(trainer.datamodule)
+        if not self._done:
+            self._done = True
+            self.metrics = self.compute(trainer.datamodule)
+            if self.metrics:
+                shown = " ".join(f"{self.eval_split}/baseline/{k}={self.metrics[k]:.4f}" for k in _SHOWN
+                                 if k in self.metrics)
+                rank_zero_info(f"constant-predictor baseline (mean training pose placed in each {self.eval_split} "
+                               f"GT box): {shown}")
         if not self.metrics:
             return
-        prefix = f"{self.eval_split}/baseline/"
-        logged = {prefix + k: float(v) for k, v in self.metrics.items() if math.isfinite(float(v))}
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics(logged, step=trainer.global_step)
-        shown = " ".join(f"{prefix}{k}={self.metrics[k]:.4f}" for k in _SHOWN if k in self.metrics)
-        rank_zero_info(f"constant-predictor baseline (mean training pose placed in each {self.eval_split} GT box): "
-                       f"{shown}")
+        # logged with every validation (a flat line next to the model's curves); computed once
+        for k, v in self.metrics.items():
+            if math.isfinite(float(v)):
+                pl_module.log(f"{self.eval_split}/baseline/{k}", float(v), rank_zero_only=True)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self.metrics:

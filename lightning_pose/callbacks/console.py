@@ -13,7 +13,8 @@ from lightning.pytorch.utilities import rank_zero_info
 
 __all__ = ["EpochSummary"]
 
-_HEADLINE = ("val/PCK@0.2", "val/PCK@0.05", "val/PCKh@0.5", "val/PCKh@0.1", "val/AP", "val/AIC_score", "val/loss")
+_HEADLINE = ("val/PCK@0.2", "val/PCK@0.05", "val/PCKh@0.5", "val/PCKh@0.1", "val/AP", "val/AIC_score", "val/swap_rate",
+             "val/loss")
 
 
 class EpochSummary(Callback):
