@@ -204,14 +204,18 @@ def _build_cli_class() -> type:
             if stage in ("fit", "validate", "test", "predict") and isinstance(self.datamodule, PoseDataModule):
                 self.datamodule.check_inputs(stage)
             trainer = super().instantiate_trainer(**kwargs)
+            from lightning_pose.callbacks.baseline import ConstantBaseline
             from lightning_pose.callbacks.console import EpochSummary
+            from lightning_pose.callbacks.swap_rate import SwapRateMonitor
+            from lightning_pose.callbacks.validation_schedule import ValidateLastEpoch
             from lightning_pose.callbacks.wandb_callbacks import WandbPoseCallback, prepare_wandb_loggers
 
             # group/job_type/tags must be set before anything creates the W&B run
             prepare_wandb_loggers(trainer.loggers, self.model, self.datamodule, self.subcommand or "fit")
 
-            # every run gets the method-comparison metadata, even when a config lists its own callbacks
-            for kind in (WandbPoseCallback, EpochSummary):
+            # every run gets the method-comparison metadata, the constant-predictor baseline next to its
+            # metrics and a validation after its last epoch, even when a config lists its own callbacks
+            for kind in (WandbPoseCallback, EpochSummary, ConstantBaseline, SwapRateMonitor, ValidateLastEpoch):
                 if not any(isinstance(cb, kind) for cb in trainer.callbacks):
                     trainer.callbacks.append(kind())
             self._prepare_resume(trainer)

@@ -22,7 +22,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 __all__ = ["EpochSummary", "quiet_console", "console_line"]
 
-_HEADLINE = ("val/PCK@0.2", "val/PCK@0.05", "val/PCKh@0.5", "val/PCKh@0.1", "val/AP", "val/AIC_score", "val/loss")
+_HEADLINE = ("val/PCK@0.2", "val/PCK@0.05", "val/PCKh@0.5", "val/PCKh@0.1", "val/AP", "val/AIC_score", "val/swap_rate",
+             "val/loss")
 _TABLE_EXTRA = ("AP50", "AP75", "AR")
 
 

@@ -1,7 +1,8 @@
 """Built-in demo data: procedurally drawn synthetic people written as a COCO keypoint dataset.
 
 No dataset can be downloaded in the quickstart, so this package draws one: articulated figures with the
-17 COCO keypoints (kinematic tree, sampled poses and views), clothes with a fixed left/right shading cue,
+17 COCO keypoints (kinematic tree, sampled poses and views), front/back cues as on real people (face, neckline,
+chest print, hair at the back, far-side limbs in shadow; no fixed left/right colour code),
 cluttered backgrounds, occluders and several people per image. numpy + cv2 only (no torch).
 
 Public entry points::

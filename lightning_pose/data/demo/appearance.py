@@ -1,9 +1,11 @@
 """Per-person colours and clothing textures of the synthetic demo people (numpy only).
 
-Colours are BGR triples in 0..255 (the order ``cv2.imwrite`` expects). The **left/right cue** is fixed and
-the same for every person: limbs of the person's *left* side (arm, hand, leg, foot) are drawn in the base
-colour mixed 40 % towards white, limbs of the *right* side in the base colour darkened to 55 %. Texture and
-lighting change brightness by at most +-25 %, which keeps the left side brighter than the right.
+Colours are BGR triples in 0..255 (the order ``cv2.imwrite`` expects). Left and right limbs share their base
+colours, as on real people: there is no fixed left/right colour code (a horizontal flip of a real photograph is
+another valid photograph, and the flip augmentation relies on that). What tells left from right is what tells
+it on real people: which way the person faces (face, neckline and chest print on the front, hair on the back of
+the head, feet pointing forward) and which limbs are nearer the camera (the far-side limbs are in the body's
+shadow, :func:`depth_shade`). Texture and lighting change brightness by at most +-25 %.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Appearance", "sample_appearance", "side_colour", "random_colour", "LEFT_LIGHTEN", "RIGHT_DARKEN",
-           "MAX_MODULATION"]
+__all__ = ["Appearance", "sample_appearance", "depth_shade", "random_colour", "FAR_SIDE_DARKEN", "MAX_MODULATION"]
 
-LEFT_LIGHTEN = 0.40
-RIGHT_DARKEN = 0.55
+#: darkening of a limb lying fully behind the body (in the body's shadow), see :func:`depth_shade`
+FAR_SIDE_DARKEN = 0.30
 #: bound on the multiplicative brightness change of texture and lighting (|factor - 1| <= this)
 MAX_MODULATION = 0.25
 
@@ -43,16 +44,12 @@ def random_colour(rng: np.random.Generator, s_range: tuple[float, float] = (0.0,
     return _hsv_to_bgr(float(rng.random()), float(rng.uniform(*s_range)), float(rng.uniform(*v_range)))
 
 
-def side_colour(colour: np.ndarray, side: str) -> np.ndarray:
-    """The left/right variant of a base colour: ``left`` lightened, ``right`` darkened, ``centre`` unchanged."""
-    c = np.asarray(colour, dtype=np.float64)
-    if side == "left":
-        return c + (255.0 - c) * LEFT_LIGHTEN
-    if side == "right":
-        return c * RIGHT_DARKEN
-    if side == "centre":
-        return c
-    raise ValueError(f"side must be 'left', 'right' or 'centre', got {side!r}")
+def depth_shade(colour: np.ndarray, behind: float) -> np.ndarray:
+    """``colour`` darkened by the body's shadow: ``behind`` in [0, 1] is how far the limb lies behind its
+    counterpart (0 = level with it or in front, 1 = fully behind, e.g. the far arm in profile); the colour is
+    scaled by ``1 - FAR_SIDE_DARKEN * behind``. Mirror-symmetric: it depends on depth, not on the body side."""
+    b = float(np.clip(behind, 0.0, 1.0))
+    return np.asarray(colour, dtype=np.float64) * (1.0 - FAR_SIDE_DARKEN * b)
 
 
 @dataclass(frozen=True)
@@ -68,6 +65,9 @@ class Appearance:
         stripe_angle: stripe direction (rad) in the image frame.
         noise: amplitude of the smooth noise texture on clothes.
         light_angle, light_strength: direction (rad) and strength (per standing height) of a linear shading.
+        neckline: ``"v"`` or ``"round"``, the skin-coloured opening at the front of the shirt (front only).
+        chest_print: colour of a print on the front of the shirt, or ``None`` (plain front).
+        print_shape: ``"disc"`` or ``"band"`` (a horizontal stripe across the chest) when there is a print.
     """
 
     skin: np.ndarray
@@ -83,6 +83,9 @@ class Appearance:
     noise: float
     light_angle: float
     light_strength: float
+    neckline: str = "round"
+    chest_print: np.ndarray | None = None
+    print_shape: str = "disc"
 
 
 def sample_appearance(rng: np.random.Generator) -> Appearance:
@@ -102,4 +105,7 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         noise=float(rng.uniform(0.0, 0.07)),
         light_angle=float(rng.uniform(0, 2 * np.pi)),
         light_strength=float(rng.uniform(0.0, 0.12)),
+        neckline="v" if rng.random() < 0.5 else "round",
+        chest_print=random_colour(rng, (0.0, 1.0), (0.1, 1.0)) if rng.random() < 0.5 else None,
+        print_shape="disc" if rng.random() < 0.6 else "band",
     )

@@ -35,6 +35,8 @@ __all__ = [
     "rotation_x",
     "rotation_y",
     "rotation_z",
+    "VIEWS",
+    "view_of",
 ]
 
 #: Named 3-D points of the body model (row order of :attr:`Figure3D.points`); the first 17 are the COCO
@@ -395,6 +397,21 @@ def sample_figure(
         shape=shape,
         kind=kind,
     )
+
+
+#: view names by the global yaw of the hips: "front" within 45 degrees of facing the camera, "back" within 45
+#: degrees of facing away, "side" otherwise
+VIEWS: tuple[str, ...] = ("front", "side", "back")
+
+
+def view_of(figure: Figure3D) -> str:
+    """``"front"``, ``"side"`` or ``"back"`` (see :data:`VIEWS`) from the hips' forward direction."""
+    facing = -float(figure.pelvis_forward[2])  # cos of the angle between the hips' forward and the camera
+    if facing > np.cos(np.pi / 4):
+        return "front"
+    if facing < -np.cos(np.pi / 4):
+        return "back"
+    return "side"
 
 
 def project_figure(figure: Figure3D, height_px: float, centre: np.ndarray, roll: float) -> Figure2D:

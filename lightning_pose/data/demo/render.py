@@ -14,7 +14,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .appearance import MAX_MODULATION, Appearance, side_colour
+from .appearance import MAX_MODULATION, Appearance, depth_shade
 from .figures import Figure2D
 
 __all__ = [
@@ -160,8 +160,9 @@ def _head_ops(fig: Figure2D, app: Appearance, canvas: _Canvas) -> Callable[[], N
                 canvas.ellipse(fig.point(names[j]), (0.2 * r, 0.3 * r), angle, ear_col, PART_IDS["ear"])
         canvas.ellipse(centre, (0.85 * r, r), angle, app.skin, PART_IDS["head"])
         # hair: a cap shifted to the back and top of the head, clipped to the head ellipse
-        hair_c = centre + back2 * 0.4 * r - up_unit * 0.35 * r * (1.0 - away)
-        hair_r = r * (0.92 + 0.5 * away)
+        # facing the camera it covers the top of the head only, so the face shows (the strongest front cue)
+        hair_c = centre + back2 * 0.4 * r - up_unit * 0.7 * r * (1.0 - away)
+        hair_r = r * (0.95 + 0.5 * away)
         hmask = np.zeros(canvas.parts.shape, np.uint8)
         cc = _fx(hair_c - canvas.off)
         cv2.ellipse(hmask, cc, (int(hair_r * 0.95 * _ONE), int(hair_r * _ONE)), angle, 0, 360, 1, -1,
@@ -171,6 +172,9 @@ def _head_ops(fig: Figure2D, app: Appearance, canvas: _Canvas) -> Callable[[], N
         if labelled[0]:
             canvas.circle(fig.point("nose"), max(0.16 * r, 1.0), app.skin * 0.6 + np.array([0, 0, 60]),
                           PART_IDS["face"])
+            # the mouth, below the nose along the head's up axis (drawn as part of the face)
+            canvas.ellipse(fig.point("nose") - up_unit * 0.38 * r, (0.28 * r, 0.09 * r), angle - 90.0,
+                           np.array([60.0, 50.0, 150.0]), PART_IDS["face"])
         for j in (1, 2):
             if labelled[j]:
                 canvas.circle(fig.point(names[j]), max(0.14 * r, 0.9), np.array([35.0, 25.0, 20.0]),
@@ -239,26 +243,33 @@ def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng
     torso_depth = float(np.mean([fig.depth_of(n) for n in ("left_shoulder", "right_shoulder", "left_hip",
                                                             "right_hip")])) + 0.05 * hp
 
+    front_details = _shirt_front(fig, app, t_fwd)
+
     def draw_torso() -> None:
         canvas.polygon(torso_hull, app.shirt, PART_IDS["torso"])
         canvas.polygon(pants_hull, app.pants, PART_IDS["torso"])
+        for shape, colour in front_details:
+            _paint_clipped(canvas, shape, colour, PART_IDS["torso"])
 
     ops.append((torso_depth, draw_torso))
     ops.append((fig.depth_of("neck") + 0.02 * hp,
                 lambda: canvas.capsule(P("neck"), P("head"), b.width_neck * hp, b.width_neck * hp, app.skin,
                                        PART_IDS["neck"])))
     ops.append((fig.depth_of("head"), _head_ops(fig, app, canvas)))
-    for side in ("left", "right"):
-        sleeve = side_colour(app.shirt, side)
-        skin = side_colour(app.skin, side)
-        pants = side_colour(app.pants, side)
+    for side, other in (("left", "right"), ("right", "left")):
+        # limbs behind the body are in its shadow (mirror-symmetric: depends on depth, not on the side)
+        arm_behind = (fig.depth_of(f"{side}_shoulder") - fig.depth_of(f"{other}_shoulder")) / (
+            0.5 * b.shoulder_width * hp)
+        leg_behind = (fig.depth_of(f"{side}_hip") - fig.depth_of(f"{other}_hip")) / (0.5 * b.hip_width * hp)
+        sleeve, arm_skin = depth_shade(app.shirt, arm_behind), depth_shade(app.skin, arm_behind)
+        pants, leg_skin = depth_shade(app.pants, leg_behind), depth_shade(app.skin, leg_behind)
         limb(f"{side}_shoulder", f"{side}_elbow", b.width_upper_arm, sleeve, f"{side}_upper_arm")
-        limb(f"{side}_elbow", f"{side}_wrist", b.width_forearm, sleeve if app.long_sleeves else skin,
+        limb(f"{side}_elbow", f"{side}_wrist", b.width_forearm, sleeve if app.long_sleeves else arm_skin,
              f"{side}_forearm")
-        limb(f"{side}_wrist", f"{side}_hand", (b.width_hand, b.width_hand * 0.8), skin, f"{side}_hand")
+        limb(f"{side}_wrist", f"{side}_hand", (b.width_hand, b.width_hand * 0.8), arm_skin, f"{side}_hand")
         limb(f"{side}_hip", f"{side}_knee", b.width_thigh, pants, f"{side}_thigh")
-        limb(f"{side}_knee", f"{side}_ankle", b.width_shin, skin if app.shorts else pants, f"{side}_shin")
-        limb(f"{side}_ankle", f"{side}_toe", (b.width_foot, b.width_foot), side_colour(app.shoes, side),
+        limb(f"{side}_knee", f"{side}_ankle", b.width_shin, leg_skin if app.shorts else pants, f"{side}_shin")
+        limb(f"{side}_ankle", f"{side}_toe", (b.width_foot, b.width_foot), depth_shade(app.shoes, leg_behind),
              f"{side}_foot")
 
     order = sorted(range(len(ops)), key=lambda i: -ops[i][0])  # far first (stable for ties)
@@ -266,6 +277,47 @@ def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng
         ops[i][1]()
     _texture(canvas, fig, app, rng)
     return PersonLayer(x0=x0, y0=y0, colour=canvas.colour, parts=canvas.parts)
+
+
+#: the torso must face the camera at least this much (``-torso_forward_z``) for its front to be drawn
+FRONT_MIN_FACING = 0.2
+
+
+def _shirt_front(fig: Figure2D, app: Appearance, t_fwd: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Polygons (image px) and colours of what only the front of a shirt shows: the neckline opening (skin) and
+    the chest print. Empty when the chest does not face the camera (back views, most of a profile)."""
+    if -float(fig.figure.torso_forward[2]) < FRONT_MIN_FACING:
+        return []
+    P = fig.point
+    across = P("left_shoulder") - P("right_shoulder")  # shrinks in profile, as a real chest does
+    down = P("pelvis") - P("neck")
+    top = 0.6 * P("neck") + 0.2 * (P("left_shoulder") + P("right_shoulder")) + t_fwd
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    if app.neckline == "v":
+        neck = np.stack([top - 0.2 * across - 0.03 * down, top + 0.2 * across - 0.03 * down, top + 0.24 * down])
+    else:
+        t = np.linspace(0.0, np.pi, 11)
+        neck = top[None] - 0.03 * down + np.cos(t)[:, None] * 0.2 * across + np.sin(t)[:, None] * 0.13 * down
+    out.append((neck, app.skin))
+    if app.chest_print is not None:
+        chest = top + 0.38 * down
+        if app.print_shape == "disc":
+            t = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
+            shape = chest[None] + np.cos(t)[:, None] * 0.16 * across + np.sin(t)[:, None] * 0.1 * down
+        else:
+            shape = np.stack([chest - 0.7 * across - 0.06 * down, chest + 0.7 * across - 0.06 * down,
+                              chest + 0.7 * across + 0.06 * down, chest - 0.7 * across + 0.06 * down])
+        out.append((shape, app.chest_print))
+    return out
+
+
+def _paint_clipped(canvas: _Canvas, polygon: np.ndarray, colour: np.ndarray, part: int) -> None:
+    """Recolour the pixels of ``polygon`` (image px) that already show ``part`` (the part map is unchanged)."""
+    mask = np.zeros(canvas.parts.shape, np.uint8)
+    p = np.round((np.asarray(polygon) - canvas.off) * _ONE).astype(np.int32).reshape(-1, 1, 2)
+    cv2.fillPoly(mask, [p], 1, cv2.LINE_8, _SHIFT)
+    sel = (mask > 0) & (canvas.parts == part)
+    canvas.colour[sel] = np.clip(colour, 0, 255).astype(np.uint8)
 
 
 def _texture(canvas: _Canvas, fig: Figure2D, app: Appearance, rng: np.random.Generator) -> None:

@@ -13,7 +13,9 @@ renamed into place after its marker, so a killed generation never leaves a half 
 
 Keypoints are 0-based image-frame pixels (pixel centres at integers), ``v`` uses COCO codes; ``bbox`` is
 ``[x, y, w, h]`` in pixels; see :mod:`lightning_pose.data.demo.scene` for the exact labelling rules.
-Image ids start at 1 in each split; annotation ids start at 1 in each split.
+Image ids start at 1 in each split; annotation ids start at 1 in each split. Each annotation also carries
+``demo_view`` (``"front"``, ``"side"`` or ``"back"``, :func:`~lightning_pose.data.demo.figures.view_of`), which COCO
+tools ignore, for per-view error analysis.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 
 from ...outputs import atomic_path, atomic_write_text
 from ...skeletons import COCO
+from .figures import view_of
 from .scene import render_scene
 
 __all__ = [
@@ -49,7 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: bump when the generator's output changes, so cached copies of older versions are not reused
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 COMPLETE_MARKER = "DEMO_COMPLETE.json"
 _OWNER_FILE = ".demo_tmp_owner.json"
 _JPEG_QUALITY = 90
@@ -144,6 +147,7 @@ def generate_demo_split(out_dir: Path, num_images: int, *, seed: int, split: str
                 "bbox": [_r2(v) for v in person.bbox],
                 "area": _r2(person.area),
                 "iscrowd": 0,
+                "demo_view": view_of(person.figure.figure),
             })
     coco = {
         "info": {

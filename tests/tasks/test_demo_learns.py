@@ -1,0 +1,62 @@
+"""A small model trained for a bounded number of steps on demo people beats the constant predictor by a wide margin.
+
+Fitting test (the split it is scored on is the split it trained on, 6 demo images / ~12 persons, augmentation off,
+whole split in one batch): it proves that the demo labels are learnable end to end through the real datamodule,
+codec, task and metrics, i.e. that image evidence, not just the average pose, determines every joint, left and right
+included. The constant predictor (mean pose of the same persons in box-normalised coordinates, placed in their
+boxes) is computed here on the same split; nothing is hard-coded. Generalisation to the held-out val split needs far
+more steps than a test can afford on CPU (see docs/demo_learning.md). One thread; 43 s of CPU time (2 min wall on
+the loaded development machine).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from lightning_pose.data.datamodules import DemoDataModule
+from lightning_pose.evaluation.baseline import constant_baseline_metrics
+from lightning_pose.tasks import SimpleBaselineTask
+
+STEPS = 100
+
+
+class _TrainSplitScored(DemoDataModule):
+    """The demo datamodule whose val split is its train split (fitting test)."""
+
+    def default_paths(self, split: str) -> tuple[Path, Path]:
+        return super().default_paths("train")
+
+
+@pytest.mark.slow
+def test_bounded_training_beats_the_constant_predictor(tmp_path) -> None:
+    L.seed_everything(0, verbose=False)
+    torch.set_num_threads(1)
+    dm = _TrainSplitScored(cache_root=str(tmp_path / "cache"), num_train=6, num_val=1, input_size=(64, 96),
+                           batch_size=64, num_workers=0, augmentation={"enabled": False})
+    dm.prepare_data()
+
+    def optimizer(params):
+        return torch.optim.Adam(params, lr=2e-3)
+
+    def scheduler(opt):
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.75 * STEPS)], gamma=0.1)
+
+    model = SimpleBaselineTask(keypoint_set=dm.keypoint_set, input_size=dm.input_size, backbone="resnet18",
+                               deconv_channels=(64, 64, 64), sigma=2.0, decode="dark", unbiased=True, flip_test=False,
+                               optimizer=optimizer, scheduler=scheduler)
+    kw = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(max_epochs=STEPS, limit_val_batches=0, **kw)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == STEPS  # the whole split is one batch
+    L.Trainer(**kw).validate(model, datamodule=dm, verbose=False)
+    got = model.final_metrics["val"]
+    base = constant_baseline_metrics(dm.ground_truth("train"), dm.ground_truth("val"), dm.keypoint_set.sigmas)
+    print(f"model PCK@0.05 {got['val/PCK@0.05']:.3f} AP {got['val/AP']:.3f}; "
+          f"baseline PCK@0.05 {base['PCK@0.05']:.3f} AP {base['AP']:.4f}")
+    assert got["val/PCK@0.05"] >= 3.0 * base["PCK@0.05"], (got, base)
+    assert got["val/AP"] >= 3.0 * base["AP"] and got["val/AP"] > 0.3, (got, base)
