@@ -104,7 +104,10 @@ def test_demo_config_builds_cpu_sized_model(path: Path) -> None:
     assert cli.model.keypoint_set.name == "coco"
 
 
-SHARED_BUDGET_CONFIGS = [CONFIG_DIR / "quickstart.yaml"] + sorted(CONFIG_DIR.glob("*/demo*.yaml"))
+# top-down methods only: associative embedding (bottom-up) sees whole images, not 96x128 person crops, so its demo
+# budget (input size, schedule) is its own (configs/associative_embedding/demo.yaml)
+SHARED_BUDGET_CONFIGS = [CONFIG_DIR / "quickstart.yaml"] + sorted(
+    p for p in CONFIG_DIR.glob("*/demo*.yaml") if p.parent.name != "associative_embedding")
 
 
 @pytest.mark.parametrize("path", SHARED_BUDGET_CONFIGS, ids=_ids(SHARED_BUDGET_CONFIGS))
