@@ -1,8 +1,8 @@
 """Framework overhead of a training step: ``Trainer.fit`` against a plain PyTorch loop on the same batches.
 
-Both loops train the quickstart model (``configs/quickstart.yaml``: SimpleBaseline, timm ResNet-18, 2 deconvolutions
-of 128 channels, 96x128 input, batch 32, Adam 2e-3, fp32) on the SAME pre-built batches (random images, keypoints
-uniform in the crop, all visible; the heatmap targets are encoded inside ``compute_loss`` in both loops, as in
+Both loops train the quickstart model (``configs/quickstart.yaml``: SimpleBaseline, timm ResNet-18, 3 deconvolutions
+(128, 128, 64 channels: stride-4 heatmaps), DARK decoding, 96x128 input, batch 32, Adam 2e-3, fp32) on the SAME
+pre-built batches (random images, keypoints uniform in the crop, all visible; the heatmap targets are encoded inside ``compute_loss`` in both loops, as in
 training). The plain loop is forward -> ``task.compute_loss`` -> ``zero_grad(set_to_none=True)`` -> backward ->
 step. The Lightning loop is ``Trainer.fit`` with what a quickstart run has besides validation: the W&B logger
 (``WANDB_MODE=disabled``: the logging code paths run, nothing is written), ``log_every_n_steps=10``, the progress
@@ -29,7 +29,6 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from lightning_pose.skeletons import get_keypoint_set  # noqa: E402
 from lightning_pose.tasks import SimpleBaselineTask  # noqa: E402
 
 INPUT_SIZE = (96, 128)  # (W, H)
@@ -53,18 +52,11 @@ def make_batches(n: int, k: int, seed: int = 0) -> list[dict[str, torch.Tensor]]
 def make_task(seed: int = 0) -> SimpleBaselineTask:
     torch.manual_seed(seed)
     return SimpleBaselineTask(
-        keypoint_set="demo" if _has_set("demo") else "coco", input_size=INPUT_SIZE, backbone="resnet18",
-        pretrained=False, deconv_channels=(128, 128), sigma=2.0,
+        keypoint_set="coco", input_size=INPUT_SIZE, backbone="resnet18",
+        pretrained=False, deconv_channels=(128, 128, 64), sigma=2.0, decode="dark", unbiased=True,
         optimizer=lambda params: torch.optim.Adam(params, lr=LR),
     )
 
-
-def _has_set(name: str) -> bool:
-    try:
-        get_keypoint_set(name)
-        return True
-    except Exception:
-        return False
 
 
 class _ListDataset(Dataset):

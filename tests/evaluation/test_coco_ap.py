@@ -402,7 +402,8 @@ def test_real_coco_sample_with_jittered_gt_results(shared_data):
     assert 0 < got[0] < 1
 
 
-def test_real_aic_sample_matches_xtcocotools(shared_data):
+def _real_aic_sample_with_jittered_results(shared_data):
+    """The shared AIC sample and two jittered copies of each of its persons as results."""
     gt = json.loads((shared_data / "aic" / "test_aic.json").read_text())
     rng = np.random.default_rng(2)
     res = []
@@ -413,21 +414,17 @@ def test_real_aic_sample_matches_xtcocotools(shared_data):
             kp[:, 2] = rng.uniform(0.1, 1, 14)
             res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(),
                         "score": float(rng.random())})
+    return gt, res
+
+
+def test_real_aic_sample_matches_xtcocotools(shared_data):
+    gt, res = _real_aic_sample_with_jittered_results(shared_data)
     ref = xtcocotools_stats(gt, res, AIC_SIGMAS, use_area=False)
     np.testing.assert_allclose(ours(gt, res, sigmas=AIC_SIGMAS, use_area=False), ref, atol=TOL)
 
 
 def test_real_aic_sample_matches_xtcocotools_rules_via_pycocotools(shared_data):
-    gt = json.loads((shared_data / "aic" / "test_aic.json").read_text())
-    rng = np.random.default_rng(2)
-    res = []
-    for a in gt["annotations"]:
-        for rep in range(2):
-            kp = np.array(a["keypoints"], float).reshape(14, 3)
-            kp[:, :2] += rng.normal(0, 2.0 + 6 * rep, (14, 2))
-            kp[:, 2] = rng.uniform(0.1, 1, 14)
-            res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(),
-                        "score": float(rng.random())})
+    gt, res = _real_aic_sample_with_jittered_results(shared_data)
     ref = xtcocotools_rules_via_pycocotools(gt, res, AIC_SIGMAS, use_area=False)
     got = ours(gt, res, sigmas=AIC_SIGMAS, use_area=False)
     np.testing.assert_allclose(got, ref, atol=TOL)

@@ -210,17 +210,8 @@ def test_aic_official_and_coco_protocols(shared_data, tmp_path, capsys):
     assert list(s) == list(COCO_KEYS) and s["AP"] == 1.0
 
 
-def test_aic_coco_protocol_matches_pycocotools_with_xtcocotools_rules(shared_data, tmp_path, capsys):
-    """pycocotools on the GT rewritten to xtcocotools' use_area=False rule (area = 0.53 * w * h, recounted
-    num_keypoints): runs where xtcocotools cannot be imported."""
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    from lightning_pose.skeletons import AIC
-
+def _aic_coco_protocol_run(shared_data, tmp_path, capsys):
+    """`evaluate aic --protocol coco` on jittered copies of the shared AIC sample; (gt path, gt, results, json)."""
     gt_coco = shared_data / "aic" / "test_aic.json"
     gt = json.loads(gt_coco.read_text())
     rng = np.random.default_rng(5)
@@ -236,6 +227,21 @@ def test_aic_coco_protocol_matches_pycocotools_with_xtcocotools_rules(shared_dat
     out_json = tmp_path / "o.json"
     rc, _, err = _run(["aic", "--gt", gt_coco, "--pred", pred, "--protocol", "coco", "--json", out_json], capsys)
     assert rc == 0, err
+    return gt_coco, gt, res, out_json
+
+
+def test_aic_coco_protocol_matches_pycocotools_with_xtcocotools_rules(shared_data, tmp_path, capsys):
+    """pycocotools on the GT rewritten to xtcocotools' use_area=False rule (area = 0.53 * w * h, recounted
+    num_keypoints): runs where xtcocotools cannot be imported."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from lightning_pose.skeletons import AIC
+
+    gt_coco, gt, res, out_json = _aic_coco_protocol_run(shared_data, tmp_path, capsys)
     ref_gt = copy.deepcopy(gt)
     for a in ref_gt["annotations"]:
         a.setdefault("iscrowd", 0)
@@ -266,21 +272,7 @@ def test_aic_coco_protocol_matches_xtcocotools(shared_data, tmp_path, capsys):
 
     from lightning_pose.skeletons import AIC
 
-    gt_coco = shared_data / "aic" / "test_aic.json"
-    gt = json.loads(gt_coco.read_text())
-    rng = np.random.default_rng(5)
-    res = []
-    for a in gt["annotations"]:
-        kp = np.asarray(a["keypoints"], dtype=float).reshape(14, 3)
-        kp[:, :2] += rng.normal(0, 3, size=(14, 2))
-        kp[:, 2] = rng.uniform(0.2, 1, 14)
-        res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
-                    "score": float(rng.uniform(0.2, 1))})
-    pred = tmp_path / "res.json"
-    pred.write_text(json.dumps(res))
-    out_json = tmp_path / "o.json"
-    rc, _, err = _run(["aic", "--gt", gt_coco, "--pred", pred, "--protocol", "coco", "--json", out_json], capsys)
-    assert rc == 0, err
+    gt_coco, gt, res, out_json = _aic_coco_protocol_run(shared_data, tmp_path, capsys)
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(str(gt_coco))
         ev = COCOeval(coco, coco.loadRes(copy.deepcopy(res)), "keypoints", AIC.sigmas_array(), use_area=False)
