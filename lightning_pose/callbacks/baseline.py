@@ -17,6 +17,8 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_pose.callbacks.console import console_line
+
 __all__ = ["ConstantBaseline"]
 
 _SHOWN = ("AP", "PCK@0.05", "PCK@0.2", "swap_rate")
@@ -67,8 +69,9 @@ class ConstantBaseline(Callback):
             if self.metrics:
                 shown = " ".join(f"{self.eval_split}/baseline/{k}={self.metrics[k]:.4f}" for k in _SHOWN
                                  if k in self.metrics)
-                rank_zero_info(f"constant-predictor baseline (mean training pose placed in each {self.eval_split} "
-                               f"GT box): {shown}")
+                # on its own console line (stdout, rank 0), next to the epoch summaries
+                console_line(f"constant-predictor baseline (mean training pose placed in each {self.eval_split} "
+                             f"GT box): {shown}")
         if not self.metrics:
             return
         # logged with every validation (a flat line next to the model's curves); computed once

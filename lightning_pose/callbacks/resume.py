@@ -15,7 +15,7 @@ For ``fit``, the W&B logger then continues the run (same id, so the same checkpo
 ``ModelCheckpoint``'s best score, best/last paths and top-k). ``validate``/``test`` only use the located checkpoint.
 
 :class:`LastEpochCheckpoint` (added by the CLI) writes ``last.ckpt`` at the end of every epoch, after validation.
-:class:`ResumeState` (added to every ``fit`` by the CLI) stores in each checkpoint, under the ``"lightning_pose"`` key,
+:class:`ResumeState` (added to every ``fit`` by the CLI) stores in each checkpoint, under the ``"lightning_pose_resume"`` key,
 the run identity above and the random states (torch CPU/CUDA, numpy's global generator, Python's ``random``) as of the
 save. Resuming from a checkpoint written at the end of an epoch puts these states back as soon as the checkpoint is
 loaded: nothing draws from them before the resumed run creates its first training iterator, just as nothing draws
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: top-level key of the lightning_pose entries in a checkpoint
-CHECKPOINT_KEY = "lightning_pose"
+CHECKPOINT_KEY = "lightning_pose_resume"  # (the task stores its model description under "lightning_pose")
 _LAST = re.compile(r"^last(-.*)?\.ckpt$")
 #: ``--ckpt_path`` values Lightning resolves itself
 _LIGHTNING_SPECIAL = ("best", "hpc")

@@ -5,7 +5,8 @@ back look alike, or a colour code that the flip augmentation reverses) shows it 
 left/right pairs whose crossed assignment fits the ground truth better (definition:
 :func:`lightning_pose.evaluation.baseline.left_right_swaps`), and ``val/collapse_rate``, the fraction of pairs
 predicted on the same spot. Top-down GT-box samples only (the batch must carry ``gt_keypoints`` and ``bbox``).
-Under DDP each rank reports the pairs it saw (an estimate; the exact metrics are the torchmetrics ones).
+Exact under DDP: the ranks' samples are gathered and the duplicates the distributed sampler adds are dropped by
+``sample_id``, so 2 processes report the single-process value.
 
 The last epoch's image-frame predictions stay available as :attr:`SwapRateMonitor.last` (numpy arrays), e.g. for
 per-view error analysis in ``benchmarks/demo_training.py``.
@@ -40,7 +41,7 @@ class SwapRateMonitor(Callback):
         part = {"pred": outputs["coords_image"].detach().cpu().double().numpy(),
                 "gt": batch["gt_keypoints"].detach().cpu().double().numpy(),
                 "bbox": batch["bbox"].detach().cpu().double().numpy()}
-        for key in ("ann_id", "image_id"):
+        for key in ("ann_id", "image_id", "sample_id"):
             if key in batch:
                 part[key] = batch[key].detach().cpu().numpy()
         self._parts.append(part)
@@ -48,9 +49,16 @@ class SwapRateMonitor(Callback):
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         from lightning_pose.evaluation.baseline import left_right_swaps
 
-        if not self._parts or trainer.sanity_checking:
+        if trainer.sanity_checking:
             return
-        cat = {k: np.concatenate([p[k] for p in self._parts]) for k in self._parts[0]}
+        parts = _gather_parts(trainer, self._parts)
+        if not parts:
+            return
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if "sample_id" in cat:  # DistributedSampler pads by repeating samples: count each once
+            _, first = np.unique(cat["sample_id"], return_index=True)
+            keep = np.sort(first)
+            cat = {k: v[keep] for k, v in cat.items()}
         self.last = cat
         pairs = list(getattr(pl_module, "keypoint_set").flip_pairs)
         if not pairs:
@@ -59,3 +67,14 @@ class SwapRateMonitor(Callback):
         if stats.pairs:
             pl_module.log("val/swap_rate", stats.swap_rate, rank_zero_only=True)
             pl_module.log("val/collapse_rate", stats.collapse_rate, rank_zero_only=True)
+
+
+def _gather_parts(trainer: Trainer, parts: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Every rank's collected parts (this rank's alone when not distributed); all ranks must call it."""
+    import torch.distributed as dist
+
+    if trainer.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+        return parts
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, parts)
+    return [p for rank_parts in gathered for p in (rank_parts or [])]

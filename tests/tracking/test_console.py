@@ -44,5 +44,5 @@ def test_validate_prints_a_compact_table(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     table = out[out.index("val results:"):].splitlines()[1:]
     names = [ln.split()[0] for ln in table if ln.startswith("  ")]
-    assert names[:4] == ["val/PCK@0.2", "val/PCK@0.05", "val/AP", "val/loss"] and len(names) <= 8
+    assert names[:5] == ["val/PCK@0.2", "val/PCK@0.05", "val/AP", "val/swap_rate", "val/loss"] and len(names) <= 9
     assert "Validate metric" not in out and "/left_wrist" not in out
