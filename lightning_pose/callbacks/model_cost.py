@@ -53,17 +53,20 @@ def forward_gflops(module: nn.Module, input_size: tuple[int, int]) -> float:
 
 @torch.no_grad()
 def inference_images_per_second(task: Any, input_size: tuple[int, int], batch: int = 4, repeats: int = 2) -> float:
-    """Measured crops per second of ``task.predict_keypoints`` (batch ``batch``, ``repeats`` timed batches)."""
+    """Measured images per second of ``task.predict_keypoints`` (batch ``batch``, ``repeats`` timed batches): person
+    crops for top-down tasks; for bottom-up tasks (``is_bottomup``, grouping runs per image outside the network)
+    the network's forward pass on whole input images."""
     was_training = task.training
     task.eval()
+    run = task if getattr(task, "is_bottomup", False) else task.predict_keypoints
     try:
         images = _input_for(task, input_size, batch)
-        task.predict_keypoints(images)  # warm-up (allocations, cudnn autotune)
+        run(images)  # warm-up (allocations, cudnn autotune)
         if images.is_cuda:
             torch.cuda.synchronize(images.device)
         start = time.perf_counter()
         for _ in range(repeats):
-            task.predict_keypoints(images)
+            run(images)
         if images.is_cuda:
             torch.cuda.synchronize(images.device)
         elapsed = time.perf_counter() - start
