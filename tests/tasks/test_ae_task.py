@@ -180,3 +180,38 @@ def test_overfit_shared_coco_multi_person(shared_data: Path, tmp_path: Path) -> 
     assert code in (0, None)
     rescored = json.loads(out.read_text())
     assert rescored["AP"] == pytest.approx(task.final_metrics["val"]["val/AP"], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_cli_fit_then_predict_on_plain_images(shared_data: Path, tmp_path: Path, monkeypatch, demo_cache) -> None:
+    """The AE demo config trains through `lightning-pose fit` (all run callbacks on), and its checkpoint alone drives
+    `lightning-pose predict --source FOLDER` on images without annotations: every image listed, persons in image
+    pixels inside the image, one overlay per image."""
+    import shutil
+
+    from lightning_pose.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    main(["fit", "--config", "associative_embedding/demo", "--trainer.max_steps=2", "--trainer.limit_val_batches=1",
+          "--data.init_args.num_train=8", "--data.init_args.num_val=4", "--data.init_args.num_workers=0",
+          "--trainer.enable_progress_bar=false"])
+    (ckpt,) = sorted(tmp_path.rglob("last.ckpt"))
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for f in sorted((shared_data / "coco").glob("*.jpg")):
+        shutil.copy(f, images / f.name)
+    main(["predict", "--ckpt_path", str(ckpt), "--source", str(images), "--out", str(tmp_path / "out")])
+    pred = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    names = sorted(p.name for p in images.iterdir())
+    assert sorted(im["file_name"] for im in pred["images"]) == names
+    sizes = {im["id"]: (im["width"], im["height"]) for im in pred["images"]}
+    assert pred["annotations"], "no person found in any image"
+    for ann in pred["annotations"]:
+        kp = np.asarray(ann["keypoints"], float).reshape(17, 3)
+        w, h = sizes[ann["image_id"]]
+        # image pixels of the original image (an untrained model may also fire in the letterbox padding, which
+        # maps to just outside the image: at most the padding's extent, never input-frame coordinates)
+        assert np.isfinite(kp).all() and np.isfinite(ann["score"])
+        assert np.all((kp[:, 0] > -0.5 * w) & (kp[:, 0] < 1.5 * w) & (kp[:, 1] > -0.5 * h) & (kp[:, 1] < 1.5 * h))
+    assert sorted(p.name for p in (tmp_path / "out" / "overlays").iterdir()) == [n + ".png" for n in names]
