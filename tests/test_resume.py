@@ -50,6 +50,9 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     for name in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
         env[name] = str(tmp_path / "wandb-home")  # nothing outside the temporary folder
     env.pop("LIGHTNING_POSE_TEST_KILL_AT_EPOCH", None)
+    # each run gets its own W&B service, as a user's separate commands do: inheriting this test process's service
+    # (set by earlier in-process W&B tests) would keep the killed run registered there ("run ID ... is in use")
+    env.pop("WANDB_SERVICE", None)
     env.update(extra)
     return env
 
