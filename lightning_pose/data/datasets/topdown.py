@@ -230,15 +230,27 @@ class TopDownDataset(Dataset):
         out = self.transform(image, center, scale, kp_in, params=params, bgr_input=is_bgr, source_downscale=f,
                              image_width=self.image_size(index)[0] if f > 1 else None)
 
+        sample = {
+            "image": to_normalized_tensor(out.image),
+            "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
+            "crop_to_image": torch.from_numpy(out.crop_to_image),
+        }
+        sample.update(self._sample_metadata(index, gt, scale, out.params.flip))
+        return sample
+
+    def _sample_metadata(self, index: int, gt: np.ndarray, scale: np.ndarray, flipped: bool) -> dict[str, torch.Tensor]:
+        """The keys of a sample besides image / keypoints / crop_to_image (see ARCHITECTURE.md): ground truth in the
+        image frame, box, OKS areas (image px^2), MPII head size (0.6 x head-box diagonal, px; NaN when unknown) and
+        the ids. Shared by the CPU path and the device-augmentation path (:mod:`.topdown_bytes`)."""
+        item = self.items[index]
+        record = self.records[item.record]
+        person: PersonRecord | None = record.persons[item.person] if item.person >= 0 else None
         head_size = math.nan
         if person is not None and person.head_box is not None:
             hb = np.asarray(person.head_box, dtype=np.float64).reshape(2, 2)
             head_size = 0.6 * float(np.linalg.norm(hb[1] - hb[0]))
         f64 = torch.float64
         return {
-            "image": to_normalized_tensor(out.image),
-            "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
-            "crop_to_image": torch.from_numpy(out.crop_to_image),
             "gt_keypoints": torch.from_numpy(gt.copy()),
             "bbox": torch.tensor(item.bbox, dtype=f64),
             "bbox_score": torch.tensor(item.score, dtype=f64),
@@ -249,5 +261,5 @@ class TopDownDataset(Dataset):
             "image_id": torch.tensor(int(record.image_id), dtype=torch.int64),
             "ann_id": torch.tensor(item.ann_id, dtype=torch.int64),
             "source_index": torch.tensor(int(person.source_index) if person is not None else -1, dtype=torch.int64),
-            "flipped": torch.tensor(bool(out.params.flip)),
+            "flipped": torch.tensor(bool(flipped)),
         }

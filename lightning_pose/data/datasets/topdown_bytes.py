@@ -23,7 +23,6 @@ Use :func:`collate_encoded` as the DataLoader's ``collate_fn``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -147,11 +146,6 @@ class TopDownBytesDataset(TopDownDataset):
         kp = np.zeros((k, 3)) if person is None else t.transform_keypoints(gt, m, params.flip)
         photo = draw_photometric_params(t.augmentation, t.input_size, self.photo_rng, t.augmentation.enabled)
 
-        head_size = math.nan
-        if person is not None and person.head_box is not None:
-            hb = np.asarray(person.head_box, dtype=np.float64).reshape(2, 2)
-            head_size = 0.6 * float(np.linalg.norm(hb[1] - hb[0]))
-        f64 = torch.float64
         sample: dict[str, Any] = {
             ENCODED_KEY: self.read_bytes(index),
             "file": str(record.file),
@@ -159,17 +153,7 @@ class TopDownBytesDataset(TopDownDataset):
             "downscale": torch.tensor(downscale, dtype=torch.int64),
             "keypoints": torch.from_numpy(kp.astype(np.float32)),
             "crop_to_image": torch.from_numpy(geometry.invert_affine(m)),
-            "gt_keypoints": torch.from_numpy(gt.copy()),
-            "bbox": torch.tensor(item.bbox, dtype=f64),
-            "bbox_score": torch.tensor(item.score, dtype=f64),
-            "area": torch.tensor(float(person.area) if person is not None else 0.0, dtype=f64),
-            "crop_area": torch.tensor(float(scale[0] * scale[1]), dtype=f64),
-            "head_size": torch.tensor(head_size, dtype=f64),
-            "sample_id": torch.tensor(index, dtype=torch.int64),
-            "image_id": torch.tensor(int(record.image_id), dtype=torch.int64),
-            "ann_id": torch.tensor(item.ann_id, dtype=torch.int64),
-            "source_index": torch.tensor(int(person.source_index) if person is not None else -1, dtype=torch.int64),
-            "flipped": torch.tensor(bool(params.flip)),
         }
+        sample.update(self._sample_metadata(index, gt, scale, params.flip))
         sample.update({key: torch.from_numpy(v) for key, v in photo.items()})
         return sample
