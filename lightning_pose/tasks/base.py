@@ -27,6 +27,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
+from lightning_pose.tasks.network import NetworkSpec, build_network, describe_network, network_name
 
 __all__ = ["PoseTask", "crop_to_image_coords"]
 
@@ -91,8 +92,11 @@ class PoseTask(LightningModule):
         export_dir: str | None = None,
         channels_last: bool = False,
         compile: bool | dict[str, Any] = False,
+        network: NetworkSpec | None = None,
     ) -> None:
         super().__init__()
+        #: the network factory as given (a class, partial or stored mapping); see :mod:`lightning_pose.tasks.network`
+        self.network_spec: NetworkSpec | None = network
         self.keypoint_set = get_keypoint_set(keypoint_set)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.optimizer_factory = optimizer
@@ -110,7 +114,7 @@ class PoseTask(LightningModule):
         self._compile_args: dict[str, Any] | None = (dict(compile) if isinstance(compile, dict)
                                                      else {} if compile else None)
         self._gpu_options_applied = False
-        self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler", "network"])
         # what W&B shows and what load_from_checkpoint needs (it passes only the keys __init__ accepts);
         # saved again as one dict so that the logged copy (hparams_initial) has them too
         hparams = dict(self.hparams)
@@ -122,9 +126,31 @@ class PoseTask(LightningModule):
             optimizer_config=_describe_callable(optimizer),
             scheduler_config=_describe_callable(scheduler),
         )
+        if network is not None:  # plain {class_path, init_args}: a checkpoint rebuilds the network from it
+            hparams["network"] = describe_network(network)
         self.save_hyperparameters(hparams)
         # Lightning's model summary runs this input to report FLOPs (and the cost callback reuses it)
         self.example_input_array = torch.zeros(1, 3, self.input_size[1], self.input_size[0])
+
+    # ------------------------------------------------------------------ network
+    def make_network(self, **extra: Any) -> nn.Module:
+        """Build the injected network for this task's keypoint count (call after ``super().__init__``; ``extra``
+        are task-owned network arguments the config does not set, e.g. CPM's background channel)."""
+        if self.network_spec is None:
+            raise TypeError(f"{type(self).__name__}: no network given (set model.init_args.network in the config)")
+        return build_network(self.network_spec, self.num_keypoints, **extra)
+
+    @property
+    def network_name(self) -> str | None:
+        """Class name of the injected network (``SimpleBaseline``...), for trackers; ``None`` without one."""
+        return None if self.network_spec is None else network_name(self.network_spec)
+
+    @property
+    def backbone(self) -> str | None:
+        """The network's ``backbone`` argument (a timm model name) when it has one."""
+        if self.network_spec is None:
+            return None
+        return describe_network(self.network_spec)["init_args"].get("backbone")
 
     # ------------------------------------------------------------------ method hooks
     @property
