@@ -45,9 +45,9 @@ def _run_facts(trainer: Trainer | None, pl_module: LightningModule, datamodule: 
     facts: dict[str, Any] = {"method": getattr(pl_module, "method_name", type(pl_module).__name__)}
     if dm is not None:
         facts["dataset"] = getattr(dm, "dataset_name", type(dm).__name__)
-    net_args = getattr(pl_module, "_net_args", {}) or {}
-    if "backbone" in net_args:
-        facts["backbone"] = net_args["backbone"]
+    backbone = getattr(pl_module, "backbone", None)  # PoseTask: the injected network's `backbone` argument
+    if isinstance(backbone, str) and backbone:
+        facts["backbone"] = backbone
     size = getattr(pl_module, "input_size", None)
     if size is not None:
         facts["input_size"] = [int(size[0]), int(size[1])]

@@ -109,6 +109,8 @@ class ConvolutionalPoseMachine(nn.Module):
     """
 
     stride: int = 8
+    #: the method this network stands for in trackers (``HeatmapTask.method_name``, W&B group)
+    method_name = "cpm"
 
     def __init__(
         self,

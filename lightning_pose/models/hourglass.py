@@ -106,6 +106,8 @@ class StackedHourglass(nn.Module):
     """
 
     stride: int = 4
+    #: the method this network stands for in trackers (``HeatmapTask.method_name``, W&B group)
+    method_name = "hourglass"
 
     def __init__(
         self,

@@ -54,6 +54,9 @@ class SimpleBaseline(nn.Module):
     top-left ``H/stride x W/stride`` part (e.g. 96 -> 92 rows at 368 px with a stride-32 ResNet).
     """
 
+    #: the method this network stands for in trackers (``HeatmapTask.method_name``, W&B group)
+    method_name = "simple_baseline"
+
     def __init__(
         self,
         num_keypoints: int,

@@ -4,8 +4,8 @@ Every checkpoint written by a :class:`~lightning_pose.tasks.base.PoseTask` carri
 ``"lightning_pose"`` (plain Python types only, so it loads with ``torch.load(weights_only=True)``)::
 
     {"format": 1, "package_version": "0.1.0",
-     "class_path": "lightning_pose.tasks.heatmap.SimpleBaselineTask",
-     "init_args": {...constructor arguments of the network and codec...},
+     "class_path": "lightning_pose.tasks.heatmap.HeatmapTask",
+     "init_args": {...constructor arguments of the task and codec, "network": {"class_path": ..., "init_args": ...}},
      "keypoint_set": {...KeypointSet.to_dict()...}, "num_keypoints": 17,
      "input_size": [W_in, H_in],                       # network input in pixels, width first
      "normalization": {"mean": [...], "std": [...], "color": "RGB", "pixel_range": 255}}
@@ -147,7 +147,9 @@ def _resolve_class(meta: Mapping[str, Any], requested: type | None, path: Path) 
             f"checkpoint {path}: holds a {stored.__name__}, not a {requested.__name__}; use "
             f"{stored.__name__}.load_from_checkpoint or lightning_pose.load"
         )
-    return requested
+    # the stored class when it is a subclass of the requested one (a SimpleBaselineTask checkpoint loaded with
+    # HeatmapTask.load_from_checkpoint, or through a HeatmapTask config, keeps its own constructor arguments)
+    return stored if stored is not None else requested
 
 
 def _state_shapes(state_dict: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -234,6 +236,11 @@ def task_from_checkpoint(path: str | Path, cls: type | None = None, map_location
     kwargs.update(overrides)
     if "pretrained" in accepted and "pretrained" not in overrides:
         kwargs["pretrained"] = False  # the checkpoint's weights replace them: never download ImageNet weights
+    network = kwargs.get("network")
+    if isinstance(network, Mapping) and "network" not in overrides and \
+            isinstance(network.get("init_args"), Mapping) and "pretrained" in network["init_args"]:
+        # the same for an injected network ({class_path, init_args} stored by the task)
+        kwargs["network"] = {**network, "init_args": {**network["init_args"], "pretrained": False}}
     try:
         model = task_cls(**kwargs)
     except (TypeError, ValueError) as exc:
