@@ -87,5 +87,5 @@ def test_wheel_ships_configs_and_runs_from_anywhere(tmp_path):
                          cwd=elsewhere, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     cfg = yaml.safe_load(out.stdout)
-    assert cfg["model"]["class_path"] == "lightning_pose.tasks.SimpleBaselineTask"
-    assert cfg["model"]["init_args"]["backbone"] == "resnet18"
+    assert cfg["model"]["class_path"] == "lightning_pose.tasks.HeatmapTask"
+    assert cfg["model"]["init_args"]["network"]["init_args"]["backbone"] == "resnet18"

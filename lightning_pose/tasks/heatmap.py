@@ -188,7 +188,7 @@ def _own_network(owner: str, cls: type, args: dict[str, Any], given: NetworkSpec
         return functools.partial(cls, **args)
     stored = describe_network(given)
     own = describe_network(functools.partial(cls, **args))
-    if stored["class_path"] != own["class_path"]:
+    if _network_class(given) is not cls:
         raise ConfigError(f"{owner} builds a {cls.__name__}, not the given network {stored['class_path']}; "
                           "use HeatmapTask with that network instead")
     clash = sorted(k for k, v in own["init_args"].items()

@@ -24,20 +24,42 @@ torch.set_num_threads(1)
 W_IN, H_IN = 64, 96  # input frame (width, height) in pixels; multiples of 32 for every tiny network below
 
 
+#: method -> (network spec as a config states it, task arguments): one HeatmapTask serves every heatmap network
+TINY_NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "simple_baseline": ({"class_path": "lightning_pose.models.SimpleBaseline",
+                         "init_args": {"backbone": "lcnet_050", "deconv_channels": [16, 16, 16]}}, {}),
+    "hourglass": ({"class_path": "lightning_pose.models.StackedHourglass",
+                   "init_args": {"num_stacks": 2, "channels": 16, "depth": 2, "stem_channels": 8}}, {}),
+    "cpm": ({"class_path": "lightning_pose.models.ConvolutionalPoseMachine",
+             "init_args": {"num_stages": 2, "channels": 8}}, {}),
+    # the task's background flag reaches the network (it takes a `background` argument the spec leaves unset)
+    "cpm_background": ({"class_path": "lightning_pose.models.ConvolutionalPoseMachine",
+                        "init_args": {"num_stages": 2, "channels": 8, "batch_norm": False, "center_map": True}},
+                       {"background": True}),
+}
+
+
 def _tiny_task(method: str, **kwargs: Any) -> Any:
+    from lightning_pose.tasks import HeatmapTask
+
+    network, task_args = TINY_NETWORKS[method]
+    return HeatmapTask(network=network, **{"keypoint_set": "coco", "input_size": (W_IN, H_IN), **task_args, **kwargs})
+
+
+def _legacy_task(method: str, **kwargs: Any) -> Any:
+    """The same tiny models through the historical task classes (thin subclasses of HeatmapTask)."""
     from lightning_pose.tasks import CPMTask, SimpleBaselineTask, StackedHourglassTask
 
     common = dict(keypoint_set="coco", input_size=(W_IN, H_IN))
     common.update(kwargs)
-    if method == "simple_baseline":
-        return SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(16, 16, 16), **common)
-    if method == "hourglass":
-        return StackedHourglassTask(num_stacks=2, channels=16, depth=2, stem_channels=8, **common)
-    if method == "cpm":
-        return CPMTask(num_stages=2, channels=8, **common)
-    if method == "cpm_background":
-        return CPMTask(num_stages=2, channels=8, background=True, batch_norm=False, center_map=True, **common)
-    raise ValueError(method)
+    legacy = {
+        "simple_baseline": lambda: SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(16, 16, 16), **common),
+        "hourglass": lambda: StackedHourglassTask(num_stacks=2, channels=16, depth=2, stem_channels=8, **common),
+        "cpm": lambda: CPMTask(num_stages=2, channels=8, **common),
+        "cpm_background": lambda: CPMTask(num_stages=2, channels=8, background=True, batch_norm=False,
+                                          center_map=True, **common),
+    }
+    return legacy[method]()
 
 
 METHODS = ["simple_baseline", "hourglass", "cpm", "cpm_background"]
@@ -173,8 +195,66 @@ def test_input_size_must_be_a_multiple_of_the_stride() -> None:
 
 
 def test_hparams_record_method_and_network() -> None:
-    task = _tiny_task("hourglass")
+    task = _legacy_task("hourglass")
     assert task.hparams["method"] == "hourglass"
     assert task.hparams["num_stacks"] == 2 and task.hparams["stem_channels"] == 8
     assert task.hparams["num_keypoints"] == 17 and list(task.hparams["input_size"]) == [W_IN, H_IN]
     assert task.network.stem[0].out_channels == 8
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_legacy_task_classes_build_the_injected_network(method: str) -> None:
+    """SimpleBaselineTask / StackedHourglassTask / CPMTask are HeatmapTask with a network spec: same layers, same
+    initial weights (same seed), same outputs, same method name, network description and codec geometry."""
+    from lightning_pose.tasks import HeatmapTask
+
+    torch.manual_seed(0)
+    legacy = _legacy_task(method).eval()
+    torch.manual_seed(0)
+    injected = _tiny_task(method).eval()
+    assert isinstance(legacy, HeatmapTask) and type(injected) is HeatmapTask
+    assert legacy.method_name == injected.method_name == method.replace("_background", "")
+    assert legacy.hparams["method"] == injected.hparams["method"] == legacy.method_name
+    assert legacy.network_name == injected.network_name == type(injected.network).__name__
+    assert legacy.hparams["network"]["class_path"].rsplit(".", 1)[1] == legacy.network_name
+    assert legacy.background == injected.background == (method == "cpm_background")
+    assert legacy.codec.heatmap_size == injected.codec.heatmap_size
+    a, b = legacy.state_dict(), injected.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    images = torch.randn(2, 3, H_IN, W_IN, generator=torch.Generator().manual_seed(4))
+    for x, y in zip(legacy(images), injected(images)):
+        assert torch.equal(x, y)
+    assert not hasattr(legacy, "_net_args")
+
+
+def test_backbone_and_network_name_are_public() -> None:
+    task = _tiny_task("simple_baseline")
+    assert task.backbone == "lcnet_050" and task.network_name == "SimpleBaseline"
+    assert task.hparams["network"] == {"class_path": "lightning_pose.models.SimpleBaseline",
+                                       "init_args": {"backbone": "lcnet_050", "deconv_channels": [16, 16, 16]}}
+    assert _legacy_task("simple_baseline").backbone == "lcnet_050"
+    assert _tiny_task("hourglass").backbone is None
+
+
+def test_injection_errors_are_one_clear_line() -> None:
+    from lightning_pose.errors import ConfigError
+    from lightning_pose.tasks import CPMTask, HeatmapTask
+
+    common = dict(keypoint_set="coco", input_size=(W_IN, H_IN))
+    with pytest.raises(ConfigError, match=r"HeatmapTask: no network given; set model.init_args.network"):
+        HeatmapTask(**common)
+    cpm, _ = TINY_NETWORKS["cpm"]
+    with_bg = {**cpm, "init_args": {**cpm["init_args"], "background": False}}
+    with pytest.raises(ConfigError, match=r"background=True but network ConvolutionalPoseMachine has "
+                                          r"background=False"):
+        HeatmapTask(network=with_bg, background=True, **common)
+    with pytest.raises(ConfigError, match=r"network Conv2d has no integer 'stride' attribute"):
+        HeatmapTask(network={"class_path": "torch.nn.Conv2d", "init_args": {"out_channels": 17, "kernel_size": 1}},
+                    **common)
+    # a thin class refuses a network that contradicts its own arguments
+    other = {**cpm, "init_args": {**cpm["init_args"], "num_stages": 3}}
+    with pytest.raises(ConfigError, match=r"CPMTask: network argument num_stages=3 contradicts the task's "
+                                          r"num_stages=2"):
+        CPMTask(num_stages=2, channels=8, network=other, **common)
+    with pytest.raises(ConfigError, match=r"CPMTask builds a ConvolutionalPoseMachine, not the given network"):
+        CPMTask(network=TINY_NETWORKS["hourglass"][0], **common)
