@@ -147,10 +147,13 @@ class PoseTask(LightningModule):
 
     @property
     def backbone(self) -> str | None:
-        """The network's ``backbone`` argument (a timm model name) when it has one."""
-        if self.network_spec is None:
-            return None
-        return describe_network(self.network_spec)["init_args"].get("backbone")
+        """The network's ``backbone`` argument (a timm model name) when it has one: from the injected network, else
+        the task's own ``backbone`` hyper-parameter (tasks that take network arguments themselves)."""
+        if self.network_spec is not None:
+            value = describe_network(self.network_spec)["init_args"].get("backbone")
+        else:
+            value = self.hparams.get("backbone") if "backbone" in self.hparams else None
+        return value if isinstance(value, str) and value else None
 
     # ------------------------------------------------------------------ method hooks
     @property

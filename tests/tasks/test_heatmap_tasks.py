@@ -258,3 +258,19 @@ def test_injection_errors_are_one_clear_line() -> None:
         CPMTask(num_stages=2, channels=8, network=other, **common)
     with pytest.raises(ConfigError, match=r"CPMTask builds a ConvolutionalPoseMachine, not the given network"):
         CPMTask(network=TINY_NETWORKS["hourglass"][0], **common)
+
+
+@pytest.mark.parametrize("method,name", [("simple_baseline", f"simple_baseline-demo-lcnet_050-{W_IN}x{H_IN}"),
+                                         ("hourglass", f"hourglass-demo-{W_IN}x{H_IN}"),
+                                         ("cpm_background", f"cpm-demo-{W_IN}x{H_IN}")])
+def test_wandb_run_facts_are_the_same_for_injected_and_legacy_tasks(method: str, name: str) -> None:
+    """W&B group/run name ``<method>-<dataset>[-<backbone>]-<W>x<H>`` from the public method_name/backbone."""
+    from types import SimpleNamespace
+
+    from lightning_pose.callbacks.wandb_callbacks import _run_facts, run_name
+
+    dm = SimpleNamespace(dataset_name="demo")
+    facts = [_run_facts(None, task, dm) for task in (_tiny_task(method), _legacy_task(method))]
+    assert facts[0] == facts[1]
+    assert facts[0]["method"] == method.replace("_background", "") and facts[0]["input_size"] == [W_IN, H_IN]
+    assert run_name(facts[0]) == name
