@@ -19,7 +19,7 @@ from lightning_pose.models.associative_embedding import HigherHRNetAENet, Hourgl
 # (name, factory, input (H, W), reference params M, reference GMACs, source)
 ENTRIES = (
     ("AE Hourglass 4-stack, 256 ch (+128/level), K=17, L=1 (paper)", lambda: HourglassAENet(17), (512, 512),
-     138.9, 221.0, "METHODS §5.1 [computed]"),
+     138.9, 221.0, "docs/methods.md#ae-network [computed]"),
     ("AE Hourglass 4-stack, K=17, L=1, BN units (mmpose)", lambda: HourglassAENet(17, batch_norm=True),
      (512, 512), None, None, "-"),
     ("AE Hourglass 1-stack 32 ch, depth 3, stem 16 (demo config)",

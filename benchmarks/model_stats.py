@@ -1,6 +1,6 @@
 """Parameter and FLOP report of the heatmap networks next to the published / reference numbers.
 
-MACs are counted like METHODS.md: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass at batch 1,
+MACs are counted like docs/methods.md#model-sizes: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass at batch 1,
 convolution / transposed-convolution / linear (matmul) ops only (BN, ReLU, pooling, additions and upsampling are
 ignored), MACs = FLOPs / 2. By default the models are built and run on the ``meta`` device, so nothing is computed and
 the report takes seconds; ``--device cpu`` runs real forward passes (same counts, much slower).
@@ -45,7 +45,7 @@ def _op_name(op: object) -> str:
 def count_macs(model: nn.Module, input_shape: tuple[int, ...], *, device: str | torch.device = "meta") -> float:
     """Multiply-accumulates of one forward pass on a zero input of ``input_shape`` ``(B, C, H, W)``.
 
-    Counts only convolutions (incl. transposed) and matrix products, as METHODS.md does; returns MACs (FLOPs / 2).
+    Counts only convolutions (incl. transposed) and matrix products, as docs/methods.md#model-sizes does; returns MACs (FLOPs / 2).
     The model must already live on ``device``.
     """
     x = torch.zeros(input_shape, device=device)
@@ -78,20 +78,20 @@ class Entry:
 
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("Hourglass 8-stack, 256 ch, K=16", lambda: StackedHourglass(16, 8), (256, 256), 25.43, 27.4, "METHODS §3.1"),
+    Entry("Hourglass 8-stack, 256 ch, K=16", lambda: StackedHourglass(16, 8), (256, 256), 25.43, 27.4, "docs/methods.md#stacked-hourglass"),
     Entry("Hourglass 4-stack, 256 ch, K=16", lambda: StackedHourglass(16, 4), (256, 256), None, None, "-"),
-    Entry("Hourglass 2-stack, 256 ch, K=16", lambda: StackedHourglass(16, 2), (256, 256), 6.57, 8.3, "METHODS §3.1"),
-    Entry("Hourglass 1-stack, 256 ch, K=16", lambda: StackedHourglass(16, 1), (256, 256), 3.43, 5.2, "METHODS §3.1"),
+    Entry("Hourglass 2-stack, 256 ch, K=16", lambda: StackedHourglass(16, 2), (256, 256), 6.57, 8.3, "docs/methods.md#stacked-hourglass"),
+    Entry("Hourglass 1-stack, 256 ch, K=16", lambda: StackedHourglass(16, 1), (256, 256), 3.43, 5.2, "docs/methods.md#stacked-hourglass"),
     Entry("CPM 6-stage mmpose-style (BN), K=16", lambda: ConvolutionalPoseMachine(16), (368, 368), 31.23, 175.4,
-          "METHODS §2.1"),
+          "docs/methods.md#cpm"),
     Entry("CPM 6-stage original (K'=15 bg, centre map, no BN)",
           lambda: ConvolutionalPoseMachine(14, background=True, center_map=True, batch_norm=False), (368, 368),
-          31.22, 175.4, "METHODS §2.1"),
+          31.22, 175.4, "docs/methods.md#cpm"),
     Entry("CPM 6-stage mmpose-style (BN), K=17", lambda: ConvolutionalPoseMachine(17), (256, 192), 31.30, 63.7,
-          "METHODS §2.1"),
-    Entry("SimpleBaseline R50, K=17", lambda: SimpleBaseline(17, "resnet50"), (256, 192), 34.00, 5.43, "METHODS §1c"),
+          "docs/methods.md#cpm"),
+    Entry("SimpleBaseline R50, K=17", lambda: SimpleBaseline(17, "resnet50"), (256, 192), 34.00, 5.43, "docs/methods.md#simplebaseline"),
     Entry("SimpleBaseline R50, K=16", lambda: SimpleBaseline(16, "resnet50"), (256, 256), 34.00, 7.24,
-          "METHODS §1c (params quoted for K=17)"),
+          "docs/methods.md#simplebaseline (params quoted for K=17)"),
 )
 
 

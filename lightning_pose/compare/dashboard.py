@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(out, json.dumps(workspace_spec(workspace), indent=1, sort_keys=True) + "\n")
         print(f"workspace spec written to {out} (nothing sent to W&B)")
         return 0
-    from lightning_pose.callbacks.wandb_logger import wandb_credentials_configured
+    from lightning_pose.wandb_mode import wandb_credentials_configured
 
     if not wandb_credentials_configured():
         print("lightning-pose dashboard: error: no W&B account configured (WANDB_API_KEY or `wandb login`); "

@@ -3,7 +3,7 @@
 Numpy only. Coordinates are pixels of the original image (any origin, shared by GT and predictions).
 The 14 AIC keypoints are in the release order (0 r_shoulder ... 12 head_top, 13 neck).
 
-Semantics (docs/METRICS.md §4):
+Semantics (docs/metrics.md#ai-challenger):
 
 * Raw visibility codes: 1 visible, 2 labelled but occluded, 3 not labelled. Only ``v == 1`` joints count.
 * Per GT human ``i`` and predicted human ``j``::

@@ -3,7 +3,7 @@
 Numpy only (no torch, no pycocotools at run time). Coordinates are pixels of the original image
 (the package's 0-based image frame, shared by GT and predictions); areas are px^2.
 
-What is reproduced (pycocotools 2.0.x ``cocoeval.py`` / ``coco.py:loadRes``; see docs/METRICS.md §3):
+What is reproduced (pycocotools 2.0.x ``cocoeval.py`` / ``coco.py:loadRes``; see docs/metrics.md#coco-keypoint-ap):
 
 * OKS per (image, category) between the top ``max_dets`` detections (stable ``mergesort`` on -score,
   ties keep the order of ``results``) and every GT, including the doubled-box branch for GTs without

@@ -1,6 +1,6 @@
 """Generic PCK (percentage of correct keypoints) with per-instance normalisers. numpy only.
 
-Definition (METRICS.md section 1): for instance n and joint k with a valid GT,
+Definition (docs/metrics.md#pck): for instance n and joint k with a valid GT,
 ``d_nk = || (p_nk - g_nk) / s_n ||_2`` where ``s_n`` is the instance normaliser (a scalar, or a per-axis pair
 ``(s_x, s_y)`` as in mmpose). A joint is correct iff ``d_nk < thr`` (``comparison="<"``, mmpose) or
 ``d_nk <= thr`` (``comparison="<="``, official MPII / HRNet).

@@ -1,4 +1,4 @@
-"""MPII PCKh exactly as the official MATLAB evaluation (METRICS.md section 2). numpy only.
+"""MPII PCKh exactly as the official MATLAB evaluation (docs/metrics.md#pckh). numpy only.
 
 Semantics (official toolkit ``evaluatePCKh.m`` / ``computePCK.m`` / ``genTablePCK.m``):
 

@@ -10,7 +10,7 @@ joint ``k`` of person ``n`` (at the pixel of its target peak), ``hbar_n = mean_k
 
 This is the normalisation of the authors' code (pose-ae-train ``AE`` loss, HigherHRNet ``AELoss``): the paper
 writes the pull term as a sum over joints and the push term over ``N^2`` pairs; the code takes the mean over
-joints and excludes ``n = n'`` (which only adds a constant to the logged value, METHODS.md pitfall 10).
+joints and excludes ``n = n'`` (which only adds a constant to the logged value, docs/methods.md#ae-loss).
 """
 
 from __future__ import annotations

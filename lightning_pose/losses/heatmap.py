@@ -88,7 +88,7 @@ def multi_stage_heatmap_loss(
             different resolutions).
         weight: ``(B, K)`` joint weights or ``None``.
         aggregate: ``"sum"`` over stages (CPM Caffe, mmpose ``CPMHead``) or ``"mean"`` over stages
-            (pytorch_stacked_hourglass, pose-ae-train) -- METHODS §0.4; they differ by the factor ``S``.
+            (pytorch_stacked_hourglass, pose-ae-train) -- docs/conventions.md#heatmap-loss; they differ by the factor ``S``.
         stage_weights: optional per-stage factors applied before aggregation (``"mean"`` then divides by ``S``).
 
     Returns:

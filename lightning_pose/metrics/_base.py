@@ -1,6 +1,6 @@
 """Shared machinery of the DDP-safe metric wrappers: 1-D float64 cat states and sample-id de-duplication.
 
-Why (METRICS.md section 5): torchmetrics concatenates list states across ranks and gives a rank that never called
+Why (docs/metrics.md#distributed-evaluation): torchmetrics concatenates list states across ranks and gives a rank that never called
 ``update`` a 1-D placeholder of ``self.dtype``. Storing **every** state as a flat float64 vector (reshaped in
 ``compute`` with the known K) makes an empty rank harmless, and ids up to 2**53 stay exact. DistributedSampler
 padding repeats samples, so ``compute`` keeps the first occurrence of each ``sample_id`` and sorts by id, which

@@ -4,7 +4,7 @@ Both networks return a list of :class:`AEOutput` (one per supervised output, the
 ``heatmaps`` are ``(B, K, h, w)`` and ``tags`` ``(B, K * L, h, w)`` (joint-major: channels ``k * L .. k * L + L - 1``
 belong to joint ``k``) or ``None`` for a heatmap-only output. The pixel convention is owned by the codec.
 
-* :class:`HourglassAENet` -- the paper's network (METHODS.md §5.1, pose-ae-train ``PoseNet``): stem
+* :class:`HourglassAENet` -- the paper's network (docs/methods.md#ae-network, pose-ae-train ``PoseNet``): stem
   ``C7/2(3->s), C3(s->2s), MaxPool2, C3(2s->2s), C3(2s->c)`` (stride 4); per stack an hourglass of plain 3x3
   conv units whose width grows by ``increase`` per level (256 -> 384 -> 512 -> 640 -> 768 in the paper), then
   ``C3(c), C3(c)``, a 1x1 output ``C1(c -> K + K L)`` and between stacks ``x = x + C1(out) + C1(y)``. Units are

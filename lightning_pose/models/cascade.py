@@ -30,7 +30,7 @@ Coordinate frames and the crop geometry (all exact, no half-pixel drift):
 Training (paper): the stage is trained on crops around *simulated* estimates ``y_gt + delta``,
 ``delta ~ N(0, residual_std)`` per joint, the std fitted to the previous stage's residuals
 (:meth:`DeepPoseCascade.estimate_residual_std`, :meth:`DeepPoseCascade.jitter`); the target of stage ``s`` is
-``y_gt - estimate``. The incoming estimates are detached by default (stages trained separately, METHODS §1b).
+``y_gt - estimate``. The incoming estimates are detached by default (stages trained separately, docs/methods.md#deeppose-cascade).
 """
 
 from __future__ import annotations

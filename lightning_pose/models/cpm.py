@@ -1,6 +1,6 @@
 """Convolutional Pose Machines (Wei, Ramakrishna, Kanade & Sheikh, CVPR 2016).
 
-Architecture (METHODS.md §2.1; the released Caffe ``pose_deploy_centerMap.prototxt`` and mmpose's ``CPM``), with
+Architecture (docs/methods.md#cpm; the released Caffe ``pose_deploy_centerMap.prototxt`` and mmpose's ``CPM``), with
 ``c = channels`` (128 published), ``t = trunk_channels`` (defaults to ``c``) and ``K' = K (+1 with background)``:
 
 * stage 1 on the image: ``C9(3->t)-P, C9(t->t)-P, C9(t->t)-P, C5(t->c/4), C9(c/4->4c), C1(4c->4c), C1(4c->K')``;

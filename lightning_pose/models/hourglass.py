@@ -1,6 +1,6 @@
 """Stacked Hourglass network (Newell, Yang & Deng, ECCV 2016), as published.
 
-Architecture (METHODS.md §3.1; the Lua ``hg.lua`` model and its PyTorch port):
+Architecture (docs/methods.md#stacked-hourglass; the Lua ``hg.lua`` model and its PyTorch port):
 
 * pre-activation bottleneck residual ``BN-ReLU-C1(in->out/2)-BN-ReLU-C3(out/2)-BN-ReLU-C1(->out)`` plus a skip
   (identity, or ``C1(in->out)`` when ``in != out``); every convolution has a bias;

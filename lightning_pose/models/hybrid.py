@@ -1,4 +1,4 @@
-"""Hybrid part-detection + localisation network (DS-CNN idea, Bulat & Tzimiropoulos ECCV16 cascade; METHODS §4.2).
+"""Hybrid part-detection + localisation network (DS-CNN idea, Bulat & Tzimiropoulos ECCV16 cascade; docs/methods.md#hybrid).
 
 Design::
 
@@ -16,7 +16,7 @@ Why this design:
   negative background.
 * **Regression/localisation subnet** (Bulat's second stage): it sees the detection *probabilities* (where parts
   are and how confident) stacked with the detector's own features ``g`` (Bulat stacks the detection features) and
-  the high-resolution stride-4 backbone features ``f_skip`` (METHODS §4.2; they carry precise low-level location
+  the high-resolution stride-4 backbone features ``f_skip`` (docs/methods.md#hybrid; they carry precise low-level location
   cues lost in the 32x bottleneck). Dilated 3x3 convolutions (dilations 1, 2, 4, 8 -> receptive field
   ``1 + 4 * (1 + 2 + 4 + 8) = 61`` heatmap px = 244 input px, more than half of a 256 px input) let it infer
   occluded parts from the configuration of the others at full stride-4 resolution, without pooling. Bottleneck
@@ -27,7 +27,7 @@ Why this design:
   maps for the pure-regression ablation.
 
 Frames: heatmaps are at stride ``self.stride`` (4 for ResNets with three deconvs); heatmap pixel ``(i, j)`` stands
-for input pixel ``(i * stride, j * stride)`` (convention A, METHODS §0.3), so the soft-argmax grid ``i / W_h`` is the
+for input pixel ``(i * stride, j * stride)`` (convention A, docs/conventions.md#heatmap-frame), so the soft-argmax grid ``i / W_h`` is the
 normalised input coordinate ``x / W_in`` used by ``RegressionCodec``. ``coords`` are ``(B, K, 2)`` normalised input
 coordinates ``(x / W_in, y / H_in)``.
 """
@@ -100,7 +100,7 @@ class HybridPoseNet(nn.Module):
             with beta = 20 a trained peak outweighs the ~3000 zero-valued background pixels by ~1e5 (background
             pull towards the map centre < 0.01 heatmap px) while an untrained, near-zero map still gives smooth
             gradients (coords near the centre).
-        softargmax_debias: remove the uniform background contribution of the softmax (METHODS §1c). Off by
+        softargmax_debias: remove the uniform background contribution of the softmax (docs/methods.md#integral-regression). Off by
             default: on near-constant maps (fresh network) the correction divides by ``1 - rho ~ 0`` and is unstable.
 
     Attributes:

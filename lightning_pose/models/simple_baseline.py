@@ -3,7 +3,7 @@
 ``backbone (last feature map, stride r) -> [ConvTranspose(k, stride 2, no bias) - BN - ReLU] x n -> Conv(final_kernel)
 -> K heatmaps`` at stride ``r / 2**n`` (4 for ResNets with the published three 256-channel 4x4 deconvolutions).
 
-Sizes: ResNet-50, 256x192 input, K = 17 -> 34.0 M parameters, 5.43 GMACs (METHODS.md §1c).
+Sizes: ResNet-50, 256x192 input, K = 17 -> 34.0 M parameters, 5.43 GMACs (docs/methods.md#simplebaseline).
 
 Weight init (as in the paper's code): deconvolution and final-convolution weights ~ Normal(0, 0.001), final bias 0,
 BN weight 1 / bias 0; the backbone keeps timm's init (or its pretrained weights with ``pretrained=True``).

@@ -359,7 +359,7 @@ class PoseTask(LightningModule):
         return out
 
     def _reset_metrics(self, split: str) -> None:
-        # under ddp_spawn the metric states may be shared between processes until reset (ECOSYSTEM finding 6)
+        # under ddp_spawn the metric states may be shared between processes until reset (docs/ecosystem.md#spawned-metric-states)
         for metric in self._metrics.get(split, {}).values():
             metric.reset()
 

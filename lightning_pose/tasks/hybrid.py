@@ -5,7 +5,7 @@ with weighted BCE on binary disks, like Bulat's part detector) and a localisatio
 fed with the detections and stride-4 features, and coordinates from their soft-argmax, trained with MSE + L1).
 
 Loss: ``det_weight * BCE(det, disk) + reg_weight * MSE(reg, gaussian) + coord_weight * L1(coords, target)``, each
-mean-reduced and masked by the target weights (METHODS.md §4.2 starting point: 1, 1e3, 1).
+mean-reduced and masked by the target weights (docs/methods.md#hybrid starting point: 1, 1e3, 1).
 
 Decoding (``decode_mode``):
 * ``"fuse"`` (default): the refined heatmap is decoded (argmax + quarter offset) and averaged with the soft-argmax

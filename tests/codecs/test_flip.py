@@ -1,6 +1,6 @@
 """Flip test: heatmaps of the flipped image, flipped back, must decode where the direct heatmaps do.
 
-Convention A predicts (METHODS.md §0.3): a plain W-flip leaves the flipped-back peak 1 - 1/s heatmap px left of the
+Convention A predicts (docs/conventions.md#heatmap-frame): a plain W-flip leaves the flipped-back peak 1 - 1/s heatmap px left of the
 direct one (0.75 px at stride 4, 0.875 at stride 8, 0 at stride 1); HRNet's integer 1-px shift leaves it 1/s px to
 the right; the codec's "exact" shift of 1 - 1/s px removes the offset.
 """
@@ -54,7 +54,7 @@ def test_flip_back_dark_agrees_with_direct_decode(input_size, heatmap_size) -> N
     merged, _ = codec.decode(0.5 * (direct_maps + codec.flip_back(flipped_maps, fi)))
     assert ((merged - kp[..., :2])[..., 0] / s).abs().max() <= 0.1
 
-    # without the shift: off by -(1 - 1/s) heatmap px everywhere, as METHODS §0.3 predicts (0.75 px at stride 4)
+    # without the shift: off by -(1 - 1/s) heatmap px everywhere, as docs/conventions.md#heatmap-frame predicts (0.75 px at stride 4)
     none = (back("none") - direct)[..., 0] / s
     torch.testing.assert_close(none, torch.full_like(none, -(1 - 1 / s)), atol=0.02, rtol=0)
     # HRNet's integer shift: +1/s heatmap px (one input px). Only checked where the DARK blur (radius 5) does not

@@ -1,4 +1,4 @@
-"""COCO keypoint AP/AR of lightning_pose.evaluation.coco against pycocotools / xtcocotools (METRICS.md T7, T8)."""
+"""COCO keypoint AP/AR of lightning_pose.evaluation.coco against pycocotools / xtcocotools (docs/metrics.md#coco-keypoint-ap)."""
 
 from __future__ import annotations
 

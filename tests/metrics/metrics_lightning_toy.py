@@ -31,7 +31,7 @@ class ToyCOCOModule(pl.LightningModule):
         self.seen_file = seen_file
 
     def on_validation_epoch_start(self) -> None:
-        self.val_ap.reset()  # ddp_spawn shares metric states between ranks otherwise (ECOSYSTEM finding 6)
+        self.val_ap.reset()  # ddp_spawn shares metric states between ranks otherwise (docs/ecosystem.md#spawned-metric-states)
 
     def training_step(self, batch, batch_idx):
         return (self.weight ** 2).sum() + batch["pred"].sum() * 0

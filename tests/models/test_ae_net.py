@@ -22,7 +22,7 @@ def test_hourglass_ae_outputs_every_stack() -> None:
 
 
 def test_hourglass_ae_published_size() -> None:
-    """4 stacks, 256 channels (+128 per level), K = 17, L = 1: 138.9 M parameters (METHODS.md §5.1)."""
+    """4 stacks, 256 channels (+128 per level), K = 17, L = 1: 138.9 M parameters (docs/methods.md#ae-network)."""
     with torch.device("meta"):
         net = HourglassAENet(17)
     params = sum(p.numel() for p in net.parameters())

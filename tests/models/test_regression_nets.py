@@ -17,7 +17,7 @@ def _count(m: torch.nn.Module) -> int:
 
 
 @pytest.mark.parametrize(("k", "rle", "expected"), [
-    (17, False, R50_TRUNK + 2048 * 34 + 34),  # METHODS §1b: 23.58 M
+    (17, False, R50_TRUNK + 2048 * 34 + 34),  # docs/methods.md#regression-and-rle: 23.58 M
     (16, False, R50_TRUNK + 2048 * 32 + 32),  # 23.57 M
     (17, True, R50_TRUNK + 2048 * 68 + 68),  # 23.65 M (flow lives in the loss)
 ])
