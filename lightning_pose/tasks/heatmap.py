@@ -6,9 +6,10 @@ encoded on the device from the batch's input-frame keypoints, weighted MSE on ev
 supervision), decoding of the **last** stack/stage (argmax + quarter offset or DARK) and the flip test
 ``0.5 * (H + flip_back(H_flipped))`` with the shift the codec's convention requires.
 
-Loss convention (stated, as docs/conventions.md#heatmap-loss asks): per stack/stage the mmpose ``KeypointMSELoss`` (mean over
-B, K, H, W of ``(pred - target)^2 * weight``); stacks/stages are **summed** (``loss_aggregate="sum"``, mmpose and the
-original CPM) or **averaged** (``"mean"``, Princeton's hourglass code). The two differ by a constant factor only.
+Loss convention (stated, as docs/conventions.md#heatmap-loss asks): per stack/stage the mmpose ``KeypointMSELoss``
+(mean over B, K, H, W of ``(pred - target)^2 * weight``); stacks/stages are **summed** (``loss_aggregate="sum"``,
+mmpose and the original CPM) or **averaged** (``"mean"``, Princeton's hourglass code). The two differ by a constant
+factor only.
 
 What a heatmap network must provide (nothing else is assumed):
 
