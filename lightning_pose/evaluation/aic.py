@@ -28,7 +28,7 @@ from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.errors import DataProblem, DatasetError
 
 __all__ = [
     "AIC_SIGMAS",

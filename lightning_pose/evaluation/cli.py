@@ -214,7 +214,7 @@ def format_table(title: str, scores: dict[str, float | None]) -> str:
 
 def _one_line(e: Exception) -> str:
     """The error as one line (``file: record: problem``), more problems listed on the following lines."""
-    from lightning_pose.data.records import DatasetError
+    from lightning_pose.errors import DatasetError
 
     if isinstance(e, DatasetError) and e.problems:
         first, rest = str(e.problems[0]), [str(p) for p in e.problems[1:21]]
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``lightning-pose evaluate``; returns the exit code (0 ok, 2 bad input)."""
     import warnings
 
-    from lightning_pose.data.records import DatasetError
+    from lightning_pose.errors import DatasetError
     from lightning_pose.errors import PoseUserError
     from lightning_pose.outputs import atomic_write_json, check_output_file
 

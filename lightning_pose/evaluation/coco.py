@@ -40,7 +40,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.errors import DataProblem, DatasetError
 from lightning_pose.evaluation.oks import COCO_SIGMAS, oks_pairs
 
 __all__ = [

@@ -8,7 +8,7 @@ Frames:
   :func:`write_mpii_preds` therefore expects 1-based predictions (add 1 to the package's 0-based coordinates;
   ``one_based=False`` writes values unchanged).
 
-Every loader raises :class:`~lightning_pose.data.records.DatasetError` naming the file, the record and the problem
+Every loader raises :class:`~lightning_pose.errors.DatasetError` naming the file, the record and the problem
 (shape mismatch, wrong keypoint count, unknown image id, NaN in GT, strings or booleans where numbers belong, ...),
 without the training-data hints (these are evaluation inputs). Writers are atomic (temporary file + rename,
 :mod:`lightning_pose.outputs`): an interrupted write leaves the previous file intact.
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lightning_pose.data.readers.mpii_mat import load_mpii_gt_mat
-from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.errors import DataProblem, DatasetError
 from lightning_pose.outputs import atomic_path, atomic_write_text
 
 __all__ = [

@@ -13,7 +13,7 @@ import numpy as np
 from torch import Tensor
 
 from lightning_pose.metrics._base import SampleStateMetric, batch_array
-from lightning_pose.metrics.topdown_postprocess import TopDownDetections, postprocess_topdown
+from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
 from lightning_pose.skeletons import AIC
 
 __all__ = ["AICScore"]

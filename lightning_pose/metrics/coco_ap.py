@@ -10,7 +10,7 @@ from torch import Tensor
 from lightning_pose.evaluation.coco import STAT_NAMES, CocoKeypointEvaluator
 from lightning_pose.evaluation.oks import COCO_SIGMAS
 from lightning_pose.metrics._base import SampleStateMetric, batch_array
-from lightning_pose.metrics.topdown_postprocess import TopDownDetections, postprocess_topdown
+from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
 
 __all__ = ["COCOKeypointAP", "gt_num_keypoints"]
 
