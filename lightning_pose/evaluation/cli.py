@@ -105,9 +105,11 @@ def _is_float(s: str) -> bool:
 
 
 def _num_keypoints(gt: dict, gt_path: Path) -> int:
-    for cat in gt["categories"]:
-        if cat.get("keypoints"):
-            return len(cat["keypoints"])
+    from lightning_pose.evaluation.formats import category_num_keypoints
+
+    k = category_num_keypoints(gt)
+    if k is not None:
+        return k
     raise _UsageError(f"{gt_path}: the GT categories list no keypoint names")
 
 

@@ -41,6 +41,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from lightning_pose.errors import DataProblem, DatasetError
+from lightning_pose.evaluation.formats.common import category_num_keypoints
 from lightning_pose.evaluation.oks import COCO_SIGMAS, oks_pairs
 
 __all__ = [
@@ -72,10 +73,9 @@ _EPS = np.spacing(1)
 def _infer_num_keypoints(gt: Mapping, sigmas: np.ndarray | None) -> int:
     if sigmas is not None:
         return int(np.asarray(sigmas).reshape(-1).shape[0])
-    for cat in gt.get("categories") or []:
-        names = cat.get("keypoints")
-        if names:
-            return len(names)
+    k = category_num_keypoints(gt)
+    if k is not None:
+        return k
     # The most common keypoint-list length, so that one malformed annotation is reported as such.
     lengths = [len(ann["keypoints"]) for ann in gt.get("annotations") or [] if ann.get("keypoints")]
     if lengths:

@@ -8,6 +8,7 @@ import numpy as np
 from torch import Tensor
 
 from lightning_pose.evaluation.coco import STAT_NAMES, CocoKeypointEvaluator
+from lightning_pose.evaluation.formats.common import category_num_keypoints
 from lightning_pose.evaluation.oks import COCO_SIGMAS
 from lightning_pose.metrics._base import SampleStateMetric, batch_array
 from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
@@ -17,9 +18,9 @@ __all__ = ["COCOKeypointAP", "gt_num_keypoints"]
 
 def gt_num_keypoints(gt: Mapping) -> int:
     """K from the first category of a COCO GT dict that lists keypoint names."""
-    for cat in gt.get("categories", []):
-        if cat.get("keypoints"):
-            return len(cat["keypoints"])
+    k = category_num_keypoints(gt)
+    if k is not None:
+        return k
     raise ValueError("COCO GT: no category lists keypoint names, so K is unknown")
 
 
