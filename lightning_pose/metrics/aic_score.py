@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -99,6 +100,18 @@ class AICScore(SampleStateMetric):
                 anns[f"human{j + 1}"] = [float(v) for v in trip.reshape(-1)]
             out.append({"image_id": str(self._gt_by_id[int(img)]["image_id"]), "keypoint_annotations": anns})
         return out
+
+    def export_file_names(self, split: str) -> list[str]:
+        """``<split>_aic_preds.json``: the release-format predictions ``compute`` scores."""
+        return [f"{split}_aic_preds.json"]
+
+    def write_exports(self, out_dir: Path, split: str) -> list[Path]:
+        """The AI Challenger release predictions (``lightning-pose evaluate --dataset aic`` re-scores them)."""
+        from lightning_pose.evaluation.formats import write_aic_preds
+
+        path = Path(out_dir) / self.export_file_names(split)[0]
+        write_aic_preds(path, self.release_preds())
+        return [path]
 
     def _gt_arrays(self, img: int) -> tuple[np.ndarray, np.ndarray]:
         e = self._gt_by_id[img]

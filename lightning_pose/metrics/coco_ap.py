@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -132,6 +134,21 @@ class COCOKeypointAP(SampleStateMetric):
              "keypoints": [float(v) for v in trip[i].reshape(-1)], "score": float(det.score[i])}
             for i in range(det.image_id.shape[0])
         ]
+
+    def export_file_names(self, split: str) -> list[str]:
+        """``<split>_coco_results.json`` (what ``compute`` evaluates) and ``<split>_coco_gt.json`` (the GT)."""
+        return [f"{split}_coco_results.json", f"{split}_coco_gt.json"]
+
+    def write_exports(self, out_dir: Path, split: str) -> list[Path]:
+        """The COCO results (image pixels) and the GT they were scored against, so that ``lightning-pose evaluate
+        --dataset coco`` reproduces ``compute`` from the files."""
+        from lightning_pose.evaluation.formats import write_coco_results
+        from lightning_pose.outputs import atomic_write_text
+
+        results_path, gt_path = (Path(out_dir) / name for name in self.export_file_names(split))
+        write_coco_results(results_path, self.results())
+        atomic_write_text(gt_path, json.dumps(self.gt))
+        return [results_path, gt_path]
 
     def compute(self) -> dict[str, float]:
         det = self.detections()
