@@ -110,7 +110,8 @@ def test_each_metric_exports_its_own_files(tmp_path):
     assert export_file_names(metrics, "test") == ["test_coco_results.json", "test_coco_gt.json", "test_aic_preds.json"]
     pred = torch.tensor([[[10.0, 20.0]] * 14], dtype=torch.float64)
     batch = {"sample_id": torch.tensor([0]), "image_id": torch.tensor([1]), "ann_id": torch.tensor([1]),
-             "bbox_score": torch.tensor([1.0]), "crop_area": torch.tensor([3200.0]), "bbox": torch.tensor([[0, 0, 40, 80.]]),
+             "bbox_score": torch.tensor([1.0]), "crop_area": torch.tensor([3200.0]),
+             "bbox": torch.tensor([[0.0, 0.0, 40.0, 80.0]]),
              "gt_keypoints": torch.tensor([[[10.0, 20.0, 2.0]] * 14], dtype=torch.float64)}
     for m in metrics.values():
         m.update(pred, torch.ones(1, 14, dtype=torch.float64), batch)
