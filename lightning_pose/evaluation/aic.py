@@ -29,7 +29,8 @@ from typing import Hashable, Mapping, Sequence
 import numpy as np
 
 from lightning_pose.errors import DataProblem, DatasetError
-from lightning_pose.evaluation.formats.aic import coco_style_aic_to_release  # re-exported: it lives with the AIC conversions
+# coco_style_aic_to_release is re-exported: it lives with the other AIC conversions
+from lightning_pose.evaluation.formats.aic import coco_style_aic_to_release, release_person_problems
 
 __all__ = [
     "AIC_SIGMAS",
@@ -138,20 +139,14 @@ def _release_gt_arrays(gt: Sequence[Mapping], name: str) -> dict[str, tuple[np.n
         boxes = np.zeros((len(kp_annos), 4))
         ok = True
         for i, (human, values) in enumerate(kp_annos.items()):
-            if len(values) != 3 * _NUM_KPTS:
-                problems.append(DataProblem(name, f"{rec}, {human}", f"{len(values)} keypoint values, expected 42", "keypoint_count"))
-                ok = False
-                continue
-            box = box_annos.get(human)
-            if box is None or len(box) != 4:
-                problems.append(DataProblem(name, f"{rec}, {human}", "no 4-value box in 'human_annotations'", "empty_box"))
+            # the one release-person check (official semantics: any visibility code, only v == 1 counts)
+            found = release_person_problems(values, box_annos.get(human), check_codes=False)
+            if found:
+                problems.extend(DataProblem(name, f"{rec}, {human}", problem, kind) for problem, kind in found)
                 ok = False
                 continue
             kpts[i] = np.asarray(values, dtype=np.float64).reshape(_NUM_KPTS, 3)
-            boxes[i] = np.asarray(box, dtype=np.float64)
-        if ok and not (np.all(np.isfinite(kpts)) and np.all(np.isfinite(boxes))):
-            problems.append(DataProblem(name, rec, "non-finite keypoint or box value", "non_finite"))
-            ok = False
+            boxes[i] = np.asarray(box_annos[human], dtype=np.float64)
         if ok:
             out[key] = (kpts, boxes)
     if problems:

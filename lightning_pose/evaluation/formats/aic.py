@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from lightning_pose.outputs import atomic_write_text
 
 __all__ = ["AIC_NUM_KEYPOINTS", "COCO_VISIBILITY_TO_AIC", "load_aic_release", "split_known_images",
            "aic_release_preds", "write_aic_preds", "aic_release_to_coco", "coco_style_aic_to_release",
-           "coco_image_names", "coco_results_to_aic_release", "aic_release_preds_to_coco", "human_order"]
+           "coco_image_names", "coco_results_to_aic_release", "aic_release_preds_to_coco", "human_order",
+           "release_person_problems"]
 
 AIC_NUM_KEYPOINTS = 14
 #: COCO code -> release visibility code (the inverse of the reader's ``AIC_VISIBILITY_TO_COCO``)
@@ -68,28 +69,38 @@ def load_aic_release(path: str | Path, kind: str = "gt", known_image_ids: set | 
             continue
         boxes = e.get("human_annotations", {}) if kind == "gt" else {}
         for name, kp in kps.items():
-            rec = f"{name} (image {img})"
-            if not isinstance(kp, list) or len(kp) != 3 * AIC_NUM_KEYPOINTS:
-                n = len(kp) if isinstance(kp, list) else "no"
-                problems.append(DataProblem(str(path), rec, f"{n} keypoint values, expected 42 (14 x 3)",
-                                            "keypoint_count"))
-                continue
-            bad = number_problem(kp, "keypoints")
-            if bad:
-                problems.append(DataProblem(str(path), rec, bad, "non_finite" if "NaN" in bad else "bad_value"))
-                continue
-            if kind == "gt":
-                v = np.asarray(kp[2::3], dtype=np.float64)
-                if not np.isin(v, (1, 2, 3)).all():
-                    problems.append(DataProblem(str(path), rec, f"visibility codes {sorted(set(v.tolist()))}, "
-                                                "expected 1/2/3", "bad_value"))
-                box = boxes.get(name) if isinstance(boxes, dict) else None
-                if not isinstance(box, list) or len(box) != 4 or not _finite_numbers(box):
-                    problems.append(DataProblem(str(path), rec, f"human_annotations box must be 4 finite numbers, "
-                                                f"got {box!r}", "bad_value"))
+            box = boxes.get(name) if isinstance(boxes, dict) else None
+            for problem, what in release_person_problems(kp, box, gt=kind == "gt"):
+                problems.append(DataProblem(str(path), f"{name} (image {img})", problem, what))
     if problems:
         raise _problems(problems)
     return data
+
+
+def release_person_problems(keypoints: Any, box: Any = None, *, gt: bool = True,
+                            check_codes: bool = True) -> list[tuple[str, str]]:
+    """The one check of a release-format person: ``(problem, kind)`` pairs, empty when the person is valid.
+
+    ``keypoints`` must be 42 finite numbers (``[x, y, v] * 14``; strings and booleans refused); for GT
+    (``gt=True``) the visibility codes must be 1/2/3 (unless ``check_codes=False``, as the official scorer, which
+    only counts ``v == 1``) and ``box`` (``human_annotations``) 4 finite numbers ``[x1, y1, x2, y2]``.
+    Used by :func:`load_aic_release` and by the official scorer (:mod:`lightning_pose.evaluation.aic`).
+    """
+    if not isinstance(keypoints, (list, tuple)) or len(keypoints) != 3 * AIC_NUM_KEYPOINTS:
+        n = len(keypoints) if isinstance(keypoints, (list, tuple)) else "no"
+        return [(f"{n} keypoint values, expected 42 (14 x 3)", "keypoint_count")]
+    bad = number_problem(list(keypoints), "keypoints")
+    if bad:
+        return [(bad, "non_finite" if "NaN" in bad else "bad_value")]
+    if not gt:
+        return []
+    problems = []
+    v = np.asarray(keypoints[2::3], dtype=np.float64)
+    if check_codes and not np.isin(v, (1, 2, 3)).all():
+        problems.append((f"visibility codes {sorted(set(v.tolist()))}, expected 1/2/3", "bad_value"))
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not _finite_numbers(list(box)):
+        problems.append((f"human_annotations box must be 4 finite numbers, got {box!r}", "bad_value"))
+    return problems
 
 
 def split_known_images(entries: Sequence[dict], known: set, key: str = "image_id") -> tuple[list[dict], list]:
