@@ -306,7 +306,7 @@ def _build_cli_class() -> type:
             path = self.config[self.subcommand].get("results")
             if path and self.trainer.is_global_zero:
                 from lightning_pose.evaluation.formats import write_coco_results
-                from lightning_pose.tasks.evaluation import predictions_to_coco_results
+                from lightning_pose.metrics.export import predictions_to_coco_results
 
                 batches = self.trainer.predict_loop.predictions or []
                 if batches and isinstance(batches[0], list):  # several dataloaders

@@ -116,3 +116,11 @@ class AICDataModule(PoseDataModule):
 
         reader = read_aic_raw if self.format == "raw" else read_aic
         return reader(ann_file, image_dir, skip_invalid=self.skip_invalid, check_images=self.check_images)
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits), COCO-style AP (AIC sigmas, area
+        ``0.53 w h``) and the official AI Challenger score (plain specs built by
+        :mod:`lightning_pose.metrics.registry`; bottom-up tasks take their variants)."""
+        from lightning_pose.metric_specs import AIC_SCORE, PCK_ON_GT_BOXES, coco_ap
+
+        return (PCK_ON_GT_BOXES, coco_ap(use_area=False), AIC_SCORE)

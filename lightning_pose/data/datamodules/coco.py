@@ -117,3 +117,10 @@ class COCODataModule(PoseDataModule):
         if self.mode != "bottomup":
             return {}
         return {"segmentations": load_ignore_segmentations(self.paths(split)[0], self.records(split))}
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits), COCO keypoint AP with the GT
+        areas (plain specs built by :mod:`lightning_pose.metrics.registry`; bottom-up tasks take their variants)."""
+        from lightning_pose.metric_specs import PCK_ON_GT_BOXES, coco_ap
+
+        return (PCK_ON_GT_BOXES, coco_ap(use_area=True))

@@ -104,3 +104,10 @@ class DemoDataModule(PoseDataModule):
 
         return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid,
                          check_images=self.check_images)
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits), COCO keypoint AP (COCO-format
+        data; plain specs built by :mod:`lightning_pose.metrics.registry`; bottom-up tasks take their variants)."""
+        from lightning_pose.metric_specs import PCK_ON_GT_BOXES, coco_ap
+
+        return (PCK_ON_GT_BOXES, coco_ap(use_area=True))

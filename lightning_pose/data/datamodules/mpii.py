@@ -116,3 +116,10 @@ class MPIIDataModule(PoseDataModule):
                           "PCKh cannot be computed", stacklevel=2)
         return read_mpii(ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid,
                          check_images=self.check_images)
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits) and the official MPII PCKh
+        (plain specs built by :mod:`lightning_pose.metrics.registry`)."""
+        from lightning_pose.metric_specs import PCK_ON_GT_BOXES, PCKH
+
+        return (PCK_ON_GT_BOXES, PCKH)
