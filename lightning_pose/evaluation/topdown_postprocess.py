@@ -1,5 +1,5 @@
 """Top-down post-processing shared by the COCO and AIC metrics: per-image de-duplication by ``ann_id``, rescoring
-and OKS-NMS (HRNet / mmpose conventions, METRICS.md section 3.7). numpy only; the metric classes call it from
+and OKS-NMS (HRNet / mmpose conventions, docs/metrics.md#rescoring-and-oks-nms). numpy only; the metric classes call it from
 ``compute()`` (torch-free: it lives in the evaluation core).
 """
 
