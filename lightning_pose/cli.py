@@ -340,9 +340,10 @@ def _checked_args(argv: list[str] | None) -> list[str] | None:
     from lightning_pose.cli_args import prepare_cli_args
     from lightning_pose.config_paths import expand_config_args
 
+    # the order check reads each file merged over its bases; then the `__base__:` files go on the command line
     if argv is not None:
-        return prepare_cli_args(expand_config_args(argv))  # `__base__:` files go on the command line first
-    fixed = prepare_cli_args(expand_config_args(sys.argv[1:]))
+        return expand_config_args(prepare_cli_args(list(argv)))
+    fixed = expand_config_args(prepare_cli_args(sys.argv[1:]))
     if fixed != sys.argv[1:]:
         sys.argv[1:] = fixed
     return None
