@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from lightning_pose.config_paths import load_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
@@ -115,7 +116,7 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
     from lightning_pose.callbacks.swap_rate import SwapRateMonitor
 
     config = PROJECT_ROOT / CONFIGS[method]
-    raw = yaml.safe_load(config.read_text())["trainer"]
+    raw = load_config(config)["trainer"]  # the config merged over its __base__ files
     epochs = args.epochs if args.epochs is not None else int(raw["max_epochs"])
     max_time = None if args.no_time_cap else (
         {"seconds": int(round(args.minutes * 60))} if args.minutes is not None else raw.get("max_time"))

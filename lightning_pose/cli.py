@@ -141,8 +141,18 @@ def run_lightning(argv: list[str] | None, run: bool = True) -> Any:
     return cli_class(argv, run=run)
 
 
+#: jsonargparse parser mode of the CLI: YAML without the ``__base__`` key (:mod:`lightning_pose.config_paths`)
+_CONFIG_MODE = "lightning_pose_yaml"
+
+
 def _build_cli_class() -> type:
+    import yaml
+    from jsonargparse import set_loader
     from lightning.pytorch.cli import LightningCLI
+
+    from lightning_pose.config_paths import load_yaml_without_base
+
+    set_loader(_CONFIG_MODE, load_yaml_without_base, exceptions=(yaml.YAMLError,))
 
     import lightning_pose.data.datamodules  # noqa: F401  (registers the datamodule classes for class_path)
     import lightning_pose.tasks  # noqa: F401  (registers the task classes)
@@ -167,7 +177,7 @@ def _build_cli_class() -> type:
                 trainer_defaults={
                     "logger": {"class_path": "lightning_pose.callbacks.wandb_logger.PoseWandbLogger"},
                 },
-                parser_kwargs={"default_env": False},
+                parser_kwargs={"default_env": False, "parser_mode": _CONFIG_MODE},
                 auto_configure_optimizers=False,
                 # the config (not hparams stored in a checkpoint) defines the model; --ckpt_path loads weights
                 load_from_checkpoint_support=False,
@@ -185,6 +195,7 @@ def _build_cli_class() -> type:
             )
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("parser_mode", _CONFIG_MODE)  # config files may carry `__base__:`
             parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
             if subcommand in ("validate", "test"):  # the compact table of EpochSummary replaces Lightning's
                 parser.set_defaults(verbose=False)
@@ -306,7 +317,7 @@ def _build_cli_class() -> type:
             path = self.config[self.subcommand].get("results")
             if path and self.trainer.is_global_zero:
                 from lightning_pose.evaluation.formats import write_coco_results
-                from lightning_pose.tasks.evaluation import predictions_to_coco_results
+                from lightning_pose.metrics.export import predictions_to_coco_results
 
                 batches = self.trainer.predict_loop.predictions or []
                 if batches and isinstance(batches[0], list):  # several dataloaders
@@ -327,10 +338,12 @@ def _checked_args(argv: list[str] | None) -> list[str] | None:
     """Sweep ``None`` values -> ``null`` and the ``--config`` order check (:mod:`lightning_pose.cli_args`).
     ``sys.argv`` is rewritten in place when it is the source, so LightningCLI still reads it itself."""
     from lightning_pose.cli_args import prepare_cli_args
+    from lightning_pose.config_paths import expand_config_args
 
+    # the order check reads each file merged over its bases; then the `__base__:` files go on the command line
     if argv is not None:
-        return prepare_cli_args(list(argv))
-    fixed = prepare_cli_args(sys.argv[1:])
+        return expand_config_args(prepare_cli_args(list(argv)))
+    fixed = expand_config_args(prepare_cli_args(sys.argv[1:]))
     if fixed != sys.argv[1:]:
         sys.argv[1:] = fixed
     return None

@@ -58,12 +58,12 @@ def _config_paths(args: list[str]) -> list[tuple[int, str]]:
 
 
 def _file_keys(path: str) -> set[str]:
-    import yaml
+    from lightning_pose.config_paths import load_config
 
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return set()  # LightningCLI reports unreadable files itself
+        data = load_config(Path(path))  # with the keys of its `__base__:` files
+    except (OSError, ConfigError):
+        return set()  # LightningCLI (or the `__base__` expansion) reports unreadable files itself
     return _flat_keys(data)
 
 

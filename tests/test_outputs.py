@@ -259,29 +259,32 @@ def test_data_show_out_guard(shared_data, tmp_path, capsys, monkeypatch):
 # ------------------------------------------------------------------------------------------ export_dir
 
 
-class _Results:
-    def __init__(self, results):
-        self._results = results
-
-    def results(self):
-        return self._results
-
-
 class _GT:
     def ground_truth(self, split):
         return {"images": [{"id": 1}], "annotations": [], "categories": [{"id": 1, "keypoints": ["a"]}]}
 
 
+def _Results(results):
+    """A real COCOKeypointAP (its own export methods) on the GT of ``_GT`` whose results are fixed."""
+    from lightning_pose.metrics import COCOKeypointAP
+
+    class _Fixed(COCOKeypointAP):
+        def results(self):
+            return results
+
+    return _Fixed(_GT().ground_truth("val"), sigmas=[0.1])
+
+
 def test_export_dir_replaces_its_own_files_only(tmp_path, monkeypatch):
-    from lightning_pose.tasks.evaluation import check_export_dir, export_metric_predictions
+    from lightning_pose.metrics.export import check_export_dir, export_metric_predictions
 
     metrics = {"coco_ap": _Results([{"image_id": 1, "category_id": 1, "keypoints": [1.0, 2.0, 0.5], "score": 0.5}])}
     out = tmp_path / "export"
     check_export_dir(metrics, "val", out)
-    written = export_metric_predictions(metrics, _GT(), "val", out)
+    written = export_metric_predictions(metrics, "val", out)
     assert [p.name for p in written] == ["val_coco_results.json", "val_coco_gt.json"]
     metrics["coco_ap"] = _Results([])
-    export_metric_predictions(metrics, _GT(), "val", out)  # the next epoch replaces our files
+    export_metric_predictions(metrics, "val", out)  # the next epoch replaces our files
     assert json.loads((out / "val_coco_results.json").read_text()) == []
     # a user's file of the same name is never replaced, and the early check says so before any work
     user = tmp_path / "user"
@@ -290,7 +293,7 @@ def test_export_dir_replaces_its_own_files_only(tmp_path, monkeypatch):
     with pytest.raises(OutputPathError, match="val_coco_gt.json already exists and was not written"):
         check_export_dir(metrics, "val", user)
     with pytest.raises(OutputPathError):
-        export_metric_predictions(metrics, _GT(), "val", user)
+        export_metric_predictions(metrics, "val", user)
     assert (user / "val_coco_gt.json").read_text() == "the user's ground truth"
     blocker = tmp_path / "blocker"
     blocker.write_text("")
@@ -301,7 +304,7 @@ def test_export_dir_replaces_its_own_files_only(tmp_path, monkeypatch):
     metrics["coco_ap"] = _Results([{"image_id": 1, "category_id": 1, "keypoints": [9.0, 9.0, 1.0], "score": 1.0}])
     _disk_full(monkeypatch)
     with pytest.raises(OSError):
-        export_metric_predictions(metrics, _GT(), "val", out)
+        export_metric_predictions(metrics, "val", out)
     assert (out / "val_coco_results.json").read_text() == good and _no_temps(out) == []
 
 

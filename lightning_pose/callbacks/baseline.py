@@ -42,7 +42,7 @@ class ConstantBaseline(Callback):
         """The baseline metrics for ``datamodule`` (``None`` when it cannot be computed, with the reason printed)."""
         from lightning_pose.data.records import DatasetError
         from lightning_pose.evaluation.baseline import constant_baseline_metrics
-        from lightning_pose.tasks.evaluation import uses_gt_boxes
+        from lightning_pose.metrics.registry import uses_gt_boxes
 
         if datamodule is None or not hasattr(datamodule, "ground_truth"):
             return None

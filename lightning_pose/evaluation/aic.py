@@ -28,7 +28,9 @@ from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.errors import DataProblem, DatasetError
+# coco_style_aic_to_release is re-exported: it lives with the other AIC conversions
+from lightning_pose.evaluation.formats.aic import coco_style_aic_to_release, release_person_problems
 
 __all__ = [
     "AIC_SIGMAS",
@@ -137,20 +139,14 @@ def _release_gt_arrays(gt: Sequence[Mapping], name: str) -> dict[str, tuple[np.n
         boxes = np.zeros((len(kp_annos), 4))
         ok = True
         for i, (human, values) in enumerate(kp_annos.items()):
-            if len(values) != 3 * _NUM_KPTS:
-                problems.append(DataProblem(name, f"{rec}, {human}", f"{len(values)} keypoint values, expected 42", "keypoint_count"))
-                ok = False
-                continue
-            box = box_annos.get(human)
-            if box is None or len(box) != 4:
-                problems.append(DataProblem(name, f"{rec}, {human}", "no 4-value box in 'human_annotations'", "empty_box"))
+            # the one release-person check (official semantics: any visibility code, only v == 1 counts)
+            found = release_person_problems(values, box_annos.get(human), check_codes=False)
+            if found:
+                problems.extend(DataProblem(name, f"{rec}, {human}", problem, kind) for problem, kind in found)
                 ok = False
                 continue
             kpts[i] = np.asarray(values, dtype=np.float64).reshape(_NUM_KPTS, 3)
-            boxes[i] = np.asarray(box, dtype=np.float64)
-        if ok and not (np.all(np.isfinite(kpts)) and np.all(np.isfinite(boxes))):
-            problems.append(DataProblem(name, rec, "non-finite keypoint or box value", "non_finite"))
-            ok = False
+            boxes[i] = np.asarray(box_annos[human], dtype=np.float64)
         if ok:
             out[key] = (kpts, boxes)
     if problems:
@@ -200,45 +196,3 @@ def aic_official_score(gt: Sequence[Mapping], preds: Sequence[Mapping], *, gt_na
     gt_arrays = _release_gt_arrays(gt, gt_name)
     pred_arrays = _release_pred_arrays(preds)
     return aic_score_from_arrays(gt_arrays, pred_arrays)
-
-
-def coco_style_aic_to_release(gt_coco: Mapping) -> list[dict]:
-    """Convert the common COCO-style AIC json back to the AIC release format.
-
-    The inverse of the usual conversion: visibility 2 -> 1 (visible), 1 -> 2 (occluded), 0 -> 3
-    (unlabelled), coordinates kept; ``bbox`` ``[x, y, w, h]`` -> ``[x, y, x + w, y + h]``. Image ids become the
-    file name without extension (the AIC sha1 name); humans are named ``human1``, ``human2``, ... in
-    annotation order per image. Images without annotations get empty dicts.
-    """
-    remap = {2: 1, 1: 2, 0: 3}
-    images = gt_coco.get("images")
-    if images is None:
-        raise DatasetError(DataProblem("<COCO-style AIC json>", "top level", "missing the 'images' list", "bad_value"))
-    by_image: dict[int, list[Mapping]] = {}
-    for ann in gt_coco.get("annotations", []):
-        by_image.setdefault(int(ann["image_id"]), []).append(ann)
-    out: list[dict] = []
-    for im in images:
-        name = str(im.get("file_name", im["id"])).rsplit("/", 1)[-1]
-        image_key = name.rsplit(".", 1)[0] if "." in name else name
-        humans_box: dict[str, list[float]] = {}
-        humans_kp: dict[str, list[float]] = {}
-        for j, ann in enumerate(by_image.get(int(im["id"]), []), start=1):
-            kp = list(ann["keypoints"])
-            if len(kp) != 3 * _NUM_KPTS:
-                raise DatasetError(DataProblem("<COCO-style AIC json>", f"annotation {ann.get('id')}",
-                                               f"{len(kp)} keypoint values, expected 42", "keypoint_count"))
-            for t in range(_NUM_KPTS):
-                v = int(kp[3 * t + 2])
-                if v not in remap:
-                    raise DatasetError(DataProblem("<COCO-style AIC json>", f"annotation {ann.get('id')}",
-                                                   f"visibility {v} is not a COCO code 0/1/2", "bad_value"))
-                kp[3 * t + 2] = remap[v]
-            x, y, w, h = ann["bbox"]
-            humans_box[f"human{j}"] = [x, y, x + w, y + h]
-            humans_kp[f"human{j}"] = kp
-        entry = {"image_id": image_key, "human_annotations": humans_box, "keypoint_annotations": humans_kp}
-        if "url" in im:
-            entry["url"] = im["url"]
-        out.append(entry)
-    return out

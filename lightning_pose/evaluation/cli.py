@@ -105,9 +105,11 @@ def _is_float(s: str) -> bool:
 
 
 def _num_keypoints(gt: dict, gt_path: Path) -> int:
-    for cat in gt["categories"]:
-        if cat.get("keypoints"):
-            return len(cat["keypoints"])
+    from lightning_pose.evaluation.formats import category_num_keypoints
+
+    k = category_num_keypoints(gt)
+    if k is not None:
+        return k
     raise _UsageError(f"{gt_path}: the GT categories list no keypoint names")
 
 
@@ -214,7 +216,7 @@ def format_table(title: str, scores: dict[str, float | None]) -> str:
 
 def _one_line(e: Exception) -> str:
     """The error as one line (``file: record: problem``), more problems listed on the following lines."""
-    from lightning_pose.data.records import DatasetError
+    from lightning_pose.errors import DatasetError
 
     if isinstance(e, DatasetError) and e.problems:
         first, rest = str(e.problems[0]), [str(p) for p in e.problems[1:21]]
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``lightning-pose evaluate``; returns the exit code (0 ok, 2 bad input)."""
     import warnings
 
-    from lightning_pose.data.records import DatasetError
+    from lightning_pose.errors import DatasetError
     from lightning_pose.errors import PoseUserError
     from lightning_pose.outputs import atomic_write_json, check_output_file
 

@@ -2,7 +2,7 @@
 means anything. Torch-free.
 
 Each function returns warnings (one line each, naming the file) for numbers that are computed but may mislead, and
-raises :class:`~lightning_pose.data.records.DatasetError` (one line, naming the file and the record) where the
+raises :class:`~lightning_pose.errors.DatasetError` (one line, naming the file and the record) where the
 number would be meaningless.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from lightning_pose.data.records import DataProblem, DatasetError
+from lightning_pose.errors import DataProblem, DatasetError
 
 __all__ = ["check_coco_pair", "check_release_preds"]
 

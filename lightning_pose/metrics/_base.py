@@ -10,6 +10,7 @@ makes the result independent of the world size.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -118,3 +119,13 @@ class SampleStateMetric(Metric):
     def reset(self) -> None:
         super().reset()
         self._global_cache = None
+
+    # ---------------------------------------------------------------------------- exports (native file formats)
+    def export_file_names(self, split: str) -> list[str]:
+        """Names of the files :meth:`write_exports` writes for ``split``, in order (none by default)."""
+        return []
+
+    def write_exports(self, out_dir: Path, split: str) -> list[Path]:
+        """Write what this metric evaluated (call before ``reset``) to ``out_dir`` in its dataset's native
+        format(s), atomically; returns the written paths (those of :meth:`export_file_names`)."""
+        return []

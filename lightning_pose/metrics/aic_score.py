@@ -13,17 +13,13 @@ import numpy as np
 from torch import Tensor
 
 from lightning_pose.metrics._base import SampleStateMetric, batch_array
-from lightning_pose.metrics.topdown_postprocess import TopDownDetections, postprocess_topdown
+from lightning_pose.evaluation.formats.aic import coco_image_names, coco_style_aic_to_release, human_order
+from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
 from lightning_pose.skeletons import AIC
 
 __all__ = ["AICScore"]
 
 _K = 14
-
-
-def _human_order(name: str) -> tuple[int, str]:
-    digits = "".join(c for c in name if c.isdigit())
-    return (int(digits) if digits else 0, name)
 
 
 class AICScore(SampleStateMetric):
@@ -35,7 +31,7 @@ class AICScore(SampleStateMetric):
         gt: release-format GT (list of ``{image_id, human_annotations, keypoint_annotations}``; the batches'
             ``image_id`` is then the 1-based position of the image in that list, as the AIC reader numbers them)
             or the COCO-style AIC dict (batches carry its COCO image ids; converted to release format with
-            :func:`lightning_pose.evaluation.aic.coco_style_aic_to_release`, images matched by file-name stem).
+            :func:`lightning_pose.evaluation.formats.aic.coco_style_aic_to_release`, images matched by file-name stem).
         rescore, score_thr, nms_thr: as in :class:`COCOKeypointAP`.
 
     ``compute()`` returns ``{"AIC_score": fraction}``.
@@ -53,15 +49,9 @@ class AICScore(SampleStateMetric):
         super().__init__(("sample_id", "image_id", "ann_id", "bbox_score", "crop_area", "keypoints",
                           "keypoint_scores"), **kwargs)
         if isinstance(gt, Mapping):
-            from lightning_pose.evaluation.aic import coco_style_aic_to_release
-
             release = coco_style_aic_to_release(dict(gt))
             by_name = {str(e["image_id"]): e for e in release}
-            self._gt_by_id = {}
-            for img in gt["images"]:
-                stem = Path(str(img.get("file_name", img["id"]))).stem
-                if stem in by_name:
-                    self._gt_by_id[int(img["id"])] = by_name[stem]
+            self._gt_by_id = {int(i): by_name[stem] for i, stem in coco_image_names(gt).items() if stem in by_name}
         else:
             self._gt_by_id = {i + 1: e for i, e in enumerate(gt)}
         self.sigmas = AIC.sigmas_array()
@@ -111,9 +101,21 @@ class AICScore(SampleStateMetric):
             out.append({"image_id": str(self._gt_by_id[int(img)]["image_id"]), "keypoint_annotations": anns})
         return out
 
+    def export_file_names(self, split: str) -> list[str]:
+        """``<split>_aic_preds.json``: the release-format predictions ``compute`` scores."""
+        return [f"{split}_aic_preds.json"]
+
+    def write_exports(self, out_dir: Path, split: str) -> list[Path]:
+        """The AI Challenger release predictions (``lightning-pose evaluate --dataset aic`` re-scores them)."""
+        from lightning_pose.evaluation.formats import write_aic_preds
+
+        path = Path(out_dir) / self.export_file_names(split)[0]
+        write_aic_preds(path, self.release_preds())
+        return [path]
+
     def _gt_arrays(self, img: int) -> tuple[np.ndarray, np.ndarray]:
         e = self._gt_by_id[img]
-        names = sorted(e["keypoint_annotations"], key=_human_order)
+        names = sorted(e["keypoint_annotations"], key=human_order)
         kpts = np.asarray([e["keypoint_annotations"][n] for n in names], dtype=np.float64).reshape(-1, _K, 3)
         boxes = np.asarray([e["human_annotations"][n] for n in names], dtype=np.float64).reshape(-1, 4)
         return kpts, boxes

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from torch import Tensor
 
 from lightning_pose.evaluation.coco import STAT_NAMES, CocoKeypointEvaluator
+from lightning_pose.evaluation.formats.common import category_num_keypoints
 from lightning_pose.evaluation.oks import COCO_SIGMAS
 from lightning_pose.metrics._base import SampleStateMetric, batch_array
-from lightning_pose.metrics.topdown_postprocess import TopDownDetections, postprocess_topdown
+from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
 
 __all__ = ["COCOKeypointAP", "gt_num_keypoints"]
 
 
 def gt_num_keypoints(gt: Mapping) -> int:
     """K from the first category of a COCO GT dict that lists keypoint names."""
-    for cat in gt.get("categories", []):
-        if cat.get("keypoints"):
-            return len(cat["keypoints"])
+    k = category_num_keypoints(gt)
+    if k is not None:
+        return k
     raise ValueError("COCO GT: no category lists keypoint names, so K is unknown")
 
 
@@ -131,6 +134,21 @@ class COCOKeypointAP(SampleStateMetric):
              "keypoints": [float(v) for v in trip[i].reshape(-1)], "score": float(det.score[i])}
             for i in range(det.image_id.shape[0])
         ]
+
+    def export_file_names(self, split: str) -> list[str]:
+        """``<split>_coco_results.json`` (what ``compute`` evaluates) and ``<split>_coco_gt.json`` (the GT)."""
+        return [f"{split}_coco_results.json", f"{split}_coco_gt.json"]
+
+    def write_exports(self, out_dir: Path, split: str) -> list[Path]:
+        """The COCO results (image pixels) and the GT they were scored against, so that ``lightning-pose evaluate
+        --dataset coco`` reproduces ``compute`` from the files."""
+        from lightning_pose.evaluation.formats import write_coco_results
+        from lightning_pose.outputs import atomic_write_text
+
+        results_path, gt_path = (Path(out_dir) / name for name in self.export_file_names(split))
+        write_coco_results(results_path, self.results())
+        atomic_write_text(gt_path, json.dumps(self.gt))
+        return [results_path, gt_path]
 
     def compute(self) -> dict[str, float]:
         det = self.detections()

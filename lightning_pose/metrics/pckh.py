@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -30,15 +31,18 @@ class PCKh(SampleStateMetric):
 
     Args:
         hrnet_compat: report HRNet's variants (Head = head top only, ``PCKh@0.1`` read at 0.11).
+        num_persons: the GT person count of the split (rows of the native export, :meth:`write_exports`);
+            default ``max(source_index) + 1``.
 
     ``compute()`` keys (percent): ``PCKh@0.5`` (pooled over the 14 joints), ``PCKh@0.1``, ``PCKh_AUC``,
     ``PCKh@0.5/<part>`` for Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle, UBody, and
     ``PCKh/excluded_no_headbox`` (count).
     """
 
-    def __init__(self, hrnet_compat: bool = False, **kwargs: Any) -> None:
+    def __init__(self, hrnet_compat: bool = False, num_persons: int | None = None, **kwargs: Any) -> None:
         super().__init__(("sample_id", "dist", "has_head", "pred", "source_index"), **kwargs)
         self.hrnet_compat = hrnet_compat
+        self.num_persons = None if num_persons is None else int(num_persons)
 
     def update(self, preds: Tensor, scores: Tensor, batch: Mapping[str, Any]) -> None:
         """Args: ``preds (B, 16, 2)`` image frame; ``scores`` unused; batch keys ``gt_keypoints``, ``head_size``,
@@ -93,3 +97,16 @@ class PCKh(SampleStateMetric):
         out = np.full((n, _K, 2), np.nan)
         out[src] = s["pred"].reshape(-1, _K, 2) + (1.0 if one_based else 0.0)
         return out
+
+    def export_file_names(self, split: str) -> list[str]:
+        """``<split>_mpii_preds.mat``: ``preds`` ``(N, 16, 2)``, rows in the GT order, 1-based like ``gt_valid.mat``."""
+        return [f"{split}_mpii_preds.mat"]
+
+    def write_exports(self, out_dir: Path, split: str) -> list[Path]:
+        """The MPII predictions of :meth:`mpii_preds` (``num_persons`` rows; 0-based package frame + 1 = the 1-based
+        frame of ``gt_valid.mat``), so that ``lightning-pose evaluate --dataset mpii`` reproduces ``compute``."""
+        from lightning_pose.evaluation.formats import write_mpii_preds
+
+        path = Path(out_dir) / self.export_file_names(split)[0]
+        write_mpii_preds(path, self.mpii_preds(num_persons=self.num_persons, one_based=True), one_based=True)
+        return [path]

@@ -45,17 +45,11 @@ _PERSON_SLOTS = 1000
 
 
 def build_bottomup_metrics(datamodule: Any, split: str, keypoint_set: Any) -> dict[str, Any]:
-    """COCO AP on COCO / demo / AIC (AIC sigmas, ``0.53 w h`` areas) and the AIC score on AIC."""
-    from lightning_pose.metrics.bottomup import BottomUpAICScore, BottomUpCOCOAP
+    """The bottom-up variants of the metrics the datamodule declares (``metric_specs``): COCO AP on COCO / demo /
+    AIC (AIC sigmas, ``0.53 w h`` areas) and the AIC score on AIC (:mod:`lightning_pose.metrics.registry`)."""
+    from lightning_pose.metrics.registry import build_metrics
 
-    name = str(getattr(datamodule, "dataset_name", "")).lower()
-    metrics: dict[str, Any] = {}
-    if name in ("coco", "demo", "aic") and keypoint_set.sigmas is not None:
-        metrics["coco_ap"] = BottomUpCOCOAP(datamodule.ground_truth(split), sigmas=keypoint_set.sigmas,
-                                            use_area=name != "aic")
-    if name == "aic":
-        metrics["aic"] = BottomUpAICScore(datamodule.ground_truth(split))
-    return metrics
+    return build_metrics(datamodule, split, keypoint_set, bottomup=True)
 
 
 def persons_to_metric_inputs(persons: Sequence[dict], sample_ids: Tensor, image_ids: Tensor
@@ -320,13 +314,15 @@ class AssociativeEmbeddingTask(PoseTask):
 
     # ------------------------------------------------------------------ evaluation
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        from lightning_pose.tasks.metric_wiring import metric_datamodule, splits_for_stage
+
+        dm = metric_datamodule(self, stage, evaluated=self._metrics)  # validate/test without one: ConfigError
         if dm is None:
             return
         if getattr(dm, "mode", "bottomup") != "bottomup":
             raise ConfigError(f"{type(self).__name__} is a bottom-up method but the datamodule "
                               f"{type(dm).__name__} is in mode {dm.mode!r}; set data.init_args.mode: bottomup")
-        for split in {"fit": ["val"], "validate": ["val"], "test": ["test"]}.get(stage, []):
+        for split in splits_for_stage(stage):
             if split in self._metrics:
                 continue
             module_dict = nn.ModuleDict(build_bottomup_metrics(dm, split, self.keypoint_set))

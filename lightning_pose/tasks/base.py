@@ -7,10 +7,12 @@ outputs of the flipped image (flip test). This base class does everything else t
 * optimizer and LR schedule from the config (dependency injection, so they work under ``ddp_spawn`` and land in
   the hyper-parameters), optional linear warm-up;
 * validation/test: flip test, mapping input-frame keypoints back to the original image with the sample's exact
-  ``crop_to_image`` matrix, the dataset's metrics (torchmetrics, DDP-safe), logged once per epoch from ``compute()``;
-* export of the evaluated predictions in the dataset's native format (COCO results json, MPII ``preds`` .mat in the
-  1-based frame of ``gt_valid.mat``, AI Challenger prediction json) so that ``lightning-pose evaluate`` reproduces the
-  logged numbers from the files;
+  ``crop_to_image`` matrix, the metrics the datamodule declares (``metric_specs``, built by
+  :mod:`lightning_pose.metrics.registry`; torchmetrics, DDP-safe), logged once per epoch from ``compute()``;
+  evaluating without a datamodule needs ``set_metrics`` (else one ``ConfigError`` line);
+* export of the evaluated predictions, each metric in its dataset's native format (COCO results json, MPII
+  ``preds`` .mat in the 1-based frame of ``gt_valid.mat``, AI Challenger prediction json) so that
+  ``lightning-pose evaluate`` reproduces the logged numbers from the files;
 * ``predict_step`` returning image-frame keypoints with their ids.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from lightning.pytorch import LightningModule
@@ -310,24 +312,33 @@ class PoseTask(LightningModule):
 
             # Lightning restores --ckpt_path after setup: an empty/truncated/unsafe file then fails in one line
             guard_trainer_checkpoint_loading(self.trainer)
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        from lightning_pose.tasks.metric_wiring import metric_datamodule, splits_for_stage
+
+        # validate/test without a datamodule (nor metrics set by the user) is refused here, in one line
+        dm = metric_datamodule(self, stage, evaluated=self._metrics)
         if dm is None:
             return
-        from lightning_pose.tasks.evaluation import build_metrics
+        from lightning_pose.metrics.registry import build_metrics
 
-        for split in _splits_for_stage(stage):
+        for split in splits_for_stage(stage):
             if split in self._metrics:
                 continue
-            metrics = build_metrics(dm, split, self.keypoint_set, pck_thresholds=self.pck_thresholds)
-            if self.export_dir and self.trainer.is_global_zero:
-                from lightning_pose.tasks.evaluation import check_export_dir
+            # the metrics the datamodule declares (metric_specs), built by the metrics registry
+            self.set_metrics(split, build_metrics(dm, split, self.keypoint_set, pck_thresholds=self.pck_thresholds))
 
-                # before any training/evaluation: a bad or taken export location fails now, not after the epoch
-                check_export_dir(metrics, split, Path(self.export_dir))
-            module_dict = nn.ModuleDict(metrics)
-            self._metrics[split] = module_dict
-            # registered as a child so Lightning moves it to the device (names must be unique)
-            self.add_module(f"metrics_{split}", module_dict)
+    def set_metrics(self, split: str, metrics: Mapping[str, Any]) -> None:
+        """Evaluate ``split`` (``"val"``/``"test"``) with these torchmetrics (name -> metric, each with the update API
+        of :mod:`lightning_pose.metrics`) instead of the datamodule's; needed to evaluate without a datamodule.
+        With ``export_dir`` set, checks now that their exports can be written there."""
+        if self.export_dir and (self._trainer is None or self.trainer.is_global_zero):
+            from lightning_pose.metrics.export import check_export_dir
+
+            # before any training/evaluation: a bad or taken export location fails now, not after the epoch
+            check_export_dir(metrics, split, Path(self.export_dir))
+        module_dict = nn.ModuleDict(dict(metrics))
+        self._metrics[split] = module_dict
+        # registered as a child so Lightning moves it to the device (names must be unique)
+        self.add_module(f"metrics_{split}", module_dict)
 
     def _eval_step(self, batch: dict[str, Tensor], split: str) -> dict[str, Tensor]:
         images = batch["image"]
@@ -359,8 +370,13 @@ class PoseTask(LightningModule):
         return out
 
     def _reset_metrics(self, split: str) -> None:
+        if split not in self._metrics:
+            # e.g. trainer.fit(model, train_dataloaders, val_dataloaders): no datamodule gave the metrics
+            from lightning_pose.tasks.metric_wiring import no_metrics_error
+
+            raise no_metrics_error(self, split)
         # under ddp_spawn the metric states may be shared between processes until reset (docs/ecosystem.md#spawned-metric-states)
-        for metric in self._metrics.get(split, {}).values():
+        for metric in self._metrics[split].values():
             metric.reset()
 
     def on_validation_epoch_start(self) -> None:
@@ -396,25 +412,20 @@ class PoseTask(LightningModule):
         self._finish_epoch("test")
 
     def export_predictions(self, split: str, out_dir: Path) -> list[Path]:
-        """Write the predictions evaluated in this epoch in the dataset's native format(s).
+        """Write the predictions evaluated in this epoch, each metric in its native format(s)
+        (:mod:`lightning_pose.metrics.export`).
 
         Must be called before the metrics are reset. Returns the written files.
         """
-        from lightning_pose.tasks.evaluation import export_metric_predictions
+        from lightning_pose.metrics.export import export_metric_predictions
 
-        dm = self.trainer.datamodule
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return export_metric_predictions(self._metrics.get(split, {}), dm, split, out_dir)
+        return export_metric_predictions(self._metrics.get(split, {}), split, Path(out_dir))
 
 
 def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:
     """Forward pre-hook of ``channels_last``: 4-D tensor inputs in NHWC memory order (values unchanged)."""
     return tuple(a.contiguous(memory_format=torch.channels_last) if isinstance(a, Tensor) and a.dim() == 4 else a
                  for a in args)
-
-
-def _splits_for_stage(stage: str) -> list[str]:
-    return {"fit": ["val"], "validate": ["val"], "test": ["test"], "predict": []}.get(stage, [])
 
 
 def _is_plain(v: Any) -> bool:

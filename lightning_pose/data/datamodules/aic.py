@@ -43,63 +43,11 @@ class AICDataModule(PoseDataModule):
     dataset_name = "aic"
     default_keypoint_set = "aic"
 
-    def __init__(
-        self,
-        root: str = "data/aic",
-        format: str = "coco",
-        train_ann: str | None = None,
-        train_images: str | None = None,
-        val_ann: str | None = None,
-        val_images: str | None = None,
-        test_ann: str | None = None,
-        test_images: str | None = None,
-        input_size: tuple[int, int] = (192, 256),
-        batch_size: int = 32,
-        val_batch_size: int | None = None,
-        num_workers: int = 2,
-        augmentation: dict[str, Any] | None = None,
-        val_boxes: str = "gt",
-        test_boxes: str = "gt",
-        mode: str = "topdown",
-        skip_invalid: bool = False,
-        keypoint_set: str | dict[str, Any] | None = None,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        prefetch_factor: int | None = None,
-        augment_on: str = "cpu",
-        max_persons: int = 30,
-        seed: int = 0,
-        check_images: bool = True,
-    ) -> None:
+    def __init__(self, root: str = "data/aic", format: str = "coco", **kwargs: Any) -> None:
         if format not in AIC_FORMATS:
             raise ValueError(f"AICDataModule format must be one of {AIC_FORMATS}, got {format!r}")
         self.format = format
-        super().__init__(
-            root=root,
-            train_ann=train_ann,
-            train_images=train_images,
-            val_ann=val_ann,
-            val_images=val_images,
-            test_ann=test_ann,
-            test_images=test_images,
-            input_size=input_size,
-            batch_size=batch_size,
-            val_batch_size=val_batch_size,
-            num_workers=num_workers,
-            augmentation=augmentation,
-            val_boxes=val_boxes,
-            test_boxes=test_boxes,
-            mode=mode,
-            skip_invalid=skip_invalid,
-            keypoint_set=keypoint_set,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            prefetch_factor=prefetch_factor,
-            augment_on=augment_on,
-            max_persons=max_persons,
-            seed=seed,
-            check_images=check_images,
-        )
+        super().__init__(root=root, **kwargs)
 
     def default_paths(self, split: str) -> tuple[Path, Path]:
         if split == "train":
@@ -116,3 +64,11 @@ class AICDataModule(PoseDataModule):
 
         reader = read_aic_raw if self.format == "raw" else read_aic
         return reader(ann_file, image_dir, skip_invalid=self.skip_invalid, check_images=self.check_images)
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits), COCO-style AP (AIC sigmas, area
+        ``0.53 w h``) and the official AI Challenger score (plain specs built by
+        :mod:`lightning_pose.metrics.registry`; bottom-up tasks take their variants)."""
+        from lightning_pose.metric_specs import AIC_SCORE, PCK_ON_GT_BOXES, coco_ap
+
+        return (PCK_ON_GT_BOXES, coco_ap(use_area=False), AIC_SCORE)

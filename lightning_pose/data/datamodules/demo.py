@@ -39,39 +39,13 @@ class DemoDataModule(PoseDataModule):
         num_val: int = 200,
         image_size: tuple[int, int] = (256, 256),
         max_people: int = 3,
-        input_size: tuple[int, int] = (192, 256),
-        batch_size: int = 32,
-        val_batch_size: int | None = None,
-        num_workers: int = 2,
-        augmentation: dict[str, Any] | None = None,
-        mode: str = "topdown",
-        skip_invalid: bool = False,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        prefetch_factor: int | None = None,
-        augment_on: str = "cpu",
-        max_persons: int = 30,
-        seed: int = 0,
-        check_images: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root=cache_root or ".",
-            input_size=input_size,
-            batch_size=batch_size,
-            val_batch_size=val_batch_size,
-            num_workers=num_workers,
-            augmentation=augmentation,
-            mode=mode,
-            skip_invalid=skip_invalid,
-            keypoint_set=None,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            prefetch_factor=prefetch_factor,
-            augment_on=augment_on,
-            max_persons=max_persons,
-            seed=seed,
-            check_images=check_images,
-        )
+        # the files live in the generated folder (no root / per-split paths), the keypoint set is COCO's and
+        # evaluation crops the GT persons (no detections): those base options are fixed, not offered
+        super().__init__(root=cache_root or ".", train_ann=None, train_images=None, val_ann=None, val_images=None,
+                         test_ann=None, test_images=None, val_boxes="gt", test_boxes="gt", keypoint_set=None,
+                         **kwargs)
         self.cache_root = cache_root
         self.demo_seed = int(demo_seed)
         self.num_train = int(num_train)
@@ -104,3 +78,10 @@ class DemoDataModule(PoseDataModule):
 
         return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid,
                          check_images=self.check_images)
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits), COCO keypoint AP (COCO-format
+        data; plain specs built by :mod:`lightning_pose.metrics.registry`; bottom-up tasks take their variants)."""
+        from lightning_pose.metric_specs import PCK_ON_GT_BOXES, coco_ap
+
+        return (PCK_ON_GT_BOXES, coco_ap(use_area=True))

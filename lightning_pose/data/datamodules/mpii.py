@@ -36,55 +36,14 @@ class MPIIDataModule(PoseDataModule):
     def __init__(
         self,
         root: str = "data/mpii",
-        train_ann: str | None = None,
-        train_images: str | None = None,
-        val_ann: str | None = None,
-        val_images: str | None = None,
-        test_ann: str | None = None,
-        test_images: str | None = None,
         train_headboxes: str | None = None,
         val_headboxes: str | None = None,
         test_headboxes: str | None = None,
         input_size: tuple[int, int] = (256, 256),
-        batch_size: int = 32,
-        val_batch_size: int | None = None,
-        num_workers: int = 2,
-        augmentation: dict[str, Any] | None = None,
-        mode: str = "topdown",
-        skip_invalid: bool = False,
-        keypoint_set: str | dict[str, Any] | None = None,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        prefetch_factor: int | None = None,
-        augment_on: str = "cpu",
-        max_persons: int = 30,
-        seed: int = 0,
-        check_images: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            root=root,
-            train_ann=train_ann,
-            train_images=train_images,
-            val_ann=val_ann,
-            val_images=val_images,
-            test_ann=test_ann,
-            test_images=test_images,
-            input_size=input_size,
-            batch_size=batch_size,
-            val_batch_size=val_batch_size,
-            num_workers=num_workers,
-            augmentation=augmentation,
-            mode=mode,
-            skip_invalid=skip_invalid,
-            keypoint_set=keypoint_set,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            prefetch_factor=prefetch_factor,
-            augment_on=augment_on,
-            max_persons=max_persons,
-            seed=seed,
-            check_images=check_images,
-        )
+        # MPII has no person detections: evaluation always crops the annotated persons (no val/test_boxes option)
+        super().__init__(root=root, input_size=input_size, val_boxes="gt", test_boxes="gt", **kwargs)
         self._headboxes = {"train": train_headboxes, "val": val_headboxes, "test": test_headboxes}
 
     def default_paths(self, split: str) -> tuple[Path, Path]:
@@ -116,3 +75,10 @@ class MPIIDataModule(PoseDataModule):
                           "PCKh cannot be computed", stacklevel=2)
         return read_mpii(ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid,
                          check_images=self.check_images)
+
+    def metric_specs(self) -> tuple:
+        """What val/test are evaluated with: bbox-normalised PCK (GT-box splits) and the official MPII PCKh
+        (plain specs built by :mod:`lightning_pose.metrics.registry`)."""
+        from lightning_pose.metric_specs import PCK_ON_GT_BOXES, PCKH
+
+        return (PCK_ON_GT_BOXES, PCKH)

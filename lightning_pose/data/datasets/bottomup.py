@@ -10,16 +10,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lightning_pose.data.datasets.image_loading import check_decoded_size
+from lightning_pose.data.datasets.image_loading import load_record_image
 from lightning_pose.data.datasets.seeding import WorkerSeeder
 from lightning_pose.data.datasets.tensors import to_normalized_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
-from lightning_pose.data.transforms import (
-    BottomUpAugmentation,
-    BottomUpTransform,
-    box_polygon,
-    read_image_bgr,
-)
+from lightning_pose.data.transforms import BottomUpAugmentation, BottomUpTransform, box_polygon
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["BottomUpDataset", "segmentation_to_ignore"]
@@ -126,17 +121,7 @@ class BottomUpDataset(Dataset):
         return len(self.records)
 
     def _load(self, record: ImageRecord) -> tuple[np.ndarray, bool]:
-        if self.image_reader is None:
-            img = read_image_bgr(record.file, record=f"image {record.image_id}")
-            check_decoded_size(img, record)
-            return img, True
-        img = self.image_reader(Path(record.file))
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise DatasetError(DataProblem(file=str(record.file), record=f"image {record.image_id}",
-                                           problem="image_reader must return an (H, W, 3) uint8 RGB array",
-                                           kind="unreadable_image"))
-        check_decoded_size(img, record)
-        return img, False
+        return load_record_image(record, self.image_reader)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self.records):

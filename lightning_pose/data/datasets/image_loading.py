@@ -1,14 +1,44 @@
-"""Checks on a decoded image against its record, at load time (the last line of defence: the files were checked
-before training by the readers when ``check_images`` is on, but a file may change afterwards, or the check may be
-off). Never silent: a mismatch raises a DatasetError naming the file."""
+"""Loading the image of a record for the top-down and bottom-up datasets, and the checks on a decoded image against
+its record at load time (the last line of defence: the files were checked before training by the readers when
+``check_images`` is on, but a file may change afterwards, or the check may be off). Never silent: a mismatch raises a
+DatasetError naming the file."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
+from lightning_pose.data.transforms.image_io import read_image_bgr
 
-__all__ = ["check_decoded_size"]
+__all__ = ["check_decoded_size", "load_record_image"]
+
+
+def load_record_image(record: ImageRecord, image_reader: Callable[[Path], np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, bool]:
+    """Decode the full-resolution image of ``record``: ``(image, is_bgr)``.
+
+    With ``image_reader=None`` the file is decoded by ``cv2.imread`` (``(H, W, 3)`` uint8 **BGR**, ``is_bgr`` True:
+    the transforms convert the small warped output to RGB); otherwise ``image_reader(path)`` must return an
+    ``(H, W, 3)`` uint8 **RGB** array. Either way the size is checked against the record (:func:`check_decoded_size`).
+
+    Raises:
+        DatasetError: naming the file and record (missing / undecodable file, a reader returning something else,
+            a size different from the annotation).
+    """
+    if image_reader is None:
+        img = read_image_bgr(record.file, record=f"image {record.image_id}")
+        check_decoded_size(img, record)
+        return img, True
+    img = image_reader(Path(record.file))
+    if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise DatasetError(DataProblem(file=str(record.file), record=f"image {record.image_id}",
+                                       problem="image_reader must return an (H, W, 3) uint8 RGB array",
+                                       kind="unreadable_image"))
+    check_decoded_size(img, record)
+    return img, False
 
 
 def check_decoded_size(image: np.ndarray, record: ImageRecord) -> None:

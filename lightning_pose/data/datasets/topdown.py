@@ -14,7 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from lightning_pose.data import geometry
-from lightning_pose.data.datasets.image_loading import check_decoded_size
+from lightning_pose.data.datasets.image_loading import load_record_image
 from lightning_pose.data.datasets.seeding import WorkerSeeder
 from lightning_pose.data.datasets.tensors import to_normalized_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
@@ -201,16 +201,8 @@ class TopDownDataset(Dataset):
                     img = read_image_bgr(r.file, record=record, flags=_REDUCED_FLAGS[downscale])
                     if img.shape[:2] == (-(-height // downscale), -(-width // downscale)):
                         return img, True, downscale
-            img = read_image_bgr(r.file, record=record)
-            check_decoded_size(img, r)
-            return img, True, 1
-        img = self.image_reader(Path(r.file))
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise DatasetError(DataProblem(file=str(r.file), record=f"image {r.image_id}",
-                                           problem="image_reader must return an (H, W, 3) uint8 RGB array",
-                                           kind="unreadable_image"))
-        check_decoded_size(img, r)
-        return img, False, 1
+        img, is_bgr = load_record_image(r, self.image_reader)
+        return img, is_bgr, 1
 
     # ------------------------------------------------------------------ sample
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -233,7 +225,7 @@ class TopDownDataset(Dataset):
         sample = {
             "image": to_normalized_tensor(out.image),
             "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
-            "crop_to_image": torch.from_numpy(out.crop_to_image),
+            "crop_to_image": torch.from_numpy(out.input_to_image),
         }
         sample.update(self._sample_metadata(index, gt, scale, out.params.flip))
         return sample

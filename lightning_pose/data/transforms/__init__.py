@@ -1,9 +1,10 @@
-"""Top-down and bottom-up augmentation (numpy + cv2 + albumentations).
+"""Top-down and bottom-up augmentation (numpy + cv2 + albumentations); what both share is in :mod:`.base`.
 
 Importing this package does not import torch; albumentations (which does) is loaded only when a
 photometric pipeline is built (an augmented transform).
 """
 
+from lightning_pose.data.transforms.base import AugmentationConfig, PoseTransform
 from lightning_pose.data.transforms.bottomup import (
     BottomUpAugmentation,
     BottomUpParams,
@@ -23,6 +24,8 @@ from lightning_pose.data.transforms.photometric import PhotometricAugmentation, 
 from lightning_pose.data.transforms.topdown import CropParams, TopDownAugmentation, TopDownResult, TopDownTransform
 
 __all__ = [
+    "AugmentationConfig",
+    "PoseTransform",
     "BottomUpAugmentation",
     "BottomUpParams",
     "BottomUpResult",

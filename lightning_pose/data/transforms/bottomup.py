@@ -5,23 +5,21 @@ The image -> input matrix is ``flip_in o crop(c + t, box * s, r)`` where ``crop`
 aspect ratio (:func:`~lightning_pose.data.geometry.resize_pad_matrix` when un-augmented), ``s`` the
 random box-size factor (HigherHRNet semantics: ``s > 1`` zooms out), ``r`` the rotation, ``t`` a
 translation in image pixels, and ``flip_in`` the input-frame flip ``x -> W_in - 1 - x``. One
-``cv2.warpAffine`` per image.
+``cv2.warpAffine`` per image. Settings handling, random state, the image warp and the keypoint warp are shared
+with the top-down path (:mod:`.base`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
 
 from lightning_pose.data import geometry
-from lightning_pose.data.transforms.photometric import (
-    PhotometricAugmentation,
-    apply_photometric,
-    build_photometric,
-)
+from lightning_pose.data.transforms.base import AugmentationConfig, PoseTransform
+from lightning_pose.data.transforms.photometric import PhotometricAugmentation
 from lightning_pose.skeletons import KeypointSet
 
 __all__ = ["BottomUpAugmentation", "BottomUpParams", "BottomUpResult", "BottomUpTransform", "box_polygon"]
@@ -30,7 +28,7 @@ _SUBPIXEL_BITS = 4  # cv2.fillPoly fixed-point precision for ignore polygons
 
 
 @dataclass
-class BottomUpAugmentation(PhotometricAugmentation):
+class BottomUpAugmentation(AugmentationConfig, PhotometricAugmentation):
     """Bottom-up augmentation settings (HigherHRNet-like defaults).
 
     Attributes:
@@ -48,28 +46,14 @@ class BottomUpAugmentation(PhotometricAugmentation):
     max_rotation: float = 30.0
     max_translate: float = 0.2
 
+    kind = "bottom-up"  # (``from_config`` / ``disabled``: :class:`~.base.AugmentationConfig`)
+
     @classmethod
-    def from_config(cls, value: "BottomUpAugmentation | Mapping[str, Any] | None", *, enabled: bool = True
-                    ) -> "BottomUpAugmentation":
-        """Build from a config mapping (unknown keys raise ``ValueError``)."""
-        if isinstance(value, cls):
-            return value
-        data = dict(value or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown bottom-up augmentation option(s) {unknown}; known: {sorted(known)}")
-        data.setdefault("enabled", enabled)
+    def normalize_config(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``scale_range`` as a tuple of floats (YAML gives a list)."""
         if "scale_range" in data:
             data["scale_range"] = tuple(float(v) for v in data["scale_range"])
-        out = cls(**data)
-        out.validate()
-        return out
-
-    def disabled(self) -> "BottomUpAugmentation":
-        d = asdict(self)
-        d["enabled"] = False
-        return BottomUpAugmentation(**d)
+        return data
 
     def validate(self) -> None:
         self.validate_photometric()
@@ -112,7 +96,7 @@ class BottomUpResult:
     params: BottomUpParams
 
 
-class BottomUpTransform:
+class BottomUpTransform(PoseTransform):
     """Whole-image augmentation for bottom-up methods.
 
     Args:
@@ -122,6 +106,8 @@ class BottomUpTransform:
         seed: seed of the random generator (see :meth:`reseed`).
     """
 
+    settings_class = BottomUpAugmentation
+
     def __init__(
         self,
         keypoint_set: KeypointSet,
@@ -129,21 +115,7 @@ class BottomUpTransform:
         augmentation: BottomUpAugmentation | Mapping[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        self.keypoint_set = keypoint_set
-        self.input_size = (int(input_size[0]), int(input_size[1]))
-        if min(self.input_size) <= 0:
-            raise ValueError(f"input_size must be positive (W, H), got {tuple(input_size)}")
-        self.augmentation = BottomUpAugmentation.from_config(augmentation, enabled=augmentation is not None)
-        self.flip_indices = np.asarray(keypoint_set.flip_indices, dtype=np.int64)
-        self._photometric = build_photometric(self.augmentation) if self.augmentation.enabled else None
-        self.rng = np.random.default_rng(seed)
-        self.reseed(seed)
-
-    def reseed(self, seed: int) -> None:
-        """Reset the random state (numpy generator and albumentations pipeline) from ``seed``."""
-        self.rng = np.random.default_rng(seed)
-        if self._photometric is not None:
-            self._photometric.set_random_seed(int(seed) % (2**32))
+        super().__init__(keypoint_set, input_size, augmentation, seed)
 
     def sample_params(self, rng: np.random.Generator | None = None) -> BottomUpParams:
         aug = self.augmentation
@@ -188,27 +160,15 @@ class BottomUpTransform:
             ignore_mask: optional ``(H, W)`` image-frame array, non-zero = ignore (e.g. decoded crowd RLE).
             params: use these parameters instead of drawing new ones.
         """
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+        self.check_image(image)
         k = self.keypoint_set.num_keypoints
         kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, k, 3) if np.size(keypoints) else np.zeros((0, k, 3))
         if params is None:
             params = self.sample_params()
         h, w = image.shape[:2]
         m = self.matrix(params, (w, h))
-        out = cv2.warpAffine(image, m, self.input_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0)
-        if bgr_input:
-            out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
-        out = apply_photometric(self._photometric, out)
-
-        kp_out = np.zeros_like(kp)
-        if len(kp):
-            kp_out[..., :2] = geometry.apply_affine(m, kp[..., :2])
-            kp_out[..., 2] = kp[..., 2]
-            if params.flip:
-                kp_out = kp_out[:, self.flip_indices]
-            kp_out[kp_out[..., 2] <= 0] = 0.0
+        out = self.warp_image(image, m, bgr_input)
+        kp_out = self.warp_keypoints(kp, m, params.flip) if len(kp) else np.zeros_like(kp)
 
         mask = np.ones((self.input_size[1], self.input_size[0]), dtype=np.uint8)
         polys = []

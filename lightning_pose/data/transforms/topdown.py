@@ -4,30 +4,27 @@ Pipeline per sample (HRNet order): half-body box (optional) -> random scale / ro
 crop box -> horizontal flip -> ONE ``cv2.warpAffine`` with the composite matrix -> photometric and
 occlusion augmentation of the crop (albumentations, pixel-level). Keypoints are moved by the same
 matrix and their channels are swapped with ``flip_indices`` when flipped. Frames and the warp convention
-are those of :mod:`lightning_pose.data.geometry`.
+are those of :mod:`lightning_pose.data.geometry`; settings handling, random state, the image warp and the keypoint
+warp are shared with the bottom-up path (:mod:`.base`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import cv2
 import numpy as np
 
 from lightning_pose.data import geometry
-from lightning_pose.data.transforms.photometric import (
-    PhotometricAugmentation,
-    apply_photometric,
-    build_photometric,
-)
+from lightning_pose.data.transforms.base import AugmentationConfig, PoseTransform
+from lightning_pose.data.transforms.photometric import PhotometricAugmentation
 from lightning_pose.skeletons import KeypointSet
 
 __all__ = ["TopDownAugmentation", "CropParams", "TopDownResult", "TopDownTransform"]
 
 
 @dataclass
-class TopDownAugmentation(PhotometricAugmentation):
+class TopDownAugmentation(AugmentationConfig, PhotometricAugmentation):
     """Top-down augmentation settings (defaults: HRNet-W32 COCO recipe plus mild photometric noise).
 
     Attributes:
@@ -59,30 +56,7 @@ class TopDownAugmentation(PhotometricAugmentation):
     half_body_upper_prob: float = 0.69
     half_body_padding: float = 1.5
 
-    @classmethod
-    def from_config(cls, value: "TopDownAugmentation | Mapping[str, Any] | None", *, enabled: bool = True
-                    ) -> "TopDownAugmentation":
-        """Build from a config mapping (unknown keys raise ``ValueError`` listing the known ones).
-
-        ``enabled`` is the default of the ``enabled`` field when the mapping does not set it.
-        """
-        if isinstance(value, cls):
-            return value
-        data = dict(value or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown top-down augmentation option(s) {unknown}; known: {sorted(known)}")
-        data.setdefault("enabled", enabled)
-        out = cls(**data)
-        out.validate()
-        return out
-
-    def disabled(self) -> "TopDownAugmentation":
-        """A copy with ``enabled=False`` (same padding), for val/test."""
-        d = asdict(self)
-        d["enabled"] = False
-        return TopDownAugmentation(**d)
+    kind = "top-down"  # (``from_config`` / ``disabled``: :class:`~.base.AugmentationConfig`)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field when a setting is out of range."""
@@ -118,19 +92,29 @@ class TopDownResult:
         image: ``(H_in, W_in, 3)`` uint8 RGB crop (after photometric augmentation).
         keypoints: ``(K, 3)`` float64 x, y in the input frame (channels already flip-swapped), v kept;
             x = y = 0 where v = 0.
-        image_to_crop: ``(2, 3)`` image frame -> input frame (the warp matrix, flip included).
-        crop_to_image: ``(2, 3)`` exact inverse of ``image_to_crop``.
+        image_to_input: ``(2, 3)`` float64 image frame -> input frame (the warp matrix, flip included).
+        input_to_image: ``(2, 3)`` float64 exact inverse of ``image_to_input`` (the sample's ``crop_to_image``).
         params: the drawn :class:`CropParams`.
     """
 
     image: np.ndarray
     keypoints: np.ndarray
-    image_to_crop: np.ndarray
-    crop_to_image: np.ndarray
+    image_to_input: np.ndarray
+    input_to_image: np.ndarray
     params: CropParams
 
+    @property
+    def crop_to_image(self) -> np.ndarray:
+        """``input_to_image`` under the name of the top-down sample key (ARCHITECTURE.md)."""
+        return self.input_to_image
 
-class TopDownTransform:
+    @property
+    def image_to_crop(self) -> np.ndarray:
+        """``image_to_input`` (the inverse of ``crop_to_image``)."""
+        return self.image_to_input
+
+
+class TopDownTransform(PoseTransform):
     """Crop + augment one person.
 
     Args:
@@ -140,6 +124,8 @@ class TopDownTransform:
         seed: seed of the transform's random generator (see :meth:`reseed`).
     """
 
+    settings_class = TopDownAugmentation
+
     def __init__(
         self,
         keypoint_set: KeypointSet,
@@ -147,24 +133,10 @@ class TopDownTransform:
         augmentation: TopDownAugmentation | Mapping[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        self.keypoint_set = keypoint_set
-        self.input_size = (int(input_size[0]), int(input_size[1]))
-        if min(self.input_size) <= 0:
-            raise ValueError(f"input_size must be positive (W, H), got {tuple(input_size)}")
+        super().__init__(keypoint_set, input_size, augmentation, seed)
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
-        self.augmentation = TopDownAugmentation.from_config(augmentation, enabled=augmentation is not None)
-        self.flip_indices = np.asarray(keypoint_set.flip_indices, dtype=np.int64)
         self._upper = np.zeros(keypoint_set.num_keypoints, dtype=bool)
         self._upper[list(keypoint_set.upper_body)] = True
-        self._photometric = build_photometric(self.augmentation) if self.augmentation.enabled else None
-        self.rng = np.random.default_rng(seed)
-        self.reseed(seed)
-
-    def reseed(self, seed: int) -> None:
-        """Reset the random state (numpy generator and the albumentations pipeline) from ``seed``."""
-        self.rng = np.random.default_rng(seed)
-        if self._photometric is not None:
-            self._photometric.set_random_seed(int(seed) % (2**32))
 
     # ------------------------------------------------------------------ parameters
     def base_center_scale(self, bbox: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,15 +227,9 @@ class TopDownTransform:
         return 1
 
     def transform_keypoints(self, keypoints: np.ndarray, matrix: np.ndarray, flipped: bool) -> np.ndarray:
-        """Image-frame ``(K, 3)`` keypoints -> input frame with the warp ``matrix``; swap channels if flipped."""
-        kp = np.asarray(keypoints, dtype=np.float64)
-        out = np.zeros_like(kp)
-        out[:, :2] = geometry.apply_affine(matrix, kp[:, :2])
-        out[:, 2] = kp[:, 2]
-        if flipped:
-            out = out[self.flip_indices]
-        out[out[:, 2] <= 0, :2] = 0.0
-        return out
+        """Image-frame ``(K, 3)`` keypoints -> input frame with the warp ``matrix``; swap channels if flipped
+        (:meth:`~.base.PoseTransform.warp_keypoints`)."""
+        return self.warp_keypoints(keypoints, matrix, flipped)
 
     # ------------------------------------------------------------------ application
     def __call__(
@@ -294,8 +260,7 @@ class TopDownTransform:
             image_width: width of the original image in pixels (required with ``source_downscale > 1``;
                 the flip is ``x -> image_width - 1 - x``).
         """
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+        self.check_image(image)
         k = self.keypoint_set.num_keypoints
         if keypoints is not None and np.shape(keypoints) != (k, 3):
             raise ValueError(f"keypoints must have shape ({k}, 3), got {np.shape(keypoints)}")
@@ -311,12 +276,7 @@ class TopDownTransform:
         if f > 1:
             reduced_to_full = np.array([[f, 0.0, (f - 1) / 2.0], [0.0, f, (f - 1) / 2.0]])
             warp = geometry.compose_affine(m, reduced_to_full)
-        crop = cv2.warpAffine(
-            image, warp, self.input_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-        )
-        if bgr_input:
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-        crop = apply_photometric(self._photometric, crop)
+        crop = self.warp_image(image, warp, bgr_input)
         if keypoints is None:
             kp_out = np.zeros((k, 3), dtype=np.float64)
         else:
