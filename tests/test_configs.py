@@ -17,7 +17,9 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "configs"
-ALL_CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml")) + sorted(CONFIG_DIR.rglob("*.yml"))
+#: runnable configs; configs/base/ holds the fragments they extend (`__base__`), checked through them
+ALL_CONFIGS = sorted(p for p in [*CONFIG_DIR.rglob("*.yaml"), *CONFIG_DIR.rglob("*.yml")]
+                     if p.relative_to(CONFIG_DIR).parts[0] != "base")
 HEADLINE = {"mpii": "val/PCKh@0.5", "coco": "val/AP", "aic": "val/AIC_score", "demo": "val/AP"}
 
 

@@ -58,10 +58,13 @@ def _fixed_samples(n: int = 4, seed: int = 0) -> list[dict[str, Tensor]]:
     samples = []
     for _ in range(n):
         xy = torch.rand(K, 2, generator=g) * torch.tensor([W_IN - 13.0, H_IN - 13.0]) + 6.0
+        keypoints = torch.cat([xy, torch.full((K, 1), 2.0)], dim=1)
         samples.append({
             "image": torch.randn(3, H_IN, W_IN, generator=g),
-            "keypoints": torch.cat([xy, torch.full((K, 1), 2.0)], dim=1),
+            "keypoints": keypoints,
             "crop_to_image": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64),
+            "gt_keypoints": keypoints.double(),  # image frame = input frame here
+            "bbox": torch.tensor([0.0, 0.0, W_IN, H_IN], dtype=torch.float64),
             "sample_id": torch.tensor(len(samples)),
         })
     return samples
@@ -115,12 +118,15 @@ def test_new_network_trains_validates_checkpoints_and_reloads_alone(tmp_path: Pa
         assert math.isfinite(losses[-1]) and float(parts["loss_last_stage"]) == pytest.approx(losses[-1])
     assert losses[-1] < 0.9 * losses[0], losses
 
-    # Lightning fit (2 steps) + validate, then a checkpoint as ModelCheckpoint writes it
+    # Lightning fit (2 steps) + validate (bbox PCK: no datamodule here), then a checkpoint as ModelCheckpoint writes
+    from lightning_pose.metrics.pck import PCK
+
+    task.set_metrics("val", {"pck": PCK(task.keypoint_set, thresholds=(0.1, 0.2), normalizer="bbox")})
     trainer = _trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(task, train_dataloaders=_loader(samples), val_dataloaders=_loader(samples))
     assert trainer.global_step == 2 and math.isfinite(float(trainer.callback_metrics["train/loss"]))
     val = trainer.validate(task, dataloaders=_loader(samples), verbose=False)
-    assert math.isfinite(val[0]["val/loss"])
+    assert math.isfinite(val[0]["val/loss"]) and 0.0 <= val[0]["val/PCK@0.1"] <= val[0]["val/PCK@0.2"] <= 1.0
     path = tmp_path / "tiny.ckpt"
     trainer.save_checkpoint(str(path))
 
