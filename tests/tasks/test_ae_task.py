@@ -60,8 +60,8 @@ def test_infer_bottomup_maps_back_to_original_pixels(shared_data: Path) -> None:
     w, h = codec.heatmap_size
     tags = torch.full((1, 17, h * w), -50.0, dtype=torch.float64)
     for n in range(gt.shape[0]):
-        tags[0, torch.arange(17)[t.tag_valid[0, n]], t.tag_index[0, n][t.tag_valid[0, n]]] = 3.0 * n
-    hm, tg = t.heatmaps.float(), tags.reshape(1, 17, h, w).float()
+        tags[0, torch.arange(17)[t["tag_valid"][0, n]], t["tag_index"][0, n][t["tag_valid"][0, n]]] = 3.0 * n
+    hm, tg = t["heatmaps"].float(), tags.reshape(1, 17, h, w).float()
     # the same maps for every image of a batch (the second, cropped image only checks the output format)
     task.network.forward = lambda x: [AEOutput(hm.expand(x.shape[0], -1, -1, -1),  # type: ignore[method-assign]
                                                tg.expand(x.shape[0], -1, -1, -1))]
