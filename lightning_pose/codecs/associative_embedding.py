@@ -354,6 +354,12 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         if num_persons is not None:
             person = torch.arange(n, device=kp.device)[None, :] < num_persons.to(kp.device)[:, None]
             labelled = labelled & person[..., None]
+        bad = labelled & ~torch.isfinite(kp[..., :2]).all(dim=-1)
+        if bool(bad.any()):
+            bi, ni, ki = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"encode: keypoint {ki} of person {ni} in sample {bi} is labelled but has non-finite "
+                             f"coordinates {kp[bi, ni, ki, :2].tolist()}")
+        kp = torch.where(labelled[..., None], kp, torch.zeros_like(kp))
         pos = torch.stack([kp[..., 0] / s_x, kp[..., 1] / s_y], dim=-1)  # (B, N, K, 2) heatmap frame
         nearest = torch.floor(pos + 0.5)
         centres = pos if self.unbiased else nearest

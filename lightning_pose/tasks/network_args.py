@@ -14,7 +14,7 @@ import functools
 from typing import Any, Mapping
 
 from lightning_pose.errors import ConfigError
-from lightning_pose.tasks.network import NetworkSpec
+from lightning_pose.tasks.network import NetworkSpec, describe_network
 
 __all__ = ["network_from_legacy_args", "drop_legacy_hparams", "override_network_args"]
 
@@ -34,10 +34,18 @@ def network_from_legacy_args(task: str, network: NetworkSpec | None, class_path:
         ``network`` when given, else ``{"class_path": class_path, "init_args": {...given old arguments...}}`` (the
         network's own defaults apply to the others).
 
+    ``pretrained=False`` is the exception: with ``network`` it switches the network's ``pretrained`` off (checkpoint
+    loading passes it so that nothing is downloaded).
+
     Raises:
         ConfigError: both ``network`` and old arguments given.
     """
     given = {k: v for k, v in legacy.items() if v is not None}
+    if network is not None and given.get("pretrained") is False:
+        # "no ImageNet download" (what checkpoint loading passes): applies to the injected network as well
+        del given["pretrained"]
+        if "pretrained" in describe_network(network)["init_args"]:
+            network = override_network_args(network, pretrained=False)
     if network is not None:
         if given:
             raise ConfigError(f"{task}: give the network either as model.init_args.network or with the old "
