@@ -31,8 +31,10 @@ def _coco_bottomup(shared_data: Path, input_size: tuple[int, int], batch_size: i
 def _tiny_task(**kw: Any) -> Any:
     from lightning_pose.tasks import AssociativeEmbeddingTask
 
-    args = dict(keypoint_set="coco", input_size=(128, 96), num_stacks=1, channels=16, increase=8, depth=2,
-                stem_channels=8, batch_norm=True)
+    net_args = {"num_stacks": 1, "channels": 16, "increase": 8, "depth": 2, "stem_channels": 8, "batch_norm": True}
+    net_args.update({k: kw.pop(k) for k in list(kw) if k in net_args})  # network overrides go into the spec
+    network = {"class_path": "lightning_pose.models.associative_embedding.HourglassAENet", "init_args": net_args}
+    args = dict(keypoint_set="coco", input_size=(128, 96), network=network)
     args.update(kw)
     return AssociativeEmbeddingTask(**args)
 

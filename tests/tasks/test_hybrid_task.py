@@ -25,10 +25,15 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+#: the tiny network every test injects (test_injected_networks.py checks it equals the keyword form)
+NETWORK = {"class_path": "lightning_pose.models.HybridPoseNet",
+           "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16], "refine_channels": 16,
+                         "dilations": [1, 2]}}
+
+
 def _task(**kwargs) -> HybridTask:
     torch.manual_seed(0)
-    args = dict(backbone="resnet18", deconv_channels=(16, 16, 16), refine_channels=16, dilations=(1, 2),
-                keypoint_set="coco", input_size=INPUT_SIZE)
+    args = dict(network=NETWORK, keypoint_set="coco", input_size=INPUT_SIZE)
     args.update(kwargs)
     return HybridTask(**args)
 
