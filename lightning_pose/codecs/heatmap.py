@@ -68,7 +68,8 @@ def background_channel(heatmaps: Tensor) -> Tensor:
 
 
 class HeatmapCodec:
-    """Keypoints (input frame) <-> Gaussian heatmaps; decoding and flip-back (a :class:`~lightning_pose.codecs.base.Codec`).
+    """Keypoints (input frame) <-> Gaussian heatmaps; decoding and flip-back (a
+    :class:`~lightning_pose.codecs.base.Codec`).
 
     Args:
         input_size: ``(W_in, H_in)`` network input size in px (width first).

@@ -39,8 +39,9 @@ class RegressionCodec:
             keypoints: ``(B, K, 3)`` = (x, y, v) in input-frame px.
 
         Returns:
-            ``{"coords", "weights"}``: ``coords`` ``(B, K, 2)`` = ``(x / W_in, y / H_in)`` (non-finite coordinates of unlabelled joints
-            become 0); ``weights`` ``(B, K)`` = 1 where ``v > 0`` and ``0 <= x <= W_in - 1``, ``0 <= y <= H_in - 1``.
+            ``{"coords", "weights"}``: ``coords`` ``(B, K, 2)`` = ``(x / W_in, y / H_in)`` (non-finite coordinates
+            of unlabelled joints become 0); ``weights`` ``(B, K)`` = 1 where ``v > 0`` and ``0 <= x <= W_in - 1``,
+            ``0 <= y <= H_in - 1``.
             Both in the keypoints' floating dtype (float32 for integer input).
         """
         xy, labelled, _ = check_keypoints(keypoints, "RegressionCodec.encode")

@@ -7,7 +7,11 @@ DeepPose cascade (Toshev & Szegedy, CVPR14), as built here: stage 1 is the globa
 ``s`` crops the image around every joint's current estimate (``grid_sample``, differentiable) and regresses a
 displacement. It is trained on *simulated* estimates ``gt + N(0, std_s)`` where ``std_s`` (per joint and axis) is a
 running estimate of the residual spread of the previous stage on the training batches, as the paper draws its
-training crops from the previous stage's error distribution. At inference the stages are applied in turn.
+training crops from the previous stage's error distribution. At inference the stages are applied in turn. The
+algorithm (stage loop, running residual spread, jitter, torso pairs) lives in
+:class:`~lightning_pose.models.cascade.DeepPoseCascade`; this module only wires it (the running spread is a buffer
+of the task, ``residual_std``, so checkpoints keep their keys). Integral regression's soft-argmax and flip-back
+live in :class:`~lightning_pose.codecs.IntegralCodec`.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def test_gaussian_logits_at_a_subpixel_location() -> None:
     # the same location through HeatmapCodec's stride convention: input x = u * stride
     codec = HeatmapCodec((4 * w, 4 * h), (w, h), unbiased=True, decode="dark", blur_kernel=0)
     hm_coords, _ = codec.decode(torch.exp(logits))
-    torch.testing.assert_close(hm_coords[0, 0], RegressionCodec((4 * w, 4 * h)).decode(coords)[0][0, 0], atol=1e-4, rtol=0)
+    reg_coords, _ = RegressionCodec((4 * w, 4 * h)).decode(coords)
+    torch.testing.assert_close(hm_coords[0, 0], reg_coords[0, 0], atol=1e-4, rtol=0)
     assert heatmap_scores(probs)[0, 0].item() == pytest.approx(probs.max().item())
 
 

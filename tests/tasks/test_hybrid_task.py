@@ -192,7 +192,8 @@ def test_shipped_config_instantiates(config: str, monitor: str, input_size: tupl
 
     monkeypatch.chdir(tmp_path)
     project = Path(__file__).resolve().parents[2]
-    cli = run_lightning(["--config", str(project / "configs" / config), "--model.init_args.network.init_args.pretrained", "false",
+    cli = run_lightning(["--config", str(project / "configs" / config),
+                         "--model.init_args.network.init_args.pretrained", "false",
                          "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
     assert type(cli.model).__name__ == "HybridTask"
     assert cli.model.input_size == input_size

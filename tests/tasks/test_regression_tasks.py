@@ -318,7 +318,8 @@ def _instantiate_config(config: str, tmp_path, monkeypatch) -> object:
 
     monkeypatch.chdir(tmp_path)  # the logger / checkpoint folders of the config land here
     project = Path(__file__).resolve().parents[2]
-    return run_lightning(["--config", str(project / "configs" / config), "--model.init_args.network.init_args.pretrained", "false",
+    return run_lightning(["--config", str(project / "configs" / config),
+                          "--model.init_args.network.init_args.pretrained", "false",
                           "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
 
 
