@@ -297,10 +297,9 @@ class DeepPoseCascade(nn.Module):
         ``running_std (K, 2) <- (1 - momentum) running_std + momentum * rms`` for joints with at least one labelled
         sample (``weight > 0``) in ``residual (B, K, 2)`` (normalised units); other joints keep their value.
         """
-        w = (weight > 0).to(residual.dtype)[..., None]
-        count = w.sum(dim=0)
-        std = ((residual.pow(2) * w).sum(dim=0) / count.clamp_min(1)).sqrt()
-        running_std.copy_(torch.where(count > 0, (1 - momentum) * running_std + momentum * std, running_std))
+        std = DeepPoseCascade.estimate_residual_std(residual, torch.zeros_like(residual), weight)
+        seen = (weight > 0).any(dim=0)[:, None]
+        running_std.copy_(torch.where(seen, (1 - momentum) * running_std + momentum * std, running_std))
 
     @staticmethod
     def jitter(coords_gt: Tensor, residual_std: Tensor, generator: torch.Generator | None = None) -> Tensor:
