@@ -45,9 +45,10 @@ def _run_facts(trainer: Trainer | None, pl_module: LightningModule, datamodule: 
     facts: dict[str, Any] = {"method": getattr(pl_module, "method_name", type(pl_module).__name__)}
     if dm is not None:
         facts["dataset"] = getattr(dm, "dataset_name", type(dm).__name__)
-    net_args = getattr(pl_module, "_net_args", {}) or {}
-    if "backbone" in net_args:
-        facts["backbone"] = net_args["backbone"]
+    backbone = getattr(pl_module, "backbone", None)  # injected network (PoseTask.backbone), else the older stash
+    backbone = backbone if isinstance(backbone, str) else (getattr(pl_module, "_net_args", {}) or {}).get("backbone")
+    if backbone is not None:
+        facts["backbone"] = backbone
     size = getattr(pl_module, "input_size", None)
     if size is not None:
         facts["input_size"] = [int(size[0]), int(size[1])]
