@@ -50,24 +50,37 @@ Targets
 * ``DiskCodec.encode``: binary disk of radius ``r`` heatmap px around the float heatmap position.
 * ``soft_argmax``: ``P = softmax(beta * logits)`` over H*W, ``x = sum P * i / W``; optional Debias.
 
+The contract
+------------
+Every codec is a :class:`~lightning_pose.codecs.base.Codec`: ``encode(keypoints, ...) -> dict`` of named
+targets/weights (its ``target_keys``) and ``decode(outputs...) -> (coords, scores)`` in the input frame:
+``HeatmapCodec``, ``RegressionCodec``, ``DiskCodec``, ``IntegralCodec`` (soft-argmax), ``HybridCodec`` (the hybrid
+method's three branches and fusion) and ``AssociativeEmbeddingCodec`` (bottom-up; ``(B, P, K, 2)`` coords).
+
 Public API
 ----------
-``HeatmapCodec``, ``RegressionCodec``, ``DiskCodec``, ``soft_argmax``, ``heatmap_scores`` and the building blocks
+``Codec``, ``HeatmapCodec``, ``RegressionCodec``, ``DiskCodec``, ``IntegralCodec``, ``HybridCodec``, ``soft_argmax``,
+``heatmap_scores`` and the building blocks
 ``gaussian_heatmaps``, ``background_channel``, ``heatmap_maximum``, ``quarter_offset``, ``gaussian_blur``,
 ``dark_refine``, ``flip_heatmaps``, ``flip_normalized_coords``, ``heatmap_flip_shift``, ``shift_maps_x``.
 """
 
+from lightning_pose.codecs.base import Codec
 from lightning_pose.codecs.decode import dark_refine, gaussian_blur, heatmap_maximum, heatmap_scores, quarter_offset
 from lightning_pose.codecs.disk import DiskCodec
 from lightning_pose.codecs.flip import flip_heatmaps, flip_normalized_coords, heatmap_flip_shift, shift_maps_x
 from lightning_pose.codecs.heatmap import HeatmapCodec, background_channel, gaussian_heatmaps
-from lightning_pose.codecs.integral import soft_argmax
+from lightning_pose.codecs.hybrid import HybridCodec
+from lightning_pose.codecs.integral import IntegralCodec, soft_argmax
 from lightning_pose.codecs.regression import RegressionCodec
 
 __all__ = [
+    "Codec",
     "HeatmapCodec",
     "RegressionCodec",
     "DiskCodec",
+    "IntegralCodec",
+    "HybridCodec",
     "soft_argmax",
     "heatmap_scores",
     "gaussian_heatmaps",

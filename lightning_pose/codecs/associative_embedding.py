@@ -264,7 +264,7 @@ def group_joints(
     return joints[:n], tags_mean
 
 
-class AssociativeEmbeddingCodec:
+class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-up shapes)
     """Bottom-up targets, grouping decoder and flip merge (module docstring).
 
     Args:
@@ -280,6 +280,8 @@ class AssociativeEmbeddingCodec:
         refine: fill missing joints from the person's mean tag.
         joint_order: grouping order (default :func:`default_joint_order`).
     """
+
+    target_keys = ("heatmaps", "mask", "tag_index", "tag_valid")
 
     def __init__(
         self,
@@ -330,8 +332,9 @@ class AssociativeEmbeddingCodec:
 
     # ------------------------------------------------------------------ targets
     def encode(self, keypoints: Tensor, num_persons: Tensor | None = None, mask: Tensor | None = None,
-               heatmap_size: Sequence[int] | None = None) -> AETargets:
-        """Targets of a batch.
+               heatmap_size: Sequence[int] | None = None) -> dict[str, Tensor]:
+        """Targets of a batch: ``{"heatmaps", "mask", "tag_index", "tag_valid"}`` (the fields of
+        :class:`AETargets`, heatmap frame).
 
         Args:
             keypoints: ``(B, N, K, 3)`` input-frame ``x, y, v`` (padding persons have ``v = 0``).
@@ -351,6 +354,12 @@ class AssociativeEmbeddingCodec:
         if num_persons is not None:
             person = torch.arange(n, device=kp.device)[None, :] < num_persons.to(kp.device)[:, None]
             labelled = labelled & person[..., None]
+        bad = labelled & ~torch.isfinite(kp[..., :2]).all(dim=-1)
+        if bool(bad.any()):
+            bi, ni, ki = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"encode: keypoint {ki} of person {ni} in sample {bi} is labelled but has non-finite "
+                             f"coordinates {kp[bi, ni, ki, :2].tolist()}")
+        kp = torch.where(labelled[..., None], kp, torch.zeros_like(kp))
         pos = torch.stack([kp[..., 0] / s_x, kp[..., 1] / s_y], dim=-1)  # (B, N, K, 2) heatmap frame
         nearest = torch.floor(pos + 0.5)
         centres = pos if self.unbiased else nearest
@@ -367,7 +376,7 @@ class AssociativeEmbeddingCodec:
             mask_h = torch.ones(b, h_h, w_h, dtype=dtype, device=kp.device)
         else:
             mask_h = self.sample_mask(mask, (w_h, h_h)).to(dtype)
-        return AETargets(heatmaps, mask_h, tag_index, valid)
+        return {"heatmaps": heatmaps, "mask": mask_h, "tag_index": tag_index, "tag_valid": valid}
 
     def sample_mask(self, mask: Tensor, heatmap_size: Sequence[int]) -> Tensor:
         """Input-frame mask ``(B, H_in, W_in)`` -> ``(B, H_h, W_h)`` {0, 1}: the value at the input pixel nearest
@@ -407,7 +416,26 @@ class AssociativeEmbeddingCodec:
 
     # ------------------------------------------------------------------ decoding
     @torch.no_grad()
-    def decode(self, heatmaps: Tensor, tags: Tensor) -> list[AEPersons]:
+    def decode(self, heatmaps: Tensor, tags: Tensor) -> tuple[Tensor, Tensor]:
+        """Persons of every image as padded tensors (the :class:`~lightning_pose.codecs.base.Codec` shape).
+
+        Args: as :meth:`decode_persons`.
+
+        Returns:
+            ``coords`` ``(B, P, K, 2)`` float64 input-frame px and ``scores`` ``(B, P, K)`` float64 joint scores,
+            ``P = max_people``; person ``p`` of image ``b`` is the ``p``-th by decreasing person score; rows of
+            absent persons and missing joints are zeros.
+        """
+        persons = self.decode_persons(heatmaps, tags)
+        k = self.num_keypoints
+        out = np.zeros((len(persons), self.max_people, k, 3), dtype=np.float64)
+        for b, p in enumerate(persons):
+            out[b, : len(p.keypoints)] = p.keypoints[: self.max_people]
+        t = torch.from_numpy(out).to(heatmaps.device)
+        return t[..., :2], t[..., 2]
+
+    @torch.no_grad()
+    def decode_persons(self, heatmaps: Tensor, tags: Tensor) -> list[AEPersons]:
         """Persons of every image (module docstring, steps 1-6).
 
         Args:

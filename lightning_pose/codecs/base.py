@@ -1,17 +1,29 @@
-"""Shared helpers of the codecs: size parsing, input validation and the working dtype.
+"""The :class:`Codec` contract every codec follows, and the codecs' shared helpers (size parsing, input validation,
+working dtype).
 
 Nothing here defines a coordinate convention; the conventions are documented in
 :mod:`lightning_pose.codecs` and implemented in the codec modules.
+
+The contract (after mmpose's ``BaseKeypointCodec``)
+---------------------------------------------------
+* ``encode(keypoints, ...) -> dict[str, Tensor]``: input-frame keypoints ``(B, K, 3)`` = (x, y, v) in px
+  (bottom-up: ``(B, N, K, 3)``) -> named training targets and their weights. Every codec names its keys in
+  ``target_keys``; weight tensors are ``(B, K)`` (or per channel) with 1 = supervise, 0 = ignore.
+* ``decode(outputs...) -> (coords, scores)``: network outputs -> ``coords (B, K, 2)`` in **input-frame px** and
+  ``scores (B, K)`` (bottom-up: ``(B, P, K, 2)`` and ``(B, P, K)``, one row per detected person).
+* ``input_size``: ``(W_in, H_in)`` in px, width first.
+* Invalid input raises ``ValueError`` naming the codec method and the problem.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "Codec",
     "Size",
     "as_size",
     "check_keypoints",
@@ -23,6 +35,23 @@ __all__ = [
 ]
 
 Size = tuple[int, int]
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """What every codec provides (see the module docstring for units and frames)."""
+
+    #: names of the tensors :meth:`encode` returns
+    target_keys: ClassVar[tuple[str, ...]]
+    input_size: Size
+
+    def encode(self, keypoints: Tensor, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        """Input-frame keypoints (px) -> named targets and weights."""
+        ...
+
+    def decode(self, *outputs: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+        """Network outputs -> ``(coords (B, K, 2) input-frame px, scores (B, K))``."""
+        ...
 
 
 def as_size(value: Sequence[int] | int, name: str) -> Size:

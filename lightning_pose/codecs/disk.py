@@ -14,19 +14,23 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from lightning_pose.codecs.base import as_size, check_keypoints
+from lightning_pose.codecs.base import as_size, check_keypoints, check_maps
+from lightning_pose.codecs.decode import heatmap_maximum, quarter_offset
 
 __all__ = ["DiskCodec"]
 
 
 class DiskCodec:
-    """Keypoints (input frame) -> binary disk targets for sigmoid cross-entropy.
+    """Keypoints (input frame) <-> binary disk targets for sigmoid cross-entropy (a
+    :class:`~lightning_pose.codecs.base.Codec`; decoding reads the probability maps like heatmaps).
 
     Args:
         input_size: ``(W_in, H_in)`` in px (width first).
         heatmap_size: ``(W_h, H_h)`` in px (width first).
         radius: disk radius in heatmap px (> 0).
     """
+
+    target_keys = ("disks", "weights")
 
     def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], radius: float = 1.5) -> None:
         self.input_size = as_size(input_size, "DiskCodec input_size")
@@ -43,8 +47,8 @@ class DiskCodec:
         """``(W_in / W_h, H_in / H_h)``: input px per heatmap px."""
         return (self.input_size[0] / self.heatmap_size[0], self.input_size[1] / self.heatmap_size[1])
 
-    def encode(self, keypoints: Tensor) -> tuple[Tensor, Tensor]:
-        """Binary disks and weights.
+    def encode(self, keypoints: Tensor) -> dict[str, Tensor]:
+        """Binary disks and weights (``{"disks", "weights"}``).
 
         Args:
             keypoints: ``(B, K, 3)`` = (x, y, v) in input-frame px.
@@ -64,4 +68,26 @@ class DiskCodec:
         d2 = dy.unsqueeze(-1) ** 2 + dx.unsqueeze(-2) ** 2  # (B, K, H, W)
         disks = (d2 <= self.radius**2) & labelled[..., None, None]
         weights = disks.flatten(2).any(dim=-1)
-        return disks.to(out_dtype), weights.to(out_dtype)
+        return {"disks": disks.to(out_dtype), "weights": weights.to(out_dtype)}
+
+    def decode(self, probs: Tensor) -> tuple[Tensor, Tensor]:
+        """Detection probability maps -> input-frame coordinates and scores.
+
+        Args:
+            probs: ``(B, K, H_h, W_h)`` part probabilities (``sigmoid`` of the detection logits), values in [0, 1].
+
+        Returns:
+            ``coords`` ``(B, K, 2)`` input-frame px: the maximum with the quarter-pixel offset towards the higher
+            neighbour, in convention A (``x_in = x_h * s_x``); ``scores`` ``(B, K)``: the maximum probability.
+            Joints whose maximum is ``<= 0`` get ``(0, 0)``.
+        """
+        check_maps(probs, "DiskCodec.decode")
+        if tuple(probs.shape[-2:]) != (self.heatmap_size[1], self.heatmap_size[0]):
+            raise ValueError(f"DiskCodec.decode: maps are {tuple(probs.shape[-2:])} (H, W) but the codec expects "
+                             f"{(self.heatmap_size[1], self.heatmap_size[0])}")
+        px, py, scores = heatmap_maximum(probs)
+        x, y = quarter_offset(probs, px, py)
+        sx, sy = self.stride
+        coords = torch.stack([x * sx, y * sy], dim=-1)
+        coords = torch.where((scores > 0).unsqueeze(-1), coords, torch.zeros_like(coords))
+        return coords, scores

@@ -68,7 +68,8 @@ def background_channel(heatmaps: Tensor) -> Tensor:
 
 
 class HeatmapCodec:
-    """Keypoints (input frame) <-> Gaussian heatmaps; decoding and flip-back.
+    """Keypoints (input frame) <-> Gaussian heatmaps; decoding and flip-back (a
+    :class:`~lightning_pose.codecs.base.Codec`).
 
     Args:
         input_size: ``(W_in, H_in)`` network input size in px (width first).
@@ -84,6 +85,8 @@ class HeatmapCodec:
         flip_shift: default shift mode of :meth:`flip_back`: ``"exact"`` (``1 - W_h/W_in`` heatmap px, correct for
             this convention), ``"pixel"`` (HRNet's 1 px) or ``"none"``.
     """
+
+    target_keys = ("heatmaps", "weights", "channel_weights")
 
     def __init__(
         self,
@@ -134,7 +137,7 @@ class HeatmapCodec:
         return (self.input_size[0] / self.heatmap_size[0], self.input_size[1] / self.heatmap_size[1])
 
     # ------------------------------------------------------------------ encode
-    def encode(self, keypoints: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, keypoints: Tensor) -> dict[str, Tensor]:
         """Gaussian targets for input-frame keypoints.
 
         Args:
@@ -144,8 +147,10 @@ class HeatmapCodec:
             ``heatmaps`` ``(B, K(+1), H_h, W_h)``: peak-1 Gaussians (sigma heatmap px, window radius ``3 sigma``) at
             ``floor(x/s + 0.5)`` or, if ``unbiased``, at ``x/s``; joints with weight 0 have all-zero maps; with
             ``background`` the last channel is ``max(0, 1 - max_k H_k)``.
-            ``target_weight`` ``(B, K)``: 1 where ``v > 0`` and the window overlaps the map, else 0.
-            Both in the keypoints' floating dtype (float32 for integer input).
+            ``weights`` ``(B, K)``: 1 where ``v > 0`` and the window overlaps the map, else 0.
+            ``channel_weights`` ``(B, K(+1))``: the weight of every heatmap channel (``weights``, then 1 for the
+            background channel, which is supervised everywhere as in CPM).
+            All in the keypoints' floating dtype (float32 for integer input).
         """
         xy, labelled, _ = check_keypoints(keypoints, "HeatmapCodec.encode")
         if self.num_keypoints is not None and keypoints.shape[1] != self.num_keypoints:
@@ -160,9 +165,11 @@ class HeatmapCodec:
             centres = torch.floor(centres + 0.5)
         maps, inside = gaussian_heatmaps(centres, labelled, self.heatmap_size, self.sigma)
         weight = (labelled & inside).to(out_dtype)
+        channel_weight = weight
         if self.background:
             maps = torch.cat([maps, background_channel(maps)], dim=1)
-        return maps.to(out_dtype), weight
+            channel_weight = torch.cat([weight, weight.new_ones(weight.shape[0], 1)], dim=1)
+        return {"heatmaps": maps.to(out_dtype), "weights": weight, "channel_weights": channel_weight}
 
     # ------------------------------------------------------------------ decode
     def _joint_maps(self, heatmaps: Tensor, where: str) -> Tensor:

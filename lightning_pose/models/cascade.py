@@ -35,13 +35,22 @@ Training (paper): the stage is trained on crops around *simulated* estimates ``y
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["DeepPoseCascade"]
+__all__ = ["DeepPoseCascade", "torso_pairs", "TORSO_PAIR_NAMES"]
+
+#: opposite shoulder-hip pairs whose mean length is the torso diameter (DeepPose's crop size)
+TORSO_PAIR_NAMES = (("left_shoulder", "right_hip"), ("right_shoulder", "left_hip"))
+
+
+def torso_pairs(keypoint_names: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """Index pairs of :data:`TORSO_PAIR_NAMES` present in ``keypoint_names`` (empty when the set has no torso)."""
+    names = list(keypoint_names)
+    return tuple((names.index(a), names.index(b)) for a, b in TORSO_PAIR_NAMES if a in names and b in names)
 
 
 class _StageNet(nn.Module):
@@ -236,7 +245,62 @@ class DeepPoseCascade(nn.Module):
             outs.append(current)
         return outs
 
-    # ------------------------------------------------------------------ training helpers
+    # ------------------------------------------------------------------ training
+    def training_losses(
+        self,
+        image: Tensor,
+        coords: Tensor,
+        target: Tensor,
+        weight: Tensor,
+        residual_std: Tensor,
+        stage_loss: Callable[[Tensor, Tensor, Tensor], Tensor],
+        min_std: float = 0.01,
+        momentum: float = 0.1,
+    ) -> list[Tensor]:
+        """The paper's stage-wise training on simulated estimates, one loss per stage.
+
+        For each stage ``s``: update the running residual spread of the previous stage
+        (:meth:`update_residual_std`, in place), draw simulated estimates ``target + N(0, max(std_s, min_std))``
+        (:meth:`jitter`; unlabelled joints keep the previous estimate: they have no ground truth to jitter), predict
+        the displacement from crops around them and take ``stage_loss(simulated + delta, target, weight)``; the next
+        stage starts from those (detached) refined estimates.
+
+        Args:
+            image: ``(B, C, h, w)`` source of the crops (see :meth:`forward`).
+            coords: ``(B, K, 2)`` normalised estimates of the regressor (detached here).
+            target: ``(B, K, 2)`` normalised ground truth; weight: ``(B, K)`` (> 0 = labelled).
+            residual_std: ``(num_stages, K, 2)`` running std in normalised units, updated in place (a buffer of
+                the caller, so that it is saved with the checkpoint).
+            stage_loss: ``(pred, target, weight) -> scalar`` (the task uses the masked L1).
+            min_std: floor of the simulated-estimate noise (normalised units).
+            momentum: weight of the batch estimate in the running std.
+        """
+        if tuple(residual_std.shape) != (self.num_stages, self.num_keypoints, 2):
+            raise ValueError(f"DeepPoseCascade.training_losses: residual_std must be ({self.num_stages}, "
+                             f"{self.num_keypoints}, 2), got {tuple(residual_std.shape)}")
+        losses = []
+        previous = coords.detach()
+        for stage in range(self.num_stages):
+            self.update_residual_std(residual_std[stage], previous - target, weight, momentum)
+            simulated = self.jitter(target, residual_std[stage].clamp_min(min_std))
+            simulated = torch.where(weight[..., None] > 0, simulated, previous)
+            refined = simulated + self.forward(image, simulated, stage)
+            losses.append(stage_loss(refined, target, weight))
+            previous = refined.detach()
+        return losses
+
+    @staticmethod
+    @torch.no_grad()
+    def update_residual_std(running_std: Tensor, residual: Tensor, weight: Tensor, momentum: float = 0.1) -> None:
+        """Exponential moving average of the per-joint RMS residual, in place.
+
+        ``running_std (K, 2) <- (1 - momentum) running_std + momentum * rms`` for joints with at least one labelled
+        sample (``weight > 0``) in ``residual (B, K, 2)`` (normalised units); other joints keep their value.
+        """
+        std = DeepPoseCascade.estimate_residual_std(residual, torch.zeros_like(residual), weight)
+        seen = (weight > 0).any(dim=0)[:, None]
+        running_std.copy_(torch.where(seen, (1 - momentum) * running_std + momentum * std, running_std))
+
     @staticmethod
     def jitter(coords_gt: Tensor, residual_std: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Simulated previous-stage estimates ``coords_gt + delta``, ``delta ~ N(0, residual_std)`` per coordinate.

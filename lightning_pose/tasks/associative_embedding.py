@@ -35,11 +35,18 @@ from lightning_pose.codecs.associative_embedding import (
 from lightning_pose.errors import ConfigError
 from lightning_pose.losses.associative_embedding import PUSH_KINDS, ae_grouping_loss, masked_heatmap_mse
 from lightning_pose.tasks.base import PoseTask
+from lightning_pose.tasks.network import NetworkSpec
+from lightning_pose.tasks.network_args import drop_legacy_hparams, network_from_legacy_args, override_network_args
 
 __all__ = ["AssociativeEmbeddingTask", "build_bottomup_metrics", "persons_to_metric_inputs"]
 
 #: hyper-parameters our checkpoints store for W&B that are not constructor options
 _CHECKPOINT_EXTRAS = ("num_keypoints", "method", "optimizer_config", "scheduler_config")
+_HOURGLASS_NET = "lightning_pose.models.associative_embedding.HourglassAENet"
+_HRNET_NET = "lightning_pose.models.associative_embedding.HigherHRNetAENet"
+#: the older network arguments (model.init_args.network replaces them)
+_LEGACY = ("backbone", "num_stacks", "channels", "increase", "depth", "stem_channels", "batch_norm", "pretrained",
+           "out_indices", "head_channels", "num_blocks", "deconv")
 #: person slots per image in the metric sample ids (``sample_id * _PERSON_SLOTS + person``)
 _PERSON_SLOTS = 1000
 
@@ -84,11 +91,14 @@ def persons_to_metric_inputs(persons: Sequence[dict], sample_ids: Tensor, image_
 class AssociativeEmbeddingTask(PoseTask):
     """Associative Embedding (bottom-up). Pair it with a datamodule in ``mode: bottomup``.
 
-    Network (``backbone``):
-        ``"hourglass"`` (default): :class:`~lightning_pose.models.associative_embedding.HourglassAENet` with
-        ``num_stacks``, ``channels``, ``increase``, ``depth``, ``stem_channels``, ``batch_norm``; any other name is
-        a timm backbone under :class:`~lightning_pose.models.associative_embedding.HigherHRNetAENet`
-        (``pretrained``, ``out_indices``, ``head_channels``, ``num_blocks``, ``deconv``).
+    Network (``network``): ``{class_path: lightning_pose.models.associative_embedding.HourglassAENet, init_args:
+    {num_stacks, channels, increase, depth, stem_channels, batch_norm}}`` or ``HigherHRNetAENet`` (``backbone`` a timm
+    name, ``pretrained``, ``out_indices``, ``channels``, ``num_blocks``, ``deconv``): any network taking
+    ``(num_keypoints, tag_dim=...)`` (``tag_dim`` always set from the task's) and returning a list of ``AEOutput``,
+    with ``stride`` and ``size_divisor`` attributes. Without ``network``, the older arguments build one:
+    ``backbone="hourglass"`` (default) an ``HourglassAENet`` from ``num_stacks``, ``channels``, ``increase``,
+    ``depth``, ``stem_channels``, ``batch_norm``; any other ``backbone`` a ``HigherHRNetAENet`` from ``pretrained``,
+    ``out_indices``, ``head_channels``, ``num_blocks``, ``deconv``.
 
     Args:
         tag_dim: L, tag dimensions per joint.
@@ -110,18 +120,18 @@ class AssociativeEmbeddingTask(PoseTask):
 
     def __init__(
         self,
-        backbone: str = "hourglass",
-        num_stacks: int = 4,
-        channels: int = 256,
-        increase: int = 128,
-        depth: int = 4,
-        stem_channels: int = 64,
-        batch_norm: bool = False,
-        pretrained: bool = False,
-        out_indices: tuple[int, ...] = (1, 2, 3, 4),
-        head_channels: int = 32,
-        num_blocks: int = 4,
-        deconv: bool = True,
+        backbone: str | None = None,
+        num_stacks: int | None = None,
+        channels: int | None = None,
+        increase: int | None = None,
+        depth: int | None = None,
+        stem_channels: int | None = None,
+        batch_norm: bool | None = None,
+        pretrained: bool | None = None,
+        out_indices: tuple[int, ...] | None = None,
+        head_channels: int | None = None,
+        num_blocks: int | None = None,
+        deconv: bool | None = None,
         tag_dim: int = 1,
         sigma: float = 2.0,
         unbiased: bool = True,
@@ -137,11 +147,25 @@ class AssociativeEmbeddingTask(PoseTask):
         tag_threshold: float = 1.0,
         refine: bool = True,
         test_scales: tuple[float, ...] = (1.0,),
+        network: NetworkSpec | None = None,
         **kwargs: Any,
     ) -> None:
         for key in _CHECKPOINT_EXTRAS:  # present when re-created by load_from_checkpoint
             kwargs.pop(key, None)
-        super().__init__(**kwargs)
+        # arguments of the other network family are ignored (older checkpoints store every one of them)
+        if backbone in (None, "hourglass"):
+            legacy = dict(num_stacks=num_stacks, channels=channels, increase=increase, depth=depth,
+                          stem_channels=stem_channels, batch_norm=batch_norm)
+            class_path, renames = _HOURGLASS_NET, None
+            if backbone is not None and network is not None:
+                legacy["backbone"] = backbone  # refused together with network, as the other old arguments
+        else:
+            legacy = dict(backbone=backbone, pretrained=pretrained, out_indices=out_indices,
+                          head_channels=head_channels, num_blocks=num_blocks, deconv=deconv)
+            class_path, renames = _HRNET_NET, {"head_channels": "channels"}
+        network = network_from_legacy_args(type(self).__name__, network, class_path, legacy, renames)
+        super().__init__(network=network, **kwargs)
+        drop_legacy_hparams(self, _LEGACY)
         if push_kind not in PUSH_KINDS:
             raise ConfigError(f"model.init_args.push_kind must be one of {PUSH_KINDS}, got {push_kind!r}")
         if loss_aggregate not in ("mean", "sum"):
@@ -156,18 +180,8 @@ class AssociativeEmbeddingTask(PoseTask):
         self.loss_aggregate = loss_aggregate
         self.tag_dim = int(tag_dim)
         k = self.num_keypoints
-        if backbone == "hourglass":
-            from lightning_pose.models.associative_embedding import HourglassAENet
-
-            self.network: nn.Module = HourglassAENet(k, tag_dim=tag_dim, num_stacks=num_stacks, channels=channels,
-                                                     increase=increase, depth=depth, stem_channels=stem_channels,
-                                                     batch_norm=batch_norm)
-        else:
-            from lightning_pose.models.associative_embedding import HigherHRNetAENet
-
-            self.network = HigherHRNetAENet(k, backbone, pretrained=pretrained, out_indices=out_indices,
-                                            tag_dim=tag_dim, channels=head_channels, num_blocks=num_blocks,
-                                            deconv=deconv)
+        self.network_spec = override_network_args(self.network_spec, tag_dim=self.tag_dim)  # the task's tag_dim
+        self.network: nn.Module = self.make_network()
         stride = int(self.network.stride)
         div = int(self.network.size_divisor)
         w, h = self.input_size
@@ -196,11 +210,11 @@ class AssociativeEmbeddingTask(PoseTask):
             if size not in targets:
                 targets[size] = self.codec.encode(kp, batch["num_persons"], batch["mask"], heatmap_size=size)
             t = targets[size]
-            hm = masked_heatmap_mse(out.heatmaps, t.heatmaps, t.mask)
+            hm = masked_heatmap_mse(out.heatmaps, t["heatmaps"], t["mask"])
             total = self.heatmap_weight * hm
             parts["loss_heatmap"] = hm.detach()  # the last output's values are logged
             if out.tags is not None:
-                push, pull = ae_grouping_loss(split_tags(out.tags, self.num_keypoints), t.tag_index, t.tag_valid,
+                push, pull = ae_grouping_loss(split_tags(out.tags, self.num_keypoints), t["tag_index"], t["tag_valid"],
                                               self.push_kind)
                 total = total + self.push_weight * push + self.pull_weight * pull
                 parts.update(loss_push=push.detach(), loss_pull=pull.detach())
@@ -263,7 +277,7 @@ class AssociativeEmbeddingTask(PoseTask):
         """Persons of every image: ``{"keypoints": (P, K, 3) float64 [x, y, score], "scores": (P,)}``, in the
         original image frame when ``input_to_image (B, 2, 3)`` is given, else in the input frame."""
         hm, tags = self.predict_maps(images)
-        persons: list[AEPersons] = self.codec.decode(hm, tags)
+        persons: list[AEPersons] = self.codec.decode_persons(hm, tags)
         out = []
         for i, p in enumerate(persons):
             kp = p.keypoints.copy()

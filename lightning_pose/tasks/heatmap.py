@@ -159,10 +159,8 @@ class HeatmapTask(PoseTask):
 
     def compute_loss(self, outputs: list[Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         # keypoints stay float32 (a bf16 cast would quantise the coordinates)
-        target, weight = self.codec.encode(batch["keypoints"].float())
-        target = target.to(outputs[-1].dtype)
-        if self.background:
-            weight = torch.cat([weight, weight.new_ones(weight.shape[0], 1)], dim=1)
+        targets = self.codec.encode(batch["keypoints"].float())
+        target, weight = targets["heatmaps"].to(outputs[-1].dtype), targets["channel_weights"]
         loss = multi_stage_heatmap_loss(outputs, target, weight, aggregate=self.loss_aggregate)
         parts = {"loss_last_stage": multi_stage_heatmap_loss(outputs[-1:], target, weight, aggregate="sum").detach()}
         return loss, parts

@@ -7,32 +7,46 @@ DeepPose cascade (Toshev & Szegedy, CVPR14), as built here: stage 1 is the globa
 ``s`` crops the image around every joint's current estimate (``grid_sample``, differentiable) and regresses a
 displacement. It is trained on *simulated* estimates ``gt + N(0, std_s)`` where ``std_s`` (per joint and axis) is a
 running estimate of the residual spread of the previous stage on the training batches, as the paper draws its
-training crops from the previous stage's error distribution. At inference the stages are applied in turn.
+training crops from the previous stage's error distribution. At inference the stages are applied in turn. The
+algorithm (stage loop, running residual spread, jitter, torso pairs) lives in
+:class:`~lightning_pose.models.cascade.DeepPoseCascade`; this module only wires it (the running spread is a buffer
+of the task, ``residual_std``, so checkpoints keep their keys). Integral regression's soft-argmax and flip-back
+live in :class:`~lightning_pose.codecs.IntegralCodec`.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from lightning_pose.codecs import RegressionCodec, soft_argmax
+from lightning_pose.codecs import IntegralCodec, RegressionCodec
 from lightning_pose.losses.regression import coordinate_loss
 from lightning_pose.tasks.base import PoseTask
 from lightning_pose.tasks.input_size import check_input_size
+from lightning_pose.tasks.network import NetworkSpec
+from lightning_pose.tasks.network_args import drop_legacy_hparams, network_from_legacy_args, override_network_args
 
 __all__ = ["DeepPoseTask", "IntegralRegressionTask"]
 
+_DEEPPOSE_NET = "lightning_pose.models.deeppose.DeepPoseRegressor"
+_DEEPPOSE_LEGACY = ("backbone", "pretrained", "hidden", "dropout")
+_INTEGRAL_NET = "lightning_pose.models.simple_baseline.SimpleBaseline"
+_INTEGRAL_LEGACY = ("backbone", "pretrained", "deconv_channels")
+
 
 class DeepPoseTask(PoseTask):
-    """DeepPose-style regression of normalised joint coordinates from a timm backbone.
+    """DeepPose-style regression of normalised joint coordinates.
 
     Args:
-        backbone: timm model name (``resnet50`` as mmpose's regression baselines).
-        pretrained: timm ImageNet weights (downloads; never in tests).
+        network: the regressor, ``{class_path: lightning_pose.models.DeepPoseRegressor, init_args: {backbone,
+            pretrained, hidden, dropout}}`` (any network taking ``rle`` and returning ``{"coords"(, "sigma")}``
+            normalised; its ``rle`` argument is always set from ``loss``).
+        backbone, pretrained, hidden, dropout: the older way to give the ``DeepPoseRegressor`` arguments (timm
+            backbone name, ImageNet weights, optional hidden FC width, dropout); used when ``network`` is not given.
         loss: ``"smooth_l1"`` (mmpose config), ``"l1"``, ``"l2"`` (the paper) or ``"rle"`` (residual log-likelihood).
-        hidden: optional hidden FC width before the output layer; dropout its dropout.
         cascade_stages: number of refinement stages after the regressor (0 = none; the paper used 2 more).
         cascade_crop_size: side in pixels of the crop each refinement stage sees.
         cascade_box_factor: crop side = this x torso diameter of the current estimate.
@@ -44,27 +58,29 @@ class DeepPoseTask(PoseTask):
 
     def __init__(
         self,
-        backbone: str = "resnet50",
-        pretrained: bool = False,
+        backbone: str | None = None,
+        pretrained: bool | None = None,
         loss: str = "smooth_l1",
         hidden: int | None = None,
-        dropout: float = 0.0,
+        dropout: float | None = None,
         cascade_stages: int = 0,
         cascade_crop_size: int = 64,
         cascade_box_factor: float = 1.0,
         cascade_loss_weight: float = 1.0,
         cascade_min_std: float = 0.01,
+        network: NetworkSpec | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        legacy = dict(backbone=backbone, pretrained=pretrained, hidden=hidden, dropout=dropout)
+        network = network_from_legacy_args(type(self).__name__, network, _DEEPPOSE_NET, legacy)
+        super().__init__(network=network, **kwargs)
+        drop_legacy_hparams(self, _DEEPPOSE_LEGACY)
         if loss not in ("smooth_l1", "l1", "l2", "rle"):
             raise ValueError(f"loss must be smooth_l1, l1, l2 or rle, got {loss!r}")
-        from lightning_pose.models.deeppose import DeepPoseRegressor
-
-        self._net_args = {"backbone": backbone}
         self.loss_kind = loss
-        self.network = DeepPoseRegressor(self.num_keypoints, backbone, pretrained=pretrained, rle=loss == "rle",
-                                         hidden=hidden, dropout=dropout)
+        # the loss decides whether the regressor predicts RLE sigmas
+        self.network_spec = override_network_args(self.network_spec, rle=loss == "rle")
+        self.network = self.make_network()
         self.codec = RegressionCodec(input_size=self.input_size)
         if loss == "rle":
             from lightning_pose.losses.rle import RLELoss
@@ -74,55 +90,39 @@ class DeepPoseTask(PoseTask):
         self.cascade_loss_weight = float(cascade_loss_weight)
         self.cascade_min_std = float(cascade_min_std)
         if self.cascade_stages > 0:
-            from lightning_pose.models.cascade import DeepPoseCascade
+            from lightning_pose.models.cascade import DeepPoseCascade, torso_pairs
 
             self.cascade = DeepPoseCascade(
                 self.num_keypoints, num_stages=self.cascade_stages, crop_size=cascade_crop_size,
-                box_factor=cascade_box_factor, torso_pairs=_torso_pairs(self.keypoint_set),
+                box_factor=cascade_box_factor, torso_pairs=torso_pairs(self.keypoint_set.keypoints),
             )
-            # residual spread (normalised units) of the previous stage, per stage, joint and axis
+            # residual spread (normalised units) of the previous stage, per stage, joint and axis; updated by the
+            # cascade's training loop, kept here so that checkpoints keep their "residual_std" key
             self.register_buffer("residual_std", torch.full((self.cascade_stages, self.num_keypoints, 2), 0.05))
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """``{"coords": (B,K,2) normalised, "sigma": (B,K,2) (RLE)}``; the cascade refines coords in eval mode."""
         out = self.network(images)
         if self.cascade_stages > 0 and not self.training:
-            coords = out["coords"]
-            for stage in range(self.cascade_stages):
-                coords = coords + self.cascade(images, coords, stage)
-            out = dict(out, coords=coords)
+            out = dict(out, coords=self.cascade.refine(images, out["coords"])[-1])
         return out
 
     def compute_loss(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        target, weight = self.codec.encode(batch["keypoints"].float())
+        targets = self.codec.encode(batch["keypoints"].float())
+        target, weight = targets["coords"], targets["weights"]
         if self.loss_kind == "rle":
             loss = self.rle_loss(outputs["coords"], outputs["sigma"], target, weight)
         else:
             loss = coordinate_loss(outputs["coords"], target, weight, kind=self.loss_kind)
         parts: dict[str, Tensor] = {"loss_regressor": loss.detach()}
         if self.cascade_stages > 0 and self.training:
-            coords_prev = outputs["coords"].detach()
-            for stage in range(self.cascade_stages):
-                self._update_residual_std(stage, coords_prev - target, weight)
-                simulated = self.cascade.jitter(target, self.residual_std[stage].clamp_min(self.cascade_min_std))
-                # unlabelled joints have no ground truth to jitter: keep the previous estimate there
-                simulated = torch.where(weight[..., None] > 0, simulated, coords_prev)
-                delta = self.cascade(batch["image"], simulated, stage)
-                stage_loss = coordinate_loss(simulated + delta, target, weight, kind="l1")
+            stage_losses = self.cascade.training_losses(
+                batch["image"], outputs["coords"], target, weight, self.residual_std,
+                partial(coordinate_loss, kind="l1"), min_std=self.cascade_min_std)
+            for stage, stage_loss in enumerate(stage_losses):
                 loss = loss + self.cascade_loss_weight * stage_loss
                 parts[f"loss_cascade{stage + 1}"] = stage_loss.detach()
-                coords_prev = (simulated + delta).detach()
         return loss, parts
-
-    @torch.no_grad()
-    def _update_residual_std(self, stage: int, residual: Tensor, weight: Tensor, momentum: float = 0.1) -> None:
-        w = (weight > 0).to(residual.dtype)[..., None]
-        count = w.sum(dim=0)
-        var = (residual.pow(2) * w).sum(dim=0) / count.clamp_min(1)
-        std = var.sqrt()
-        has = count > 0
-        self.residual_std[stage] = torch.where(has, (1 - momentum) * self.residual_std[stage] + momentum * std,
-                                               self.residual_std[stage])
 
     def merge_flip(self, outputs: dict[str, Tensor], flipped_outputs: dict[str, Tensor]) -> dict[str, Tensor]:
         coords = 0.5 * (outputs["coords"] + self.codec.flip_back(flipped_outputs["coords"], self.flip_indices))
@@ -133,19 +133,20 @@ class DeepPoseTask(PoseTask):
         return merged
 
     def decode(self, outputs: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        coords = self.codec.decode(outputs["coords"].float())
-        if "sigma" in outputs:
-            scores = 1.0 - outputs["sigma"].float().mean(dim=-1)  # RLE confidence (mmpose: 1 - mean sigma)
-        else:
-            scores = torch.ones(coords.shape[:2], dtype=coords.dtype, device=coords.device)
-        return coords, scores
+        sigma = outputs.get("sigma")
+        return self.codec.decode(outputs["coords"].float(), None if sigma is None else sigma.float())
 
 
 class IntegralRegressionTask(PoseTask):
-    """Integral regression (Sun et al., ECCV18): soft-argmax over heatmap logits of a SimpleBaseline network.
+    """Integral regression (Sun et al., ECCV18): soft-argmax (:class:`~lightning_pose.codecs.IntegralCodec`) over
+    the last heatmap logits of a heatmap network.
 
     Args:
-        backbone, pretrained, deconv_channels: the SimpleBaseline network.
+        network: the heatmap network, ``{class_path: lightning_pose.models.SimpleBaseline, init_args: {backbone,
+            pretrained, deconv_channels}}`` (any network returning a list of ``(B, K, H/s, W/s)`` maps with a
+            ``stride`` attribute).
+        backbone, pretrained, deconv_channels: the older way to give the ``SimpleBaseline`` arguments; used when
+            ``network`` is not given.
         beta: softmax temperature multiplier.
         debias: the debiased soft-argmax (Gu et al.).
         loss: coordinate loss ``"l1"`` / ``"smooth_l1"`` / ``"l2"``.
@@ -158,68 +159,50 @@ class IntegralRegressionTask(PoseTask):
 
     def __init__(
         self,
-        backbone: str = "resnet50",
-        pretrained: bool = False,
-        deconv_channels: tuple[int, ...] = (256, 256, 256),
+        backbone: str | None = None,
+        pretrained: bool | None = None,
+        deconv_channels: tuple[int, ...] | None = None,
         beta: float = 1.0,
         debias: bool = False,
         loss: str = "l1",
         heatmap_loss_weight: float = 0.0,
         sigma: float = 2.0,
+        network: NetworkSpec | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        from lightning_pose.codecs import HeatmapCodec
-        from lightning_pose.models.simple_baseline import SimpleBaseline
-
-        self._net_args = {"backbone": backbone}
-        self.network = SimpleBaseline(self.num_keypoints, backbone, pretrained=pretrained,
-                                      deconv_channels=tuple(deconv_channels))
+        legacy = dict(backbone=backbone, pretrained=pretrained, deconv_channels=deconv_channels)
+        network = network_from_legacy_args(type(self).__name__, network, _INTEGRAL_NET, legacy)
+        super().__init__(network=network, **kwargs)
+        drop_legacy_hparams(self, _INTEGRAL_LEGACY)
+        self.network = self.make_network()
         self.beta, self.debias, self.loss_kind = float(beta), bool(debias), loss
         self.heatmap_loss_weight = float(heatmap_loss_weight)
-        self.codec = RegressionCodec(input_size=self.input_size)
         check_input_size(self.network, self.input_size, type(self).__name__)
         stride = int(self.network.stride)
-        self.heatmap_codec = HeatmapCodec(input_size=self.input_size,
-                                          heatmap_size=(self.input_size[0] // stride, self.input_size[1] // stride),
-                                          sigma=sigma)
+        self.codec = IntegralCodec(self.input_size, (self.input_size[0] // stride, self.input_size[1] // stride),
+                                   beta=self.beta, debias=self.debias,
+                                   heatmap_sigma=sigma if self.heatmap_loss_weight > 0 else None)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        logits = self.network(images)[-1]
-        coords, probs = soft_argmax(logits, beta=self.beta, debias=self.debias)
-        return {"coords": coords, "probs": probs, "logits": logits}
+        """``{"coords": (B, K, 2) normalised soft-argmax, "probs": (B, K, h, w) softmax maps, "logits"}``."""
+        return self.codec.integrate(self.network(images)[-1])
 
     def compute_loss(self, outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        target, weight = self.codec.encode(batch["keypoints"].float())
-        loss = coordinate_loss(outputs["coords"], target, weight, kind=self.loss_kind)
+        targets = self.codec.encode(batch["keypoints"].float())
+        loss = coordinate_loss(outputs["coords"], targets["coords"], targets["weights"], kind=self.loss_kind)
         parts = {"loss_coords": loss.detach()}
         if self.heatmap_loss_weight > 0:
             from lightning_pose.losses.heatmap import weighted_mse_heatmap
 
-            hm_target, hm_weight = self.heatmap_codec.encode(batch["keypoints"].float())
             probs = outputs["probs"]
             peak = probs.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
-            hm_loss = weighted_mse_heatmap(probs / peak, hm_target, hm_weight)
+            hm_loss = weighted_mse_heatmap(probs / peak, targets["heatmaps"], targets["heatmap_weights"])
             loss = loss + self.heatmap_loss_weight * hm_loss
             parts["loss_heatmap"] = hm_loss.detach()
         return loss, parts
 
     def merge_flip(self, outputs: dict[str, Tensor], flipped_outputs: dict[str, Tensor]) -> dict[str, Tensor]:
-        coords = 0.5 * (outputs["coords"] + self.codec.flip_back(flipped_outputs["coords"], self.flip_indices))
-        probs = 0.5 * (outputs["probs"] + flipped_outputs["probs"].flip(-1)[:, self.flip_indices])
-        return {"coords": coords, "probs": probs}
+        return self.codec.merge_flip(outputs, flipped_outputs, self.flip_indices)
 
     def decode(self, outputs: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        coords = self.codec.decode(outputs["coords"].float())
-        scores = outputs["probs"].float().flatten(2).amax(dim=-1)
-        return coords, scores
-
-
-def _torso_pairs(keypoint_set: Any) -> tuple[tuple[int, int], ...]:
-    """Opposite shoulder-hip pairs used for the torso diameter (DeepPose's crop size), when the names exist."""
-    names = keypoint_set.keypoints
-    pairs = []
-    for a, b in (("left_shoulder", "right_hip"), ("right_shoulder", "left_hip")):
-        if a in names and b in names:
-            pairs.append((names.index(a), names.index(b)))
-    return tuple(pairs)
+        return self.codec.decode(outputs["coords"].float(), outputs["probs"].float())

@@ -38,14 +38,14 @@ def _decode(codec: AssociativeEmbeddingCodec, persons: np.ndarray, peak_scale: n
             radius: int = 3):
     kp = torch.from_numpy(persons[None])
     t = codec.encode(kp, torch.tensor([persons.shape[0]]))
-    hm = t.heatmaps
+    hm = t["heatmaps"]
     if peak_scale is not None:  # give each person its own peak height (encode each person separately)
         hm = torch.zeros_like(hm)
         for n in range(persons.shape[0]):
-            one = codec.encode(kp[:, n:n + 1]).heatmaps * float(peak_scale[n])
+            one = codec.encode(kp[:, n:n + 1])["heatmaps"] * float(peak_scale[n])
             hm = torch.maximum(hm, one)
-    tags = ideal_tags(t.tag_index, t.tag_valid, 17, codec.heatmap_size, radius=radius)
-    return t, codec.decode(hm, tags)[0]
+    tags = ideal_tags(t["tag_index"], t["tag_valid"], 17, codec.heatmap_size, radius=radius)
+    return t, codec.decode_persons(hm, tags)[0]
 
 
 def _match(decoded: np.ndarray, gt: np.ndarray, tol: float) -> list[int]:
@@ -99,15 +99,15 @@ def test_refinement_fills_a_joint_below_the_detection_threshold() -> None:
     codec = AssociativeEmbeddingCodec((SIZE, SIZE), (HM, HM), 17)
     gt = _pose(128.2, 128.7)[None]
     t = codec.encode(torch.from_numpy(gt[None]))
-    hm = t.heatmaps.clone()
+    hm = t["heatmaps"].clone()
     hm[0, 9] *= 0.08
-    tags = ideal_tags(t.tag_index, t.tag_valid, 17, codec.heatmap_size)
-    out = codec.decode(hm, tags)[0]
+    tags = ideal_tags(t["tag_index"], t["tag_valid"], 17, codec.heatmap_size)
+    out = codec.decode_persons(hm, tags)[0]
     assert out.keypoints.shape[0] == 1
     assert out.scores[0] == pytest.approx((16 * hm[0].amax(dim=(-2, -1))[0].item()) / 17, abs=0.02)
     assert np.abs(out.keypoints[0, 9, :2] - gt[0, 9, :2]).max() <= 1.0 + 1e-9
-    assert out.keypoints[0, 9, 2] == pytest.approx(0.08 * float(t.heatmaps[0, 9].max()), rel=1e-5)
-    without = AssociativeEmbeddingCodec((SIZE, SIZE), (HM, HM), 17, refine=False).decode(hm, tags)[0]
+    assert out.keypoints[0, 9, 2] == pytest.approx(0.08 * float(t["heatmaps"][0, 9].max()), rel=1e-5)
+    without = AssociativeEmbeddingCodec((SIZE, SIZE), (HM, HM), 17, refine=False).decode_persons(hm, tags)[0]
     assert without.keypoints[0, 9, 2] == 0.0
 
 
@@ -126,12 +126,12 @@ def test_crowd_mask_sampled_and_ignored_by_the_loss() -> None:
     t = codec.encode(torch.from_numpy(r.keypoints[None]), None, torch.from_numpy(r.mask[None]))
     # the crowd box maps to input x in [180, 280] * k with k = 256/300; masked heatmap pixels lie inside it
     k = SIZE / 300
-    ys, xs = np.nonzero(t.mask[0].numpy() == 0)
+    ys, xs = np.nonzero(t["mask"][0].numpy() == 0)
     assert xs.min() * 4 >= 180 * k - 2 and xs.max() * 4 <= 280 * k + 2
-    pred = t.heatmaps.clone().float()
-    base = masked_heatmap_mse(pred, t.heatmaps.float(), t.mask.float())
+    pred = t["heatmaps"].clone().float()
+    base = masked_heatmap_mse(pred, t["heatmaps"].float(), t["mask"].float())
     pred[0, :, ys, xs] += 5.0  # garbage inside the crowd region costs nothing
-    assert masked_heatmap_mse(pred, t.heatmaps.float(), t.mask.float()) == pytest.approx(float(base), abs=1e-12)
+    assert masked_heatmap_mse(pred, t["heatmaps"].float(), t["mask"].float()) == pytest.approx(float(base), abs=1e-12)
 
 
 def test_more_people_than_top_k() -> None:
@@ -156,12 +156,12 @@ def test_flip_back_aligns_heatmaps_and_concatenates_tags() -> None:
     flipped[..., 0] = SIZE - 1 - flipped[..., 0]
     t = codec.encode(torch.from_numpy(gt[None]))
     tf = codec.encode(torch.from_numpy(flipped[None]))
-    tags = ideal_tags(t.tag_index, t.tag_valid, 17, codec.heatmap_size)
-    tags_f = ideal_tags(tf.tag_index, tf.tag_valid, 17, codec.heatmap_size)
-    hm, tg = codec.merge_flip(t.heatmaps, tags, tf.heatmaps, tags_f, kset.flip_indices)
+    tags = ideal_tags(t["tag_index"], t["tag_valid"], 17, codec.heatmap_size)
+    tags_f = ideal_tags(tf["tag_index"], tf["tag_valid"], 17, codec.heatmap_size)
+    hm, tg = codec.merge_flip(t["heatmaps"], tags, tf["heatmaps"], tags_f, kset.flip_indices)
     assert tg.shape == (1, 17, 2, HM, HM)
-    assert float((hm - t.heatmaps).abs().max()) < 0.03  # the exact 0.75 px shift re-aligns the flipped maps
-    out = codec.decode(hm, tg)[0]
+    assert float((hm - t["heatmaps"]).abs().max()) < 0.03  # the exact 0.75 px shift re-aligns the flipped maps
+    out = codec.decode_persons(hm, tg)[0]
     assert out.tags.shape == (2, 2)
     idx = _match(out.keypoints, gt, tol=1.0 + 1e-9)
     assert sorted(idx) == [0, 1]

@@ -36,8 +36,8 @@ def coco_bottomup(shared_data: Path):
 
 def _decode_ideal(codec: AssociativeEmbeddingCodec, sample: dict):
     t = codec.encode(sample["keypoints"][None].double(), sample["num_persons"][None], sample["mask"][None])
-    tags = ideal_tags(t.tag_index, t.tag_valid, codec.num_keypoints, codec.heatmap_size)
-    return t, codec.decode(t.heatmaps, tags)[0]
+    tags = ideal_tags(t["tag_index"], t["tag_valid"], codec.num_keypoints, codec.heatmap_size)
+    return t, codec.decode_persons(t["heatmaps"], tags)[0]
 
 
 def test_roundtrip_quarter_pixel_and_grouping(coco_bottomup) -> None:
@@ -113,10 +113,10 @@ def test_targets_mask_and_tag_indices(coco_bottomup) -> None:
     codec = AssociativeEmbeddingCodec((SIZE, SIZE), (SIZE // STRIDE, SIZE // STRIDE), 17)
     s = next(x for x in samples if int(x["image_id"]) == 40083)  # has one annotation with 0 keypoints
     t = codec.encode(s["keypoints"][None].double(), s["num_persons"][None], s["mask"][None])
-    assert 0 < float(t.mask.mean()) < 1.0
-    flat = t.heatmaps.reshape(1, 17, -1)
-    peaks = torch.gather(flat, 2, t.tag_index.permute(0, 2, 1))  # (1, K, N)
-    assert torch.all(peaks.permute(0, 2, 1)[t.tag_valid] > 0.88)  # sub-pixel centre: peak >= exp(-0.5/sigma^2)
+    assert 0 < float(t["mask"].mean()) < 1.0
+    flat = t["heatmaps"].reshape(1, 17, -1)
+    peaks = torch.gather(flat, 2, t["tag_index"].permute(0, 2, 1))  # (1, K, N)
+    assert torch.all(peaks.permute(0, 2, 1)[t["tag_valid"]] > 0.88)  # sub-pixel centre: peak >= exp(-0.5/sigma^2)
     # mask sampling is the nearest input pixel of each heatmap pixel's position i * stride
     m = s["mask"].numpy()
-    assert torch.equal(t.mask[0], torch.from_numpy((m[::STRIDE, ::STRIDE] > 0).astype(np.float64)))
+    assert torch.equal(t["mask"][0], torch.from_numpy((m[::STRIDE, ::STRIDE] > 0).astype(np.float64)))

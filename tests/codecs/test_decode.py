@@ -75,7 +75,8 @@ def test_dark_recovers_an_anisotropic_correlated_gaussian() -> None:
 def test_blur_border_extrapolation_removes_the_zero_padding_bias() -> None:
     codec = HeatmapCodec((64, 64), (16, 16), unbiased=True)
     kp = torch.tensor([[[0.0, 30.0, 2.0], [4.0, 30.0, 2.0], [63.0, 30.0, 2.0]]], dtype=torch.float64)
-    maps, _ = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, _ = _t["heatmaps"], _t["weights"]
     px, py, _ = heatmap_maximum(maps)
     u = kp[0, :, 0] / 4
     x_zero, _ = dark_refine(gaussian_blur(maps, 11, border="zero"), px, py)
@@ -96,7 +97,8 @@ def test_blur_border_extrapolation_removes_the_zero_padding_bias() -> None:
 def test_background_codec_decodes_k_or_k_plus_one_channels() -> None:
     codec = HeatmapCodec((64, 64), (16, 16), background=True, num_keypoints=2)
     kp = torch.tensor([[[10.0, 20.0, 2.0], [40.0, 52.0, 2.0]]])
-    maps, _ = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, _ = _t["heatmaps"], _t["weights"]
     with_bg, s1 = codec.decode(maps)
     without_bg, s2 = codec.decode(maps[:, :2])
     torch.testing.assert_close(with_bg, without_bg)
@@ -124,7 +126,8 @@ def test_bad_arguments_raise() -> None:
 def test_codec_stride_and_dtypes() -> None:
     codec = HeatmapCodec((190, 250), (48, 64))
     assert codec.stride == pytest.approx((190 / 48, 250 / 64))
-    maps, weight = codec.encode(torch.tensor([[[10, 20, 2]]]))  # integer keypoints -> float32 targets
+    _t = codec.encode(torch.tensor([[[10, 20, 2]]]))  # integer keypoints -> float32 targets
+    maps, weight = _t["heatmaps"], _t["weights"]
     assert maps.dtype == torch.float32 and weight.dtype == torch.float32
     coords, scores = codec.decode(maps.double())
     assert coords.dtype == torch.float64 and scores.dtype == torch.float64

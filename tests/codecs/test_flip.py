@@ -37,8 +37,10 @@ def test_flip_back_dark_agrees_with_direct_decode(input_size, heatmap_size) -> N
     kp, kp_flipped = keypoints_and_flipped(input_size, fi, batch=24, seed=0)
     codec = HeatmapCodec(input_size, heatmap_size, unbiased=True, decode="dark")
     s = codec.stride[0]
-    direct_maps, _ = codec.encode(kp)
-    flipped_maps, _ = codec.encode(kp_flipped)
+    _t = codec.encode(kp)
+    direct_maps, _ = _t["heatmaps"], _t["weights"]
+    _t = codec.encode(kp_flipped)
+    flipped_maps, _ = _t["heatmaps"], _t["weights"]
     direct, _ = codec.decode(direct_maps)
 
     def back(shift: str) -> torch.Tensor:
@@ -76,8 +78,9 @@ def test_flip_back_quantised_decoders_mean_offsets(input_size, heatmap_size) -> 
     kp, kp_flipped = keypoints_and_flipped(input_size, fi, batch=120, seed=1)
     codec = HeatmapCodec(input_size, heatmap_size, unbiased=False, decode="quarter")
     s = codec.stride[0]
-    direct, _ = codec.decode(codec.encode(kp)[0])
-    flipped_maps, _ = codec.encode(kp_flipped)
+    direct, _ = codec.decode(codec.encode(kp)["heatmaps"])
+    _t = codec.encode(kp_flipped)
+    flipped_maps, _ = _t["heatmaps"], _t["weights"]
     u = kp[..., 0] / s
     interior = (u > 2) & (u < heatmap_size[0] - 3)
     expected = {"exact": 0.75 - (1 - 1 / s), "none": -(1 - 1 / s), "pixel": 1 / s}
@@ -99,8 +102,8 @@ def test_stride_one_needs_no_shift() -> None:
     assert heatmap_flip_shift(368, 46) == pytest.approx(0.875)
     codec = HeatmapCodec((64, 64), (64, 64), unbiased=True, decode="dark")
     kp, kp_flipped = keypoints_and_flipped((64, 64), [1, 0], batch=10, seed=2)
-    direct, _ = codec.decode(codec.encode(kp)[0])
-    back, _ = codec.decode(codec.flip_back(codec.encode(kp_flipped)[0], [1, 0]))
+    direct, _ = codec.decode(codec.encode(kp)["heatmaps"])
+    back, _ = codec.decode(codec.flip_back(codec.encode(kp_flipped)["heatmaps"], [1, 0]))
     torch.testing.assert_close(back, direct, atol=1e-3, rtol=0)
 
 
@@ -120,7 +123,8 @@ def test_channels_are_permuted_with_flip_indices() -> None:
 
 def test_background_channel_is_flipped_not_permuted() -> None:
     codec = HeatmapCodec((64, 64), (16, 16), background=True, num_keypoints=2)
-    maps, _ = codec.encode(torch.tensor([[[8.0, 20.0, 2.0], [40.0, 20.0, 2.0]]]))
+    _t = codec.encode(torch.tensor([[[8.0, 20.0, 2.0], [40.0, 20.0, 2.0]]]))
+    maps, _ = _t["heatmaps"], _t["weights"]
     out = codec.flip_back(maps, [1, 0], shift="none")
     torch.testing.assert_close(out[:, 2], maps[:, 2].flip(-1))
     torch.testing.assert_close(out[:, 0], maps[:, 1].flip(-1))

@@ -46,7 +46,8 @@ def test_encode_matches_loop_reference(unbiased: bool) -> None:
     kp[0, 0] = torch.tensor([-20.0, 5.0, 2.0])  # mu_x = -5, window [-9.5, -0.5] misses the map -> weight 0
     kp[0, 1] = torch.tensor([-16.0, 5.0, 2.0])  # mu_x = -4: only column 0 of the window inside -> weight 1
     codec = HeatmapCodec(input_size, heatmap_size, sigma=1.5, unbiased=unbiased)
-    maps, weight = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, weight = _t["heatmaps"], _t["weights"]
     assert maps.shape == (3, 9, 10, 12) and weight.shape == (3, 9)
     assert maps.dtype == torch.float64 and weight.dtype == torch.float64
     for b in range(3):
@@ -61,7 +62,8 @@ def test_rounding_convention_and_hand_values() -> None:
     codec = HeatmapCodec((192, 256), (48, 64), sigma=2.0)
     # x = 5.9 -> 1.475 -> peak column 1; x = 6.0 -> 1.5 -> column 2 (round half up); y = 9 -> 2.25 -> row 2
     kp = torch.tensor([[[5.9, 9.0, 2.0], [6.0, 9.0, 1.0]]])
-    maps, weight = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, weight = _t["heatmaps"], _t["weights"]
     assert weight.tolist() == [[1.0, 1.0]]
     assert tuple(divmod(int(maps[0, 0].argmax()), 48)) == (2, 1)
     assert tuple(divmod(int(maps[0, 1].argmax()), 48)) == (2, 2)
@@ -76,7 +78,8 @@ def test_rounding_convention_and_hand_values() -> None:
 
 def test_unbiased_centre_is_the_float_position() -> None:
     codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0, unbiased=True)
-    maps, _ = codec.encode(torch.tensor([[[21.0, 30.0, 2.0]]]))  # -> (5.25, 7.5)
+    _t = codec.encode(torch.tensor([[[21.0, 30.0, 2.0]]]))  # -> (5.25, 7.5)
+    maps, _ = _t["heatmaps"], _t["weights"]
     m = maps[0, 0]
     for r, c in [(7, 5), (8, 5), (7, 6), (3, 2)]:
         assert m[r, c].item() == pytest.approx(math.exp(-((c - 5.25) ** 2 + (r - 7.5) ** 2) / 8), rel=1e-6)
@@ -87,14 +90,16 @@ def test_weights_follow_visibility_and_map_overlap() -> None:
     kp = torch.tensor(
         [[[50.0, 60.0, 0.0], [50.0, 60.0, 1.0], [50.0, 60.0, 2.0], [-40.0, 60.0, 2.0], [50.0, 290.0, 2.0]]]
     )
-    maps, weight = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, weight = _t["heatmaps"], _t["weights"]
     assert weight.tolist() == [[0.0, 1.0, 1.0, 0.0, 0.0]]
     assert maps[0, 0].abs().sum() == 0 and maps[0, 3].abs().sum() == 0 and maps[0, 4].abs().sum() == 0
 
 
 def test_unlabelled_nan_is_ignored_but_labelled_nan_raises() -> None:
     codec = HeatmapCodec((192, 256), (48, 64))
-    maps, weight = codec.encode(torch.tensor([[[float("nan"), 3.0, 0.0], [10.0, 12.0, 2.0]]]))
+    _t = codec.encode(torch.tensor([[[float("nan"), 3.0, 0.0], [10.0, 12.0, 2.0]]]))
+    maps, weight = _t["heatmaps"], _t["weights"]
     assert torch.isfinite(maps).all() and weight.tolist() == [[0.0, 1.0]]
     with pytest.raises(ValueError, match="keypoint 1 of sample 0 is labelled"):
         codec.encode(torch.tensor([[[1.0, 3.0, 2.0], [float("inf"), 12.0, 2.0]]]))
@@ -105,7 +110,8 @@ def test_unlabelled_nan_is_ignored_but_labelled_nan_raises() -> None:
 def test_background_channel() -> None:
     codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0, background=True)
     kp = torch.tensor([[[20.0, 20.0, 2.0], [26.0, 20.0, 2.0], [0.0, 0.0, 0.0]]])
-    maps, weight = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, weight = _t["heatmaps"], _t["weights"]
     assert maps.shape == (1, 4, 16, 16) and weight.shape == (1, 3)
     expected = (1.0 - maps[0, :3].max(dim=0).values).clamp(min=0)
     torch.testing.assert_close(maps[0, 3], expected)
@@ -118,8 +124,10 @@ def test_batch_encoding_equals_per_sample_encoding() -> None:
     kp = torch.rand(5, 4, 3, generator=gen) * torch.tensor([192.0, 256.0, 3.0])
     kp[..., 2] = kp[..., 2].floor()
     codec = HeatmapCodec(unbiased=True)
-    maps, weight = codec.encode(kp)
+    _t = codec.encode(kp)
+    maps, weight = _t["heatmaps"], _t["weights"]
     for b in range(5):
-        m, w = codec.encode(kp[b : b + 1])
+        _t = codec.encode(kp[b : b + 1])
+        m, w = _t["heatmaps"], _t["weights"]
         torch.testing.assert_close(maps[b : b + 1], m)
         torch.testing.assert_close(weight[b : b + 1], w)

@@ -26,7 +26,7 @@ def test_one_hot_logits_recover_the_grid_location() -> None:
     torch.testing.assert_close(coords_beta, expected, atol=1e-12, rtol=0)
     # normalised coords are the RegressionCodec frame: stride-4 heatmap column i -> input x = 4 i
     reg = RegressionCodec((4 * w, 4 * h))
-    torch.testing.assert_close(reg.decode(coords)[0, 2], torch.tensor([20.0, 28.0], dtype=torch.float64))
+    torch.testing.assert_close(reg.decode(coords)[0][0, 2], torch.tensor([20.0, 28.0], dtype=torch.float64))
 
 
 def test_debias_removes_the_centre_bias_quantitatively() -> None:
@@ -73,7 +73,8 @@ def test_gaussian_logits_at_a_subpixel_location() -> None:
     # the same location through HeatmapCodec's stride convention: input x = u * stride
     codec = HeatmapCodec((4 * w, 4 * h), (w, h), unbiased=True, decode="dark", blur_kernel=0)
     hm_coords, _ = codec.decode(torch.exp(logits))
-    torch.testing.assert_close(hm_coords[0, 0], RegressionCodec((4 * w, 4 * h)).decode(coords)[0, 0], atol=1e-4, rtol=0)
+    reg_coords, _ = RegressionCodec((4 * w, 4 * h)).decode(coords)
+    torch.testing.assert_close(hm_coords[0, 0], reg_coords[0, 0], atol=1e-4, rtol=0)
     assert heatmap_scores(probs)[0, 0].item() == pytest.approx(probs.max().item())
 
 

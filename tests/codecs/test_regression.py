@@ -13,12 +13,14 @@ def test_encode_decode_identity() -> None:
     gen = torch.Generator().manual_seed(0)
     kp = torch.rand(4, 17, 3, generator=gen, dtype=torch.float64) * torch.tensor([191.0, 255.0, 2.0])
     codec = RegressionCodec((192, 256))
-    targets, _ = codec.encode(kp)
+    _t = codec.encode(kp)
+    targets, _ = _t["coords"], _t["weights"]
     torch.testing.assert_close(targets, kp[..., :2] / torch.tensor([192.0, 256.0], dtype=torch.float64))
-    torch.testing.assert_close(codec.decode(targets), kp[..., :2], atol=1e-6, rtol=0)
-    t32, _ = codec.encode(kp.float())
+    torch.testing.assert_close(codec.decode(targets)[0], kp[..., :2], atol=1e-6, rtol=0)
+    _t = codec.encode(kp.float())
+    t32, _ = _t["coords"], _t["weights"]
     assert t32.dtype == torch.float32
-    torch.testing.assert_close(codec.decode(t32).double(), kp[..., :2], atol=1e-4, rtol=0)
+    torch.testing.assert_close(codec.decode(t32)[0].double(), kp[..., :2], atol=1e-4, rtol=0)
 
 
 def test_weights_visibility_and_inside() -> None:
@@ -27,7 +29,8 @@ def test_weights_visibility_and_inside() -> None:
         [[[10.0, 10.0, 0.0], [10.0, 10.0, 1.0], [0.0, 0.0, 2.0], [191.0, 255.0, 2.0], [191.5, 10.0, 2.0],
           [10.0, -0.1, 2.0], [float("nan"), 3.0, 0.0]]]
     )
-    targets, weights = codec.encode(kp)
+    _t = codec.encode(kp)
+    targets, weights = _t["coords"], _t["weights"]
     assert weights.tolist() == [[0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]]
     assert torch.isfinite(targets).all()
     with pytest.raises(ValueError, match="labelled"):
@@ -42,8 +45,10 @@ def test_flip_back_of_flipped_image_coords_equals_direct() -> None:
     flipped = kp[:, fi].clone()
     flipped[..., 0] = (w - 1) - flipped[..., 0]
     codec = RegressionCodec((w, h))
-    direct, _ = codec.encode(kp)
-    from_flipped, _ = codec.encode(flipped)
+    _t = codec.encode(kp)
+    direct, _ = _t["coords"], _t["weights"]
+    _t = codec.encode(flipped)
+    from_flipped, _ = _t["coords"], _t["weights"]
     torch.testing.assert_close(codec.flip_back(from_flipped, fi), direct, atol=1e-12, rtol=0)
     # extra columns (e.g. RLE sigmas) are permuted, not negated
     sig = torch.rand(3, 17, 2, generator=gen, dtype=torch.float64)

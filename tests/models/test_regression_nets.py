@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_pose.models.cascade import DeepPoseCascade
+from lightning_pose.models.cascade import DeepPoseCascade, torso_pairs
 from lightning_pose.models.deeppose import DeepPoseRegressor
 
 # torchvision resnet50 has 25,557,032 parameters, 2,049,000 of them in its 1000-way fc layer.
@@ -156,6 +156,51 @@ def test_jitter_statistics_and_residual_std() -> None:
     torch.testing.assert_close(rms, torch.tensor([[12.5**0.5, 0.0]]))
     with pytest.raises(ValueError, match="broadcast"):
         DeepPoseCascade.jitter(gt[:2], torch.ones(3, 2))
+
+
+def test_running_residual_std_is_the_momentum_average_of_the_batch_rms() -> None:
+    running = torch.tensor([[0.05, 0.05], [0.05, 0.05]])
+    residual = torch.tensor([[[0.3, 0.0], [9.0, 9.0]], [[0.4, 0.1], [9.0, 9.0]]])  # joint 1 never labelled
+    weight = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    rms = DeepPoseCascade.estimate_residual_std(residual, torch.zeros_like(residual), weight)
+    DeepPoseCascade.update_residual_std(running, residual, weight, momentum=0.1)
+    torch.testing.assert_close(running[0], 0.9 * 0.05 + 0.1 * rms[0])
+    torch.testing.assert_close(running[0], torch.tensor([0.9 * 0.05 + 0.1 * 0.125**0.5, 0.9 * 0.05 + 0.1 * 0.005**0.5]))
+    torch.testing.assert_close(running[1], torch.tensor([0.05, 0.05]))  # no labelled sample: unchanged
+
+
+def test_training_losses_run_every_stage_on_simulated_estimates() -> None:
+    torch.manual_seed(0)
+    casc = DeepPoseCascade(3, num_stages=2, crop_size=8, width=4)
+    image = torch.randn(2, 3, 32, 32)
+    target = torch.rand(2, 3, 2) * 0.5 + 0.25
+    weight = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    coords = target + 0.1
+    std = torch.full((2, 3, 2), 0.05)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def stage_loss(pred: torch.Tensor, tgt: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        seen.append((pred.detach().clone(), w))
+        return ((pred - tgt).abs().sum(-1) * w).sum() / w.sum()
+
+    losses = casc.training_losses(image, coords, target, weight, std, stage_loss, min_std=0.01)
+    assert len(losses) == 2 and all(loss.requires_grad and loss > 0 for loss in losses)
+    # stage 1 saw the regressor's residual 0.1 on the labelled joints: std moved from 0.05 towards 0.1
+    torch.testing.assert_close(std[0, :2], torch.full((2, 2), 0.9 * 0.05 + 0.1 * 0.1))
+    # the unlabelled joint keeps the previous estimate (fresh stages predict zero displacement)
+    torch.testing.assert_close(seen[0][0][0, 2], coords[0, 2])
+    assert not torch.allclose(seen[0][0][1], target[1])  # labelled joints were jittered around the ground truth
+    with pytest.raises(ValueError, match="residual_std"):
+        casc.training_losses(image, coords, target, weight, torch.zeros(3, 3, 2), stage_loss)
+
+
+def test_torso_pairs_from_keypoint_names() -> None:
+    from lightning_pose.skeletons import get_keypoint_set
+
+    coco = get_keypoint_set("coco").keypoints
+    assert torso_pairs(coco) == ((coco.index("left_shoulder"), coco.index("right_hip")),
+                                 (coco.index("right_shoulder"), coco.index("left_hip")))
+    assert torso_pairs(["a", "left_shoulder", "b"]) == ()
 
 
 def _blob_images(coords_px: torch.Tensor, h: int, w: int, sigma: float = 1.5) -> torch.Tensor:

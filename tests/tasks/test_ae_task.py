@@ -31,8 +31,10 @@ def _coco_bottomup(shared_data: Path, input_size: tuple[int, int], batch_size: i
 def _tiny_task(**kw: Any) -> Any:
     from lightning_pose.tasks import AssociativeEmbeddingTask
 
-    args = dict(keypoint_set="coco", input_size=(128, 96), num_stacks=1, channels=16, increase=8, depth=2,
-                stem_channels=8, batch_norm=True)
+    net_args = {"num_stacks": 1, "channels": 16, "increase": 8, "depth": 2, "stem_channels": 8, "batch_norm": True}
+    net_args.update({k: kw.pop(k) for k in list(kw) if k in net_args})  # network overrides go into the spec
+    network = {"class_path": "lightning_pose.models.associative_embedding.HourglassAENet", "init_args": net_args}
+    args = dict(keypoint_set="coco", input_size=(128, 96), network=network)
     args.update(kw)
     return AssociativeEmbeddingTask(**args)
 
@@ -60,8 +62,8 @@ def test_infer_bottomup_maps_back_to_original_pixels(shared_data: Path) -> None:
     w, h = codec.heatmap_size
     tags = torch.full((1, 17, h * w), -50.0, dtype=torch.float64)
     for n in range(gt.shape[0]):
-        tags[0, torch.arange(17)[t.tag_valid[0, n]], t.tag_index[0, n][t.tag_valid[0, n]]] = 3.0 * n
-    hm, tg = t.heatmaps.float(), tags.reshape(1, 17, h, w).float()
+        tags[0, torch.arange(17)[t["tag_valid"][0, n]], t["tag_index"][0, n][t["tag_valid"][0, n]]] = 3.0 * n
+    hm, tg = t["heatmaps"].float(), tags.reshape(1, 17, h, w).float()
     # the same maps for every image of a batch (the second, cropped image only checks the output format)
     task.network.forward = lambda x: [AEOutput(hm.expand(x.shape[0], -1, -1, -1),  # type: ignore[method-assign]
                                                tg.expand(x.shape[0], -1, -1, -1))]

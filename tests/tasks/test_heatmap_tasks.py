@@ -84,8 +84,8 @@ def _mirror(keypoints: torch.Tensor, flip_indices: list[int], permute: bool = Tr
 def _install_symmetric_network(task: Any, images: torch.Tensor, keypoints: torch.Tensor,
                                mirrored: torch.Tensor, stages: int) -> None:
     """Replace ``task.forward`` by a network that outputs the codec targets (exactly mirror-symmetric)."""
-    direct = task.codec.encode(keypoints)[0].float()
-    flipped = task.codec.encode(mirrored)[0].float()
+    direct = task.codec.encode(keypoints)["heatmaps"].float()
+    flipped = task.codec.encode(mirrored)["heatmaps"].float()
 
     def forward(x: torch.Tensor) -> list[torch.Tensor]:
         if torch.equal(x, images):
@@ -152,7 +152,8 @@ def test_loss_zero_on_targets_and_hand_computed_otherwise(method: str) -> None:
     kset = get_keypoint_set("coco")
     keypoints = _known_keypoints(2, kset.num_keypoints, seed=2).float()
     keypoints[0, 3, 2] = 0  # an unlabelled joint: weight 0
-    target, weight = task.codec.encode(keypoints)
+    _t = task.codec.encode(keypoints)
+    target, weight = _t["heatmaps"], _t["weights"]
     batch = {"keypoints": keypoints}
     loss, parts = task.compute_loss([target.clone(), target.clone()], batch)
     assert loss.item() == 0.0 and parts["loss_last_stage"].item() == 0.0

@@ -25,10 +25,15 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+#: the tiny network every test injects (test_injected_networks.py checks it equals the keyword form)
+NETWORK = {"class_path": "lightning_pose.models.HybridPoseNet",
+           "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16], "refine_channels": 16,
+                         "dilations": [1, 2]}}
+
+
 def _task(**kwargs) -> HybridTask:
     torch.manual_seed(0)
-    args = dict(backbone="resnet18", deconv_channels=(16, 16, 16), refine_channels=16, dilations=(1, 2),
-                keypoint_set="coco", input_size=INPUT_SIZE)
+    args = dict(network=NETWORK, keypoint_set="coco", input_size=INPUT_SIZE)
     args.update(kwargs)
     return HybridTask(**args)
 
@@ -187,7 +192,8 @@ def test_shipped_config_instantiates(config: str, monitor: str, input_size: tupl
 
     monkeypatch.chdir(tmp_path)
     project = Path(__file__).resolve().parents[2]
-    cli = run_lightning(["--config", str(project / "configs" / config), "--model.init_args.pretrained", "false",
+    cli = run_lightning(["--config", str(project / "configs" / config),
+                         "--model.init_args.network.init_args.pretrained", "false",
                          "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
     assert type(cli.model).__name__ == "HybridTask"
     assert cli.model.input_size == input_size

@@ -21,6 +21,13 @@ from lightning_pose.skeletons import get_keypoint_set
 from lightning_pose.tasks.regression import DeepPoseTask, IntegralRegressionTask
 
 INPUT_SIZE = (48, 64)  # (W_in, H_in)
+#: the networks the tests inject (tests/tasks/test_injected_networks.py checks they equal the keyword forms)
+REGRESSOR = {"class_path": "lightning_pose.models.DeepPoseRegressor", "init_args": {"backbone": "resnet18"}}
+
+
+def _simple_baseline(*deconv_channels: int) -> dict:
+    return {"class_path": "lightning_pose.models.SimpleBaseline",
+            "init_args": {"backbone": "resnet18", "deconv_channels": list(deconv_channels)}}
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +66,7 @@ def _losses_over_steps(task: nn.Module, batch: dict[str, Tensor], steps: int, lr
 @pytest.mark.parametrize("loss", ["smooth_l1", "l1", "l2", "rle"])
 def test_deeppose_loss_decreases_on_a_fixed_batch(loss: str) -> None:
     torch.manual_seed(0)
-    task = DeepPoseTask(backbone="resnet18", loss=loss, keypoint_set="coco", input_size=INPUT_SIZE)
+    task = DeepPoseTask(network=REGRESSOR, loss=loss, keypoint_set="coco", input_size=INPUT_SIZE)
     losses = _losses_over_steps(task, _batch(), steps=8, lr=1e-3)
     assert losses[-1] < losses[0], losses
     # the last three steps all below the start: a steady decrease, not one lucky step
@@ -68,7 +75,7 @@ def test_deeppose_loss_decreases_on_a_fixed_batch(loss: str) -> None:
 
 def test_integral_loss_decreases_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
-    task = IntegralRegressionTask(backbone="resnet18", deconv_channels=(32, 32, 32), heatmap_loss_weight=1.0,
+    task = IntegralRegressionTask(network=_simple_baseline(32, 32, 32), heatmap_loss_weight=1.0,
                                   keypoint_set="coco", input_size=INPUT_SIZE)
     losses = _losses_over_steps(task, _batch(), steps=8, lr=1e-3)
     assert losses[-1] < losses[0], losses
@@ -77,7 +84,7 @@ def test_integral_loss_decreases_on_a_fixed_batch() -> None:
 
 def test_deeppose_loss_matches_hand_computed_smooth_l1() -> None:
     """The loss of given outputs equals the masked SmoothL1 of the normalised targets computed by hand."""
-    task = DeepPoseTask(backbone="resnet18", loss="smooth_l1", keypoint_set="coco", input_size=INPUT_SIZE)
+    task = DeepPoseTask(network=REGRESSOR, loss="smooth_l1", keypoint_set="coco", input_size=INPUT_SIZE)
     batch = _batch(batch_size=2)
     batch["keypoints"][1, 3, 2] = 0.0  # one unlabelled joint: weight 0
     coords = torch.full((2, 17, 2), 0.5)
@@ -125,7 +132,7 @@ class _MirrorCentroidNet(nn.Module):
 @pytest.mark.parametrize("loss", ["smooth_l1", "rle"])
 def test_deeppose_flip_test_of_a_mirror_symmetric_network_equals_direct(loss: str) -> None:
     torch.manual_seed(0)
-    task = DeepPoseTask(backbone="resnet18", loss=loss, keypoint_set="coco", input_size=INPUT_SIZE).eval()
+    task = DeepPoseTask(network=REGRESSOR, loss=loss, keypoint_set="coco", input_size=INPUT_SIZE).eval()
     task.network = _MirrorCentroidNet(task.flip_indices, rle=loss == "rle")
     images = torch.randn(2, 3, INPUT_SIZE[1], INPUT_SIZE[0], dtype=torch.float64)
     direct, direct_scores = task.predict_keypoints(images, flip_test=False)
@@ -146,7 +153,7 @@ def test_deeppose_flip_test_of_a_mirror_symmetric_network_equals_direct(loss: st
 
 def test_deeppose_flip_test_detects_a_non_symmetric_network() -> None:
     """The same check fails for a network whose pairs read different channels (the test can fail)."""
-    task = DeepPoseTask(backbone="resnet18", keypoint_set="coco", input_size=INPUT_SIZE).eval()
+    task = DeepPoseTask(network=REGRESSOR, keypoint_set="coco", input_size=INPUT_SIZE).eval()
     task.network = _MirrorCentroidNet(task.flip_indices, symmetric=False)
     images = torch.randn(2, 3, INPUT_SIZE[1], INPUT_SIZE[0], dtype=torch.float64)
     direct, _ = task.predict_keypoints(images, flip_test=False)
@@ -156,7 +163,7 @@ def test_deeppose_flip_test_detects_a_non_symmetric_network() -> None:
 
 def test_deeppose_flip_merge_mirrors_with_the_minus_one_pixel_shift() -> None:
     """Hand case: flipped-image output u' of joint flip[k] maps back to (W-1)/W - u' for joint k."""
-    task = DeepPoseTask(backbone="resnet18", keypoint_set="coco", input_size=INPUT_SIZE)
+    task = DeepPoseTask(network=REGRESSOR, keypoint_set="coco", input_size=INPUT_SIZE)
     k = task.num_keypoints
     direct = torch.full((1, k, 2), 0.25)
     flipped = torch.full((1, k, 2), 0.25)
@@ -183,7 +190,7 @@ def test_integral_flip_test_of_a_mirror_symmetric_network_equals_direct() -> Non
         def forward(self, images: Tensor) -> list[Tensor]:
             return [images[:, self.group]]
 
-    task = IntegralRegressionTask(backbone="resnet18", deconv_channels=(16,), keypoint_set="coco",
+    task = IntegralRegressionTask(network=_simple_baseline(16), keypoint_set="coco",
                                   input_size=INPUT_SIZE).eval()
     task.network = _MirrorLogits(task.flip_indices)
     images = 3.0 * torch.randn(2, 3, INPUT_SIZE[1], INPUT_SIZE[0], dtype=torch.float64)
@@ -200,7 +207,7 @@ def test_integral_flip_test_of_a_mirror_symmetric_network_equals_direct() -> Non
 # ----------------------------------------------------------------------------------------------- RLE scores
 def test_rle_scores_are_in_the_open_unit_interval_and_equal_one_minus_mean_sigma() -> None:
     torch.manual_seed(0)
-    task = DeepPoseTask(backbone="resnet18", loss="rle", keypoint_set="mpii", input_size=INPUT_SIZE).eval()
+    task = DeepPoseTask(network=REGRESSOR, loss="rle", keypoint_set="mpii", input_size=INPUT_SIZE).eval()
     images = _batch(batch_size=3, num_keypoints=16)["image"]
     with torch.no_grad():
         out = task(images)
@@ -216,7 +223,7 @@ def test_rle_scores_are_in_the_open_unit_interval_and_equal_one_minus_mean_sigma
 def test_rle_loss_decreases_and_sigma_tracks_the_error() -> None:
     """After fitting a fixed batch the predicted sigmas shrink (the model becomes confident where it is right)."""
     torch.manual_seed(0)
-    task = DeepPoseTask(backbone="resnet18", loss="rle", keypoint_set="coco", input_size=INPUT_SIZE)
+    task = DeepPoseTask(network=REGRESSOR, loss="rle", keypoint_set="coco", input_size=INPUT_SIZE)
     batch = _batch(batch_size=2)
     task.eval()
     with torch.no_grad():
@@ -232,7 +239,7 @@ def test_rle_loss_decreases_and_sigma_tracks_the_error() -> None:
 # ----------------------------------------------------------------------------------------------- cascade
 def _cascade_task(stages: int = 1) -> DeepPoseTask:
     torch.manual_seed(0)
-    task = DeepPoseTask(backbone="resnet18", loss="smooth_l1", keypoint_set="coco", input_size=INPUT_SIZE,
+    task = DeepPoseTask(network=REGRESSOR, loss="smooth_l1", keypoint_set="coco", input_size=INPUT_SIZE,
                         cascade_stages=stages, cascade_crop_size=16)
     # a fresh stage head is zero (moves nothing); give it weights so that the refinement is visible
     for stage in task.cascade.stages:
@@ -294,7 +301,7 @@ def test_cascade_training_step_reduces_the_stage_loss() -> None:
 
 def test_invalid_loss_is_rejected() -> None:
     with pytest.raises(ValueError, match="loss must be"):
-        DeepPoseTask(backbone="resnet18", loss="huber", keypoint_set=get_keypoint_set("coco"), input_size=INPUT_SIZE)
+        DeepPoseTask(network=REGRESSOR, loss="huber", keypoint_set=get_keypoint_set("coco"), input_size=INPUT_SIZE)
 
 
 # ----------------------------------------------------------------------------------------------- configs
@@ -318,7 +325,8 @@ def _instantiate_config(config: str, tmp_path, monkeypatch) -> object:
 
     monkeypatch.chdir(tmp_path)  # the logger / checkpoint folders of the config land here
     project = Path(__file__).resolve().parents[2]
-    return run_lightning(["--config", str(project / "configs" / config), "--model.init_args.pretrained", "false",
+    return run_lightning(["--config", str(project / "configs" / config),
+                          "--model.init_args.network.init_args.pretrained", "false",
                           "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
 
 
