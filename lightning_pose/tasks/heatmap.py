@@ -34,7 +34,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from lightning_pose.codecs import HeatmapCodec
