@@ -208,7 +208,7 @@ class PoseTask(LightningModule):
         """What a checkpoint needs to rebuild this model without a config (plain types, ``weights_only``-safe):
         class path, constructor arguments, keypoint set, input size ``[W, H]`` (pixels) and the input
         normalisation (RGB in [0, 255], ImageNet mean/std)."""
-        from lightning_pose import __version__
+        from lightning_pose._version import __version__
         from lightning_pose.data.transforms.image_io import IMAGENET_MEAN, IMAGENET_STD
         from lightning_pose.tasks.checkpoint import _DESCRIPTIVE_KEYS, _TRAINING_ONLY_KEYS
 
