@@ -81,7 +81,7 @@ class IntegralCodec:
             auxiliary heatmap loss (IPR-style), as ``heatmaps`` / ``heatmap_weights``.
     """
 
-    target_keys = ("coords", "weights")
+    target_keys: tuple[str, ...] = ("coords", "weights")
 
     def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], *, beta: float = 1.0,
                  debias: bool = False, heatmap_sigma: float | None = None) -> None:

@@ -23,7 +23,7 @@ from lightning_pose.evaluation.oks import COCO_SIGMAS
 __all__ = ["CocoKeypointIndex"]
 
 
-def _infer_num_keypoints(gt: Mapping, sigmas: np.ndarray | None) -> int:
+def _infer_num_keypoints(gt: Mapping, sigmas: np.ndarray | Sequence[float] | None) -> int:
     if sigmas is not None:
         return int(np.asarray(sigmas).reshape(-1).shape[0])
     k = category_num_keypoints(gt)

@@ -159,7 +159,8 @@ def aic_release_to_coco(gt_release: Sequence[dict]) -> dict:
     """
     from lightning_pose.skeletons import AIC
 
-    images, anns = [], []
+    images: list[dict] = []
+    anns: list[dict] = []
     for i, e in enumerate(gt_release):
         img_id = i + 1
         images.append({"id": img_id, "file_name": f"{e['image_id']}.jpg", "width": 0, "height": 0})
@@ -186,7 +187,7 @@ def human_order(name: str) -> tuple[int, str]:
     return (int(digits) if digits else 0, name)
 
 
-def coco_image_names(gt: dict) -> dict[int, str]:
+def coco_image_names(gt: Mapping) -> dict[int, str]:
     """COCO image id -> file name stem (the AI Challenger ``image_id``) from a COCO-style GT dict."""
     return {img["id"]: Path(str(img.get("file_name", img["id"]))).stem for img in gt["images"]}
 

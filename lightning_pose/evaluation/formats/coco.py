@@ -88,8 +88,9 @@ def load_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict:
             problems.append(DataProblem(str(path), rec, f"bbox must be 4 finite numbers, got {bbox!r}", "bad_value"))
             continue
         for key in ("area", "iscrowd", "num_keypoints", "category_id"):
-            if key in ann and number_problem(ann[key], key):
-                problems.append(DataProblem(str(path), rec, number_problem(ann[key], key),
+            bad = number_problem(ann[key], key) if key in ann else None
+            if bad:
+                problems.append(DataProblem(str(path), rec, bad,
                                             "non_finite" if key == "area" else "bad_value"))
                 break
         else:
