@@ -27,6 +27,17 @@ _JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 _REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
+def _f64(value: Any) -> torch.Tensor:
+    """float64 tensor of a number or a tuple of numbers (``torch.from_numpy`` of a numpy array: ~4x cheaper per
+    sample than ``torch.tensor``, same values)."""
+    return torch.from_numpy(np.array(value, dtype=np.float64))
+
+
+def _i64(value: int) -> torch.Tensor:
+    """int64 0-d tensor (see :func:`_f64`)."""
+    return torch.from_numpy(np.array(value, dtype=np.int64))
+
+
 @dataclass(frozen=True)
 class TopDownItem:
     """Where one sample comes from: the image record, and a GT person or a detection.
@@ -241,17 +252,16 @@ class TopDownDataset(Dataset):
         if person is not None and person.head_box is not None:
             hb = np.asarray(person.head_box, dtype=np.float64).reshape(2, 2)
             head_size = 0.6 * float(np.linalg.norm(hb[1] - hb[0]))
-        f64 = torch.float64
         return {
             "gt_keypoints": torch.from_numpy(gt.copy()),
-            "bbox": torch.tensor(item.bbox, dtype=f64),
-            "bbox_score": torch.tensor(item.score, dtype=f64),
-            "area": torch.tensor(float(person.area) if person is not None else 0.0, dtype=f64),
-            "crop_area": torch.tensor(float(scale[0] * scale[1]), dtype=f64),
-            "head_size": torch.tensor(head_size, dtype=f64),
-            "sample_id": torch.tensor(index, dtype=torch.int64),
-            "image_id": torch.tensor(int(record.image_id), dtype=torch.int64),
-            "ann_id": torch.tensor(item.ann_id, dtype=torch.int64),
-            "source_index": torch.tensor(int(person.source_index) if person is not None else -1, dtype=torch.int64),
-            "flipped": torch.tensor(bool(flipped)),
+            "bbox": _f64(item.bbox),
+            "bbox_score": _f64(item.score),
+            "area": _f64(float(person.area) if person is not None else 0.0),
+            "crop_area": _f64(float(scale[0] * scale[1])),
+            "head_size": _f64(head_size),
+            "sample_id": _i64(index),
+            "image_id": _i64(int(record.image_id)),
+            "ann_id": _i64(item.ann_id),
+            "source_index": _i64(int(person.source_index) if person is not None else -1),
+            "flipped": torch.from_numpy(np.array(bool(flipped))),
         }

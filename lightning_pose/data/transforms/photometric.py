@@ -111,7 +111,14 @@ def build_photometric(settings: PhotometricAugmentation) -> "A.Compose | None":
 
 def apply_photometric(pipeline: "A.Compose | None", image: np.ndarray) -> np.ndarray:
     """Run ``pipeline`` (random draws from its own generator, see ``Compose.set_random_seed``) on an
-    ``(H, W, 3)`` uint8 RGB image; returns the image unchanged when ``pipeline`` is ``None``."""
+    ``(H, W, 3)`` uint8 RGB image; returns the image unchanged when ``pipeline`` is ``None``.
+
+    The ops are called one after the other, without ``Compose.__call__``: its per-call work (argument and shape
+    checks, processors) is for targets this image-only pipeline does not have, and its own random draw (``p = 1``)
+    feeds nothing, because every op draws from its own generators. The output is the same, bit for bit.
+    """
     if pipeline is None:
         return image
-    return pipeline(image=image)["image"]
+    for op in pipeline.transforms:
+        image = op(image=image)["image"]
+    return image
