@@ -113,6 +113,7 @@ class TopDownDataset(Dataset):
         self.records = list(records)
         self.reduced_decoding = bool(reduced_decoding)
         self._sizes: dict[int, tuple[int, int]] = {}
+        self._center_scale: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.keypoint_set = get_keypoint_set(keypoint_set)  # type: ignore[arg-type]
         self.transform = TopDownTransform(self.keypoint_set, input_size, augmentation, seed=seed)
         self.input_size = self.transform.input_size
@@ -177,13 +178,18 @@ class TopDownDataset(Dataset):
         return len(self.items)
 
     def center_scale(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Un-augmented crop centre and size (image pixels) of sample ``index``."""
-        item = self.items[index]
-        if item.person >= 0:
-            p = self.records[item.record].persons[item.person]
-            if p.center is not None and p.scale is not None:
-                return geometry.mpii_center_scale(p.center, float(p.scale), self.transform.aspect_ratio)
-        return self.transform.base_center_scale(np.asarray(item.bbox))
+        """Un-augmented crop centre and size (image pixels) of sample ``index`` (fresh arrays; computed once per
+        sample and cached, as they depend only on the record and the crop settings)."""
+        cached = self._center_scale.get(index)
+        if cached is None:
+            item = self.items[index]
+            p = self.records[item.record].persons[item.person] if item.person >= 0 else None
+            if p is not None and p.center is not None and p.scale is not None:
+                cached = geometry.mpii_center_scale(p.center, float(p.scale), self.transform.aspect_ratio)
+            else:
+                cached = self.transform.base_center_scale(np.asarray(item.bbox))
+            self._center_scale[index] = cached
+        return cached[0].copy(), cached[1].copy()
 
     def image_size(self, index: int) -> tuple[int, int]:
         """``(width, height)`` in pixels of the image of sample ``index``: from the record, else from the
