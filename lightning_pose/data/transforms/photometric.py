@@ -137,8 +137,9 @@ def _gauss_noise_class() -> type:
 
 def add_truncated_noise(image: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """``clip(image + trunc(noise), 0, 255)`` as uint8, for a uint8 ``image`` and a float ``noise`` map of the same
-    shape, in grey levels (noise values beyond +-32767 are clipped first)."""
-    n = np.clip(noise, -32767.0, 32767.0).astype(np.int16)  # astype truncates toward zero
+    shape, in grey levels (noise values beyond +-32512 are clipped first: the int16 sum cannot overflow)."""
+    noise = np.asarray(noise, dtype=np.float32)  # albucore rounds a float64 map to float32 before truncating
+    n = np.clip(noise, -32512.0, 32512.0).astype(np.int16)  # astype truncates toward zero; + 255 still fits
     total = n + image  # int16: |noise| + 255 fits
     return np.clip(total, 0, 255, out=total).astype(np.uint8)
 
