@@ -23,6 +23,11 @@ from lightning_pose.skeletons import KeypointSet
 __all__ = ["TopDownAugmentation", "CropParams", "TopDownResult", "TopDownTransform"]
 
 
+def _clip(value: float, low: float, high: float) -> float:
+    """``float(np.clip(value, low, high))`` for one finite number, without numpy's per-call overhead (same value)."""
+    return float(min(max(value, low), high))
+
+
 @dataclass
 class TopDownAugmentation(AugmentationConfig, PhotometricAugmentation):
     """Top-down augmentation settings (defaults: HRNet-W32 COCO recipe plus mild photometric noise).
@@ -194,11 +199,11 @@ class TopDownTransform(PoseTransform):
                 half = True
         sf = aug.scale_factor
         if sf > 0:
-            scale = scale * float(np.clip(rng.standard_normal() * sf + 1.0, 1.0 - sf, 1.0 + sf))
+            scale = scale * _clip(rng.standard_normal() * sf + 1.0, 1.0 - sf, 1.0 + sf)
         rotation = 0.0
         if aug.rotation_factor > 0 and rng.random() < aug.rotation_prob:
             rf = aug.rotation_factor
-            rotation = float(np.clip(rng.standard_normal() * rf, -2.0 * rf, 2.0 * rf))
+            rotation = _clip(rng.standard_normal() * rf, -2.0 * rf, 2.0 * rf)
         if aug.shift_factor > 0 and rng.random() < aug.shift_prob:
             center = center + rng.uniform(-aug.shift_factor, aug.shift_factor, size=2) * scale
         flip = bool(aug.flip_prob > 0 and rng.random() < aug.flip_prob)
