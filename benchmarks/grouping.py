@@ -141,7 +141,8 @@ def reference_decode(hm: torch.Tensor, tg: torch.Tensor, order: Sequence[int], s
 def synthetic_candidates(rng: np.random.Generator, num_joints: int = 17, num_cand: int = 30, persons: int = 15
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates as the decoder sees them: per joint the true persons' detections (tags near the person's tag,
-    scores 0.3-1) and clutter (random tags, scores 0-0.11, a few above the 0.1 threshold), sorted by decreasing score."""
+    scores 0.3-1) and clutter (random tags, scores 0-0.11, a few above the 0.1 threshold), sorted by decreasing
+    score."""
     person_tags = rng.permutation(persons) * 2.5 + rng.normal(0, 0.1, persons)
     tags = rng.normal(0, 6.0, (num_joints, num_cand, 1))
     scores = rng.uniform(0.0, 0.11, (num_joints, num_cand))
