@@ -13,7 +13,10 @@ vectorised acceptance and person creation).
 
 Cases: (a) 17 joints x 30 candidates per joint with tags of 15 well-separated persons plus noise candidates;
 (b) real-sized outputs: 17 x 128 x 128 heatmaps and tags -> NMS + top-30 + grouping, timed end to end (the
-reference takes its NMS with ``F.max_pool2d`` as the originals; ours uses the codec's separable max filter). Every case checks that both give identical persons (positions, scores, membership).
+reference takes its NMS with ``F.max_pool2d`` as the originals; ours uses the codec's separable max filter);
+(c) the whole decoding of those maps (``reference_decode``: the originals' Python loops for the quarter offset
+and the person-by-person refinement) against ``AssociativeEmbeddingCodec.decode_persons``. Every case checks
+that both give identical persons (positions, scores, membership).
 
     python3 benchmarks/grouping.py [--images 200] [--rounds 5]
 """
@@ -30,7 +33,12 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from lightning_pose.codecs.associative_embedding import COCO_GROUPING_ORDER, group_joints, nms_topk
+from lightning_pose.codecs.associative_embedding import (
+    COCO_GROUPING_ORDER,
+    AssociativeEmbeddingCodec,
+    group_joints,
+    nms_topk,
+)
 
 
 def reference_group(cand_tags: np.ndarray, cand_scores: np.ndarray, cand_xy: np.ndarray,
@@ -80,10 +88,61 @@ def reference_group(cand_tags: np.ndarray, cand_scores: np.ndarray, cand_xy: np.
     return np.array([joint_dict[i] for i in joint_dict], dtype=np.float64)
 
 
+def reference_decode(hm: torch.Tensor, tg: torch.Tensor, order: Sequence[int], stride: float) -> np.ndarray:
+    """The originals' whole decoding of one image (HigherHRNet ``HeatmapParser.parse``): NMS by ``F.max_pool2d``,
+    top-30, the per-joint grouping above, a Python loop over persons and joints for the quarter offset, person
+    scores, then refinement person by person (tag distance maps of all joints at once, then a Python loop over the
+    joints); ``(P, K, 3)`` persons in the input frame, by decreasing score."""
+    k = hm.shape[1]
+    pooled = F.max_pool2d(hm, 5, 1, 2)
+    kept = torch.where(pooled == hm, hm, torch.zeros_like(hm))
+    s, index = kept.reshape(1, k, -1).topk(30, dim=-1)
+    w = hm.shape[-1]
+    cand = torch.gather(tg.reshape(1, k, 1, -1), 3, index[:, :, None, :]).permute(0, 1, 3, 2)[0].double().numpy()
+    xy = torch.stack([index % w, index // w], -1)[0].double().numpy()
+    persons = reference_group(cand, s[0].double().numpy(), xy, order)
+    maps = hm[0].numpy().astype(np.float64)
+    tags = tg[0, :, 0].numpy().astype(np.float64)  # (K, H, W), L = 1
+    height, width = maps.shape[1:]
+    mean_tags = []
+    for person in persons:  # mean tag of the grouped joints, read at their integer pixels
+        found = [tags[j, int(person[j, 1]), int(person[j, 0])] for j in range(k) if person[j, 2] > 0]
+        mean_tags.append(np.mean(found))
+    for person in persons:  # quarter offset
+        for j in range(k):
+            if person[j, 2] > 0:
+                x, y = int(person[j, 0]), int(person[j, 1])
+                if 0 < x < width - 1:
+                    person[j, 0] += 0.25 * np.sign(maps[j, y, x + 1] - maps[j, y, x - 1])
+                if 0 < y < height - 1:
+                    person[j, 1] += 0.25 * np.sign(maps[j, y + 1, x] - maps[j, y - 1, x])
+    scores = persons[:, :, 2].mean(axis=1) if len(persons) else np.zeros(0)
+    sort = np.argsort(-scores, kind="stable")[:30]
+    persons, mean_tags = persons[sort], [mean_tags[i] for i in sort]
+    for person, tag in zip(persons, mean_tags):  # refinement
+        score_maps = maps - np.round(np.sqrt((tags - tag) ** 2))
+        for j in range(k):
+            if person[j, 2] > 0:
+                continue
+            y, x = np.unravel_index(np.argmax(score_maps[j]), score_maps[j].shape)
+            val = maps[j, y, x]
+            if val > 0:
+                qx, qy = float(x), float(y)
+                if 0 < x < width - 1:
+                    qx += 0.25 * np.sign(maps[j, y, x + 1] - maps[j, y, x - 1])
+                if 0 < y < height - 1:
+                    qy += 0.25 * np.sign(maps[j, y + 1, x] - maps[j, y - 1, x])
+                person[j] = (qx, qy, val)
+    persons[..., :2] *= stride
+    persons[persons[..., 2] <= 0] = 0.0
+    return persons
+
+
 def synthetic_candidates(rng: np.random.Generator, num_joints: int = 17, num_cand: int = 30, persons: int = 15
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates as the decoder sees them: per joint the true persons' detections (tags near the person's tag,
-    scores 0.3-1) and clutter (random tags, scores 0-0.11, a few above the 0.1 threshold), sorted by decreasing score."""
+    scores 0.3-1) and clutter (random tags, scores 0-0.11, a few above the 0.1 threshold), sorted by decreasing
+    score."""
     person_tags = rng.permutation(persons) * 2.5 + rng.normal(0, 0.1, persons)
     tags = rng.normal(0, 6.0, (num_joints, num_cand, 1))
     scores = rng.uniform(0.0, 0.11, (num_joints, num_cand))
@@ -172,6 +231,13 @@ def main(argv: list[str] | None = None) -> None:
     t_nms = _best_time(lambda: [candidates(h, t) for h, t in maps], args.rounds)
     t_nms_ref = _best_time(lambda: [reference_candidates(h, t) for h, t in maps], args.rounds)
 
+    codec = AssociativeEmbeddingCodec((512, 512), (128, 128), 17, top_k=30, refine=True)
+    for hm, tg in maps:
+        ours_p = codec.decode_persons(hm, tg)[0].keypoints
+        assert np.array_equal(ours_p, reference_decode(hm, tg, order, 4.0)), "decoded persons differ (full decode)"
+    t_ref_full = _best_time(lambda: [reference_decode(h, t, order, 4.0) for h, t in maps], args.rounds)
+    t_ours_full = _best_time(lambda: [codec.decode_persons(h, t) for h, t in maps], args.rounds)
+
     print(f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}; CPU time, "
           f"1 thread, best of {args.rounds} rounds")
     print("| case | reference ms/image | ours ms/image | speed-up | same groupings |")
@@ -184,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{1e3 * t_ours_maps / len(maps):.3f} | {t_ref_maps / t_ours_maps:.1f}x | yes |")
     print(f"| 128x128 maps: NMS + top-30 only (max_pool2d vs separable max filter) | "
           f"{1e3 * t_nms_ref / len(maps):.3f} | {1e3 * t_nms / len(maps):.3f} | {t_nms_ref / t_nms:.1f}x | - |")
+    print(f"| 128x128 maps: whole decoding (NMS, top-30, grouping, quarter offset, refinement) | "
+          f"{1e3 * t_ref_full / len(maps):.3f} | {1e3 * t_ours_full / len(maps):.3f} | "
+          f"{t_ref_full / t_ours_full:.1f}x | yes |")
     print("| 128x128 maps: grouping part only (total - NMS/top-k) | "
           f"{1e3 * g_ref / len(maps):.3f} | {1e3 * g_ours / len(maps):.3f} | {g_ref / max(g_ours, 1e-9):.1f}x | yes |")
 
