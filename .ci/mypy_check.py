@@ -20,8 +20,12 @@ LINE = re.compile(r"^(?P<path>[^:]+):\d+(?::\d+)?: error: (?P<msg>.*)$")
 
 
 def current_errors() -> Counter[str]:
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "--no-pretty", "lightning_pose"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary", "--no-pretty", "lightning_pose"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode not in (0, 1):
         sys.exit(f"mypy_check: mypy failed to run (exit {proc.returncode}):\n{proc.stderr or proc.stdout}")
     errors: Counter[str] = Counter()
@@ -41,8 +45,10 @@ def main(argv: list[str]) -> int:
     baseline = Counter(BASELINE.read_text().splitlines()) if BASELINE.exists() else Counter()
     new = errors - baseline
     fixed = baseline - errors
-    print(f"mypy_check: {sum(errors.values())} errors, baseline {sum(baseline.values())}, "
-          f"new {sum(new.values())}, fixed {sum(fixed.values())}")
+    print(
+        f"mypy_check: {sum(errors.values())} errors, baseline {sum(baseline.values())}, "
+        f"new {sum(new.values())}, fixed {sum(fixed.values())}"
+    )
     for e in sorted(new.elements()):
         print(f"  new: {e}")
     if fixed:

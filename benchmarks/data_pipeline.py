@@ -94,8 +94,13 @@ def run(samples: int, rounds: int, cv2_threads: int, wall: bool = False, batch_s
         best["gpu_worker"] = max(best["gpu_worker"], gpu_path(False))
         best["gpu_total"] = max(best["gpu_total"], gpu_path(True))
     f = best["floor"]
-    return {**best, "ratio": best["pipeline"] / f, "ratio_full_decode": best["pipeline_full_decode"] / f,
-            "ratio_gpu_worker": best["gpu_worker"] / f, "ratio_gpu_total": best["gpu_total"] / f}
+    return {
+        **best,
+        "ratio": best["pipeline"] / f,
+        "ratio_full_decode": best["pipeline_full_decode"] / f,
+        "ratio_gpu_worker": best["gpu_worker"] / f,
+        "ratio_gpu_total": best["gpu_total"] / f,
+    }
 
 
 def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
@@ -113,12 +118,15 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
     ds = TopDownDataset(result.records, "coco", (192, 256), FULL_AUGMENTATION, seed=0)
     t = ds.transform
     ops = list(t._photometric.transforms) if t._photometric is not None else []
-    names = ["params", "decode", "warpAffine", "BGR->RGB"] + [type(o).__name__ for o in ops] + [
-        "keypoints", "normalise+tensor", "sample dict"]
+    names = (
+        ["params", "decode", "warpAffine", "BGR->RGB"]
+        + [type(o).__name__ for o in ops]
+        + ["keypoints", "normalise+tensor", "sample dict"]
+    )
     spent = dict.fromkeys(names, 0.0)
     clock = time.process_time
     n = len(ds)
-    for rep_ in range(2):  # the first pass warms the caches and is discarded
+    for _rep in range(2):  # the first pass warms the caches and is discarded
         spent = dict.fromkeys(names, 0.0)
         for k in range(samples):
             i = k % n
@@ -134,8 +142,11 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
             t1 = clock()
             image, _, f = ds.load_image(i, f)
             t2 = clock()
-            warp = m if f == 1 else geometry.compose_affine(
-                m, np.array([[f, 0.0, (f - 1) / 2.0], [0.0, f, (f - 1) / 2.0]]))
+            warp = (
+                m
+                if f == 1
+                else geometry.compose_affine(m, np.array([[f, 0.0, (f - 1) / 2.0], [0.0, f, (f - 1) / 2.0]]))
+            )
             crop = cv2.warpAffine(image, warp, (192, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             t3 = clock()
             crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
@@ -154,9 +165,14 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
             img = to_normalized_tensor(crop)
             c = clock()
             geometry.invert_affine(m)
-            sample = {"keypoints": torch.from_numpy(kp.astype(np.float32)), "gt": torch.from_numpy(gt.copy()),
-                      **{key: torch.tensor(float(v), dtype=torch.float64) for key, v in
-                         (("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7))}}
+            sample = {
+                "keypoints": torch.from_numpy(kp.astype(np.float32)),
+                "gt": torch.from_numpy(gt.copy()),
+                **{
+                    key: torch.tensor(float(v), dtype=torch.float64)
+                    for key, v in (("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7))
+                },
+            }
             d = clock()
             spent["keypoints"] += b - a
             spent["normalise+tensor"] += c - b
@@ -182,17 +198,24 @@ def main() -> None:
             print(f"  {name:<18} {sec * 1e3:7.3f} ms  {sec / total:6.1%}")
     r = run(args.samples, args.rounds, args.cv2_threads, args.wall, args.batch_size)
     print(f"rates per {'wall-clock' if args.wall else 'CPU'} second, best of {args.rounds} rounds x {args.samples}")
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "
-          f"python {platform.python_version()}, opencv {cv2.__version__}, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "
+        f"python {platform.python_version()}, opencv {cv2.__version__}, torch {torch.__version__}"
+    )
     print(f"floor (imread + one warpAffine 192x256): {r['floor']:.1f} samples/s")
-    print(f"pipeline (full augmentation, normalise, tensors): {r['pipeline']:.1f} samples/s  "
-          f"ratio {r['ratio']:.2f}")
-    print(f"pipeline with reduced_decoding=False (always full JPEG decode): {r['pipeline_full_decode']:.1f} "
-          f"samples/s  ratio {r['ratio_full_decode']:.2f}")
-    print(f"GPU path, worker half only (read bytes, draw parameters, collate): {r['gpu_worker']:.1f} samples/s  "
-          f"ratio {r['ratio_gpu_worker']:.2f}")
-    print(f"GPU path, worker + device half on CPU tensors (decode_jpeg, grid_sample, photometric, normalise; "
-          f"batch {args.batch_size}): {r['gpu_total']:.1f} samples/s  ratio {r['ratio_gpu_total']:.2f}")
+    print(f"pipeline (full augmentation, normalise, tensors): {r['pipeline']:.1f} samples/s  ratio {r['ratio']:.2f}")
+    print(
+        f"pipeline with reduced_decoding=False (always full JPEG decode): {r['pipeline_full_decode']:.1f} "
+        f"samples/s  ratio {r['ratio_full_decode']:.2f}"
+    )
+    print(
+        f"GPU path, worker half only (read bytes, draw parameters, collate): {r['gpu_worker']:.1f} samples/s  "
+        f"ratio {r['ratio_gpu_worker']:.2f}"
+    )
+    print(
+        f"GPU path, worker + device half on CPU tensors (decode_jpeg, grid_sample, photometric, normalise; "
+        f"batch {args.batch_size}): {r['gpu_total']:.1f} samples/s  ratio {r['ratio_gpu_total']:.2f}"
+    )
     print(f"ratio_cpu_path_to_floor={r['ratio']:.3f}")
 
 

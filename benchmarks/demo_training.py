@@ -54,8 +54,9 @@ def build_from_config(config: Path, extra: list[str] = ()) -> tuple[Any, Any]:
     """``(model, datamodule)`` instantiated from a config through the project's CLI (no logger, no callbacks)."""
     from lightning_pose.cli import run_lightning
 
-    cli = run_lightning(["--config", str(config), "--trainer.logger", "false", "--trainer.callbacks", "[]", *extra],
-                        run=False)
+    cli = run_lightning(
+        ["--config", str(config), "--trainer.logger", "false", "--trainer.callbacks", "[]", *extra], run=False
+    )
     return cli.model, cli.datamodule
 
 
@@ -88,8 +89,11 @@ def view_swap_rates(pred: dict[str, np.ndarray], val_gt: dict, flip_pairs: list[
     out = {"all": left_right_swaps(pred["pred"], pred["gt"], pred["bbox"], flip_pairs).swap_rate}
     for v in VIEWS:
         sel = views == v
-        out[v] = (left_right_swaps(pred["pred"][sel], pred["gt"][sel], pred["bbox"][sel], flip_pairs).swap_rate
-                  if sel.any() else float("nan"))
+        out[v] = (
+            left_right_swaps(pred["pred"][sel], pred["gt"][sel], pred["bbox"][sel], flip_pairs).swap_rate
+            if sel.any()
+            else float("nan")
+        )
     return out
 
 
@@ -104,8 +108,10 @@ def per_joint_errors_by_view(pred: dict[str, np.ndarray], val_gt: dict, names: t
     for v in VIEWS:
         sel = (views == v)[:, None] & lab
         cnt = sel.sum(axis=0)
-        out[v] = [float(np.where(sel[:, k], err[:, k], 0).sum() / cnt[k]) if cnt[k] else float("nan")
-                  for k in range(len(names))]
+        out[v] = [
+            float(np.where(sel[:, k], err[:, k], 0).sum() / cnt[k]) if cnt[k] else float("nan")
+            for k in range(len(names))
+        ]
     return out
 
 
@@ -118,34 +124,61 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
     config = PROJECT_ROOT / CONFIGS[method]
     raw = load_config(config)["trainer"]  # the config merged over its __base__ files
     epochs = args.epochs if args.epochs is not None else int(raw["max_epochs"])
-    max_time = None if args.no_time_cap else (
-        {"seconds": int(round(args.minutes * 60))} if args.minutes is not None else raw.get("max_time"))
+    max_time = (
+        None
+        if args.no_time_cap
+        else ({"seconds": int(round(args.minutes * 60))} if args.minutes is not None else raw.get("max_time"))
+    )
     L.seed_everything(args.seed, verbose=False)
     model, dm = build_from_config(config)
     dm.prepare_data()  # generates the demo dataset once (cached)
     params = sum(p.numel() for p in model.parameters())
     gflops = forward_gflops(model)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        max_epochs=epochs, max_steps=args.max_steps if args.max_steps else -1, max_time=max_time,
-                        limit_val_batches=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        max_epochs=epochs,
+        max_steps=args.max_steps if args.max_steps else -1,
+        max_time=max_time,
+        limit_val_batches=0,
+    )
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
     train_seconds = time.perf_counter() - start
     monitor = SwapRateMonitor()
-    L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-              callbacks=[monitor], limit_val_batches=args.val_batches or 1.0).validate(model, datamodule=dm, verbose=False)
+    L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[monitor],
+        limit_val_batches=args.val_batches or 1.0,
+    ).validate(model, datamodule=dm, verbose=False)
     final = dict(model.final_metrics["val"])
     val_gt = raw_annotations(dm, "val")
     ks = model.keypoint_set
     swaps = view_swap_rates(monitor.last, val_gt, list(ks.flip_pairs))
     return {
-        "method": method, "config": CONFIGS[method], "params_M": params / 1e6, "gflops": gflops,
-        "input_size": list(model.input_size), "epochs": epochs, "steps": int(trainer.global_step),
-        "batch_size": dm.batch_size, "train_seconds": train_seconds,
+        "method": method,
+        "config": CONFIGS[method],
+        "params_M": params / 1e6,
+        "gflops": gflops,
+        "input_size": list(model.input_size),
+        "epochs": epochs,
+        "steps": int(trainer.global_step),
+        "batch_size": dm.batch_size,
+        "train_seconds": train_seconds,
         "samples_per_s": trainer.global_step * dm.batch_size / max(train_seconds, 1e-9),
-        "AP": final.get("val/AP", float("nan")), "PCK@0.05": final.get("val/PCK@0.05", float("nan")),
-        "PCK@0.2": final.get("val/PCK@0.2", float("nan")), "swap_rate": swaps,
+        "AP": final.get("val/AP", float("nan")),
+        "PCK@0.05": final.get("val/PCK@0.05", float("nan")),
+        "PCK@0.2": final.get("val/PCK@0.2", float("nan")),
+        "swap_rate": swaps,
         "joint_error_by_view": per_joint_errors_by_view(monitor.last, val_gt, ks.keypoints),
     }
 
@@ -161,16 +194,28 @@ def baseline_row(method: str) -> dict[str, Any]:
     m = constant_baseline_metrics(train_gt, val_gt, ks.sigmas, ks.flip_pairs)
     kp, boxes, _, ann_ids, _ = persons_from_coco(val_gt, ks.num_keypoints)
     tr_kp, tr_boxes, *_ = persons_from_coco(train_gt, ks.num_keypoints)
-    pred = {"pred": ConstantPosePredictor.fit(tr_kp, tr_boxes).predict(boxes), "gt": kp, "bbox": boxes,
-            "ann_id": ann_ids}
-    return {"method": "constant predictor", "AP": m["AP"], "PCK@0.05": m["PCK@0.05"], "PCK@0.2": m["PCK@0.2"],
-            "swap_rate": view_swap_rates(pred, val_gt, list(ks.flip_pairs)), "val_persons": int(kp.shape[0])}
+    pred = {
+        "pred": ConstantPosePredictor.fit(tr_kp, tr_boxes).predict(boxes),
+        "gt": kp,
+        "bbox": boxes,
+        "ann_id": ann_ids,
+    }
+    return {
+        "method": "constant predictor",
+        "AP": m["AP"],
+        "PCK@0.05": m["PCK@0.05"],
+        "PCK@0.2": m["PCK@0.2"],
+        "swap_rate": view_swap_rates(pred, val_gt, list(ks.flip_pairs)),
+        "val_persons": int(kp.shape[0]),
+    }
 
 
 def format_table(rows: list[dict[str, Any]], base: dict[str, Any]) -> str:
     """Markdown table; fractions (AP 3 decimals), swap rate in %."""
-    head = ("| method | params M | GFLOPs | epochs / steps | train s | samples/s | AP | PCK@0.05 | PCK@0.2 | AP x base "
-            "| PCK@0.05 x base | L/R swap % (front / side / back) |")
+    head = (
+        "| method | params M | GFLOPs | epochs / steps | train s | samples/s | AP | PCK@0.05 | PCK@0.2 | AP x base "
+        "| PCK@0.05 x base | L/R swap % (front / side / back) |"
+    )
     lines = [head, "|" + "---|" * 12]
 
     def sw(s: dict[str, float]) -> str:
@@ -178,12 +223,16 @@ def format_table(rows: list[dict[str, Any]], base: dict[str, Any]) -> str:
 
     for r in rows:
         ap_x = r["AP"] / base["AP"] if base["AP"] > 0 else float("inf")
-        lines.append(f"| {r['method']} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['epochs']} / {r['steps']} | "
-                     f"{r['train_seconds']:.0f} | {r['samples_per_s']:.1f} | {r['AP']:.3f} | {r['PCK@0.05']:.3f} | "
-                     f"{r['PCK@0.2']:.3f} | {ap_x:.0f} | {r['PCK@0.05'] / base['PCK@0.05']:.1f} | "
-                     f"{sw(r['swap_rate'])} |")
-    lines.append(f"| constant predictor (baseline) | 0 | 0 | - | - | - | {base['AP']:.4f} | {base['PCK@0.05']:.3f} | "
-                 f"{base['PCK@0.2']:.3f} | 1 | 1.0 | {sw(base['swap_rate'])} |")
+        lines.append(
+            f"| {r['method']} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['epochs']} / {r['steps']} | "
+            f"{r['train_seconds']:.0f} | {r['samples_per_s']:.1f} | {r['AP']:.3f} | {r['PCK@0.05']:.3f} | "
+            f"{r['PCK@0.2']:.3f} | {ap_x:.0f} | {r['PCK@0.05'] / base['PCK@0.05']:.1f} | "
+            f"{sw(r['swap_rate'])} |"
+        )
+    lines.append(
+        f"| constant predictor (baseline) | 0 | 0 | - | - | - | {base['AP']:.4f} | {base['PCK@0.05']:.3f} | "
+        f"{base['PCK@0.2']:.3f} | 1 | 1.0 | {sw(base['swap_rate'])} |"
+    )
     return "\n".join(lines)
 
 
@@ -200,8 +249,10 @@ def machine_description() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} cores, load {load:.1f} at start, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, load {load:.1f} at start, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the configs' max_epochs (shorter budget)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     parser.add_argument("--minutes", type=float, default=None, help="override the configs' wall-clock cap")
-    parser.add_argument("--no-time-cap", action="store_true",
-                        help="no wall-clock cap (a loaded machine would otherwise cut the runs short)")
+    parser.add_argument(
+        "--no-time-cap",
+        action="store_true",
+        help="no wall-clock cap (a loaded machine would otherwise cut the runs short)",
+    )
     parser.add_argument("--val-batches", type=int, default=None, help="validate on this many batches only (smoke runs)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--seed", type=int, default=0)
@@ -227,15 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods:
         rows.append(run_method(method, args))
         r = rows[-1]
-        print(f"{method}: {r['steps']} steps in {r['train_seconds']:.0f} s, AP {r['AP']:.3f}, "
-              f"PCK@0.05 {r['PCK@0.05']:.3f}", file=sys.stderr, flush=True)
+        print(
+            f"{method}: {r['steps']} steps in {r['train_seconds']:.0f} s, AP {r['AP']:.3f}, "
+            f"PCK@0.05 {r['PCK@0.05']:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
         if args.json is not None:  # partial results survive an interrupted run
             args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
     base = baseline_row(args.methods[0])
     print(f"Machine: {machine}")
-    print(f"Demo val split: {base['val_persons']} persons (GT boxes), flip test on; budget per method: "
-          f"{args.epochs or 'config'} epochs, max steps {args.max_steps or '-'}, "
-          f"cap {'none' if args.no_time_cap else (args.minutes or 'config')}")
+    print(
+        f"Demo val split: {base['val_persons']} persons (GT boxes), flip test on; budget per method: "
+        f"{args.epochs or 'config'} epochs, max steps {args.max_steps or '-'}, "
+        f"cap {'none' if args.no_time_cap else (args.minutes or 'config')}"
+    )
     print(format_table(rows, base))
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": machine, "rows": rows, "baseline": base}, indent=2) + "\n")

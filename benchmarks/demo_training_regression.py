@@ -63,11 +63,13 @@ def _task_factories() -> dict[str, Callable[..., Any]]:
     return {
         "deeppose": lambda **kw: DeepPoseTask(backbone="resnet18", loss="smooth_l1", **kw),
         "deeppose_rle": lambda **kw: DeepPoseTask(backbone="resnet18", loss="rle", **kw),
-        "integral": lambda **kw: IntegralRegressionTask(backbone="resnet18", deconv_channels=(128, 128, 128), beta=5.0,
-                                                        loss="l1", **kw),
+        "integral": lambda **kw: IntegralRegressionTask(
+            backbone="resnet18", deconv_channels=(128, 128, 128), beta=5.0, loss="l1", **kw
+        ),
         "hybrid_both": lambda **kw: HybridTask(**hybrid, decode_mode="fuse", **kw),
-        "hybrid_det_only": lambda **kw: HybridTask(**hybrid, reg_weight=0.0, coord_weight=0.0, decode_mode="detection",
-                                                   **kw),
+        "hybrid_det_only": lambda **kw: HybridTask(
+            **hybrid, reg_weight=0.0, coord_weight=0.0, decode_mode="detection", **kw
+        ),
         "hybrid_loc_only": lambda **kw: HybridTask(**hybrid, det_weight=0.0, decode_mode="heatmap", **kw),
     }
 
@@ -79,8 +81,14 @@ EXTRA_DECODES = {"hybrid_both": ("heatmap", "coords", "detection"), "hybrid_loc_
 def _validate(task: Any, datamodule: Any) -> dict[str, float]:
     import lightning as L
 
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.validate(task, datamodule=datamodule, verbose=False)
     return {k: float(task.final_metrics["val"][k]) for k in METRICS}
 
@@ -93,34 +101,69 @@ def run_one(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     from lightning_pose.data.datamodules import DemoDataModule
 
     L.seed_everything(args.seed, verbose=False)
-    dm = DemoDataModule(num_train=args.num_train, num_val=args.num_val, input_size=tuple(args.input_size),
-                        batch_size=args.batch_size, num_workers=1, seed=args.seed)
+    dm = DemoDataModule(
+        num_train=args.num_train,
+        num_val=args.num_val,
+        input_size=tuple(args.input_size),
+        batch_size=args.batch_size,
+        num_workers=1,
+        seed=args.seed,
+    )
     lr = args.lr
 
     def optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
 
-    task = _task_factories()[name](keypoint_set=dm.keypoint_set, input_size=dm.input_size, optimizer=optimizer,
-                                   flip_test=True)
+    task = _task_factories()[name](
+        keypoint_set=dm.keypoint_set, input_size=dm.input_size, optimizer=optimizer, flip_test=True
+    )
     params = sum(p.numel() for p in task.network.parameters()) / 1e6
     t0 = time.perf_counter()
     before = _validate(task, dm)
     t_val = time.perf_counter() - t0
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=args.steps, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=args.steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     t0 = time.perf_counter()
     trainer.fit(task, datamodule=dm)
     train_s = time.perf_counter() - t0
     if trainer.global_step != args.steps:
         raise RuntimeError(f"{name}: trained {trainer.global_step} steps instead of {args.steps}")
     after = _validate(task, dm)
-    rows = [{"run": name, "decode": getattr(task, "decode_mode", "-"), "before": before, "after": after,
-             "train_s": train_s, "val_s": t_val, "params_M": params, "steps": args.steps}]
+    rows = [
+        {
+            "run": name,
+            "decode": getattr(task, "decode_mode", "-"),
+            "before": before,
+            "after": after,
+            "train_s": train_s,
+            "val_s": t_val,
+            "params_M": params,
+            "steps": args.steps,
+        }
+    ]
     for mode in EXTRA_DECODES.get(name, ()):
         task.decode_mode = mode
-        rows.append({"run": name, "decode": mode, "before": None, "after": _validate(task, dm), "train_s": train_s,
-                     "val_s": None, "params_M": params, "steps": args.steps})
+        rows.append(
+            {
+                "run": name,
+                "decode": mode,
+                "before": None,
+                "after": _validate(task, dm),
+                "train_s": train_s,
+                "val_s": None,
+                "params_M": params,
+                "steps": args.steps,
+            }
+        )
     return rows
 
 
@@ -128,8 +171,10 @@ def _machine() -> str:
     import torch
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
+    )
 
 
 def _fmt(row: dict[str, Any], key: str) -> str:
@@ -153,19 +198,27 @@ def main(argv: list[str] | None = None) -> None:
         new_rows = run_one(name, args)
         rows.extend(new_rows)
         for row in new_rows:  # progress (a partial table survives an interrupted run)
-            print(f"[{time.perf_counter() - t_all:7.1f} s] {name} ({row['decode']}): " +
-                  ", ".join(f"{k} {_fmt(row, k)}" for k in METRICS) + f", train {row['train_s']:.0f} s", flush=True)
+            print(
+                f"[{time.perf_counter() - t_all:7.1f} s] {name} ({row['decode']}): "
+                + ", ".join(f"{k} {_fmt(row, k)}" for k in METRICS)
+                + f", train {row['train_s']:.0f} s",
+                flush=True,
+            )
     total = time.perf_counter() - t_all
     print()
-    print(f"{args.steps} steps x batch {args.batch_size}, Adam lr {args.lr}, input {args.input_size[0]}x"
-          f"{args.input_size[1]} (WxH), demo {args.num_train} train / {args.num_val} val images, seed {args.seed}, "
-          f"flip test on")
+    print(
+        f"{args.steps} steps x batch {args.batch_size}, Adam lr {args.lr}, input {args.input_size[0]}x"
+        f"{args.input_size[1]} (WxH), demo {args.num_train} train / {args.num_val} val images, seed {args.seed}, "
+        f"flip test on"
+    )
     print()
     print("| run | decode | PCK@0.2 | PCK@0.05 | AP | train s | params M |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['run']} | {row['decode']} | {_fmt(row, 'val/PCK@0.2')} | {_fmt(row, 'val/PCK@0.05')} | "
-              f"{_fmt(row, 'val/AP')} | {row['train_s']:.0f} | {row['params_M']:.2f} |")
+        print(
+            f"| {row['run']} | {row['decode']} | {_fmt(row, 'val/PCK@0.2')} | {_fmt(row, 'val/PCK@0.05')} | "
+            f"{_fmt(row, 'val/AP')} | {row['train_s']:.0f} | {row['params_M']:.2f} |"
+        )
     print()
     print(f"machine at start: {machine_start}")
     print(f"machine at end:   {_machine()}")

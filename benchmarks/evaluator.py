@@ -69,10 +69,18 @@ def generate(n_images: int, seed: int) -> tuple[dict, list[dict]]:
             if crowd or rng.random() < 0.04:
                 kp[:, 2] = 0
             kp[kp[:, 2] == 0, :2] = 0
-            anns.append({"id": aid, "image_id": img_id, "category_id": 1, "iscrowd": int(crowd),
-                         "keypoints": [round(float(v), 2) for v in kp.ravel()],
-                         "num_keypoints": int((kp[:, 2] > 0).sum()), "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
-                         "area": round(w * h * float(rng.uniform(0.35, 0.75)), 3)})
+            anns.append(
+                {
+                    "id": aid,
+                    "image_id": img_id,
+                    "category_id": 1,
+                    "iscrowd": int(crowd),
+                    "keypoints": [round(float(v), 2) for v in kp.ravel()],
+                    "num_keypoints": int((kp[:, 2] > 0).sum()),
+                    "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+                    "area": round(w * h * float(rng.uniform(0.35, 0.75)), 3),
+                }
+            )
             aid += 1
             if crowd or rng.random() > 0.9:
                 continue
@@ -83,16 +91,33 @@ def generate(n_images: int, seed: int) -> tuple[dict, list[dict]]:
                 pred[:, 1] = np.where(kp[:, 2] > 0, kp[:, 1], y + 0.5 * h) + rng.normal(0, err, K)
                 pred[:, 2] = rng.uniform(0.05, 1.0, K)
                 score = float(np.clip(1.0 - err / np.hypot(w, h) * 8 + rng.normal(0, 0.1), 0.01, 1.0))
-                results.append({"image_id": img_id, "category_id": 1, "keypoints": [float(v) for v in pred.ravel()],
-                                "score": score})
+                results.append(
+                    {
+                        "image_id": img_id,
+                        "category_id": 1,
+                        "keypoints": [float(v) for v in pred.ravel()],
+                        "score": score,
+                    }
+                )
         for _ in range(rng.poisson(0.9)):
             w, h = float(rng.uniform(20, 200)), float(rng.uniform(40, 400))
             x, y = float(rng.uniform(0, 600)), float(rng.uniform(0, 400))
             pred = np.stack([x + rng.uniform(0, w, K), y + rng.uniform(0, h, K), rng.uniform(0.05, 1, K)], axis=1)
-            results.append({"image_id": img_id, "category_id": 1, "keypoints": [float(v) for v in pred.ravel()],
-                            "score": float(rng.uniform(0.01, 0.6))})
-    cat = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_SET.keypoints),
-           "skeleton": [[a + 1, b + 1] for a, b in COCO_SET.skeleton]}
+            results.append(
+                {
+                    "image_id": img_id,
+                    "category_id": 1,
+                    "keypoints": [float(v) for v in pred.ravel()],
+                    "score": float(rng.uniform(0.01, 0.6)),
+                }
+            )
+    cat = {
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": list(COCO_SET.keypoints),
+        "skeleton": [[a + 1, b + 1] for a, b in COCO_SET.skeleton],
+    }
     return {"images": images, "annotations": anns, "categories": [cat]}, results
 
 
@@ -163,8 +188,18 @@ def run_processes(gt_path: Path, pred_path: Path, out_json: Path) -> None:
         print("\n[notice] lightning_pose.evaluation.cli does not exist yet: whole-process comparison skipped")
         return
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd_ours = [sys.executable, "-m", "lightning_pose.evaluation.cli", "coco", "--gt", str(gt_path),
-                "--pred", str(pred_path), "--json", str(out_json)]
+    cmd_ours = [
+        sys.executable,
+        "-m",
+        "lightning_pose.evaluation.cli",
+        "coco",
+        "--gt",
+        str(gt_path),
+        "--pred",
+        str(pred_path),
+        "--json",
+        str(out_json),
+    ]
     t0 = time.perf_counter()
     p1 = subprocess.run(cmd_ours, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
     t_ours = time.perf_counter() - t0
@@ -172,8 +207,9 @@ def run_processes(gt_path: Path, pred_path: Path, out_json: Path) -> None:
         print(f"\n[notice] the CLI failed (exit {p1.returncode}): {p1.stderr.strip()[:500]}")
         return
     t0 = time.perf_counter()
-    p2 = subprocess.run([sys.executable, "-c", PYCOCO_SCRIPT, str(gt_path), str(pred_path)],
-                        capture_output=True, text=True, env=env)
+    p2 = subprocess.run(
+        [sys.executable, "-c", PYCOCO_SCRIPT, str(gt_path), str(pred_path)], capture_output=True, text=True, env=env
+    )
     t_ref = time.perf_counter() - t0
     if p2.returncode != 0:
         print(f"\n[notice] the pycocotools script failed: {p2.stderr.strip()[:500]}")
@@ -196,16 +232,22 @@ def main() -> None:
     ap.add_argument("--skip-cli", action="store_true")
     args = ap.parse_args()
 
-    print(f"machine: {os.cpu_count()} cpu(s), {_cpu_model()}, python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"machine: {os.cpu_count()} cpu(s), {_cpu_model()}, python {platform.python_version()}, numpy {np.__version__}"
+    )
     gt, results = generate(args.images, args.seed)
-    print(f"data: {len(gt['images'])} images, {len(gt['annotations'])} persons, {len(results)} detections (seed {args.seed})")
+    print(
+        f"data: {len(gt['images'])} images, {len(gt['annotations'])} persons, {len(results)} detections (seed {args.seed})"
+    )
 
     t_full, stats_full = best_of(lambda: evaluate_coco_keypoints(gt, results), args.repeats)
     t_index, ev = best_of(lambda: CocoKeypointEvaluator(gt), args.repeats)
     t_eval, stats = best_of(lambda: ev.evaluate(results), args.repeats)
-    arrays = {"image_id": np.array([r["image_id"] for r in results]),
-              "keypoints": np.array([r["keypoints"] for r in results]).reshape(len(results), K, 3),
-              "score": np.array([r["score"] for r in results])}
+    arrays = {
+        "image_id": np.array([r["image_id"] for r in results]),
+        "keypoints": np.array([r["keypoints"] for r in results]).reshape(len(results), K, 3),
+        "score": np.array([r["score"] for r in results]),
+    }
     t_arr, stats_arr = best_of(lambda: ev.evaluate(arrays), args.repeats)
     ours = np.array([stats[k] for k in STAT_NAMES])
     assert stats_full == stats and stats_arr == stats
@@ -230,9 +272,13 @@ def main() -> None:
     if t_fc is not None:
         print(f"  faster-coco-eval COCOeval_faster                            : {t_fc:8.3f}")
     print("ratios (their time / ours):")
-    print(f"  pycocotools / ours(full function)      = {t_pc / t_full:6.1f}x   / ours(evaluate) = {t_pc / t_eval:6.1f}x")
+    print(
+        f"  pycocotools / ours(full function)      = {t_pc / t_full:6.1f}x   / ours(evaluate) = {t_pc / t_eval:6.1f}x"
+    )
     if t_fc is not None:
-        print(f"  faster-coco-eval / ours(full function) = {t_fc / t_full:6.1f}x   / ours(evaluate) = {t_fc / t_eval:6.1f}x")
+        print(
+            f"  faster-coco-eval / ours(full function) = {t_fc / t_full:6.1f}x   / ours(evaluate) = {t_fc / t_eval:6.1f}x"
+        )
     assert d_pc < 1e-10, "pycocotools and ours disagree"
     if t_fc is not None:
         assert d_fc < 1e-10, "faster-coco-eval and ours disagree"

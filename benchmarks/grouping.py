@@ -41,9 +41,15 @@ from lightning_pose.codecs.associative_embedding import (
 )
 
 
-def reference_group(cand_tags: np.ndarray, cand_scores: np.ndarray, cand_xy: np.ndarray,
-                    joint_order: Sequence[int], detection_threshold: float = 0.1, tag_threshold: float = 1.0,
-                    max_people: int = 30) -> np.ndarray:
+def reference_group(
+    cand_tags: np.ndarray,
+    cand_scores: np.ndarray,
+    cand_xy: np.ndarray,
+    joint_order: Sequence[int],
+    detection_threshold: float = 0.1,
+    tag_threshold: float = 1.0,
+    max_people: int = 30,
+) -> np.ndarray:
     """Per-joint Python-loop grouping (module docstring); returns ``(P, K, 3)`` persons in creation order."""
     num_joints = cand_tags.shape[0]
     joint_dict: dict[int, np.ndarray] = {}
@@ -70,8 +76,7 @@ def reference_group(cand_tags: np.ndarray, cand_scores: np.ndarray, cand_xy: np.
         diff_normed = np.round(diff_normed) * 100 - joints[:, 2:3]
         num_added, num_grouped = diff.shape[0], diff.shape[1]
         if num_added > num_grouped:
-            diff_normed = np.concatenate([diff_normed, np.zeros((num_added, num_added - num_grouped)) + 1e10],
-                                         axis=1)
+            diff_normed = np.concatenate([diff_normed, np.zeros((num_added, num_added - num_grouped)) + 1e10], axis=1)
         rows, cols = linear_sum_assignment(diff_normed)
         for row, col in zip(rows, cols):
             if row < num_added and col < num_grouped and diff_saved[row][col] < tag_threshold:
@@ -138,8 +143,9 @@ def reference_decode(hm: torch.Tensor, tg: torch.Tensor, order: Sequence[int], s
     return persons
 
 
-def synthetic_candidates(rng: np.random.Generator, num_joints: int = 17, num_cand: int = 30, persons: int = 15
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic_candidates(
+    rng: np.random.Generator, num_joints: int = 17, num_cand: int = 30, persons: int = 15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates as the decoder sees them: per joint the true persons' detections (tags near the person's tag,
     scores 0.3-1) and clutter (random tags, scores 0-0.11, a few above the 0.1 threshold), sorted by decreasing
     score."""
@@ -158,8 +164,9 @@ def synthetic_candidates(rng: np.random.Generator, num_joints: int = 17, num_can
     return tags, scores, xy
 
 
-def synthetic_maps(rng: np.random.Generator, size: int = 128, persons: int = 12, num_joints: int = 17
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_maps(
+    rng: np.random.Generator, size: int = 128, persons: int = 12, num_joints: int = 17
+) -> tuple[torch.Tensor, torch.Tensor]:
     """17 x size x size heatmaps (Gaussian peaks of ``persons`` people + low noise) and their tag maps."""
     yy, xx = np.mgrid[0:size, 0:size]
     hm = rng.uniform(0, 0.05, (num_joints, size, size))
@@ -225,8 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         c, rc = candidates(hm, tg), reference_candidates(hm, tg)
         assert all(np.array_equal(x, y) for x, y in zip(c, rc)), "NMS / top-k candidates differ"
         assert np.array_equal(group_joints(*c, order)[0], reference_group(*rc, order)), "groupings differ (maps)"
-    t_ref_maps = _best_time(lambda: [reference_group(*reference_candidates(h, t), order) for h, t in maps],
-                            args.rounds)
+    t_ref_maps = _best_time(lambda: [reference_group(*reference_candidates(h, t), order) for h, t in maps], args.rounds)
     t_ours_maps = _best_time(lambda: [group_joints(*candidates(h, t), order) for h, t in maps], args.rounds)
     t_nms = _best_time(lambda: [candidates(h, t) for h, t in maps], args.rounds)
     t_nms_ref = _best_time(lambda: [reference_candidates(h, t) for h, t in maps], args.rounds)
@@ -238,23 +244,35 @@ def main(argv: list[str] | None = None) -> None:
     t_ref_full = _best_time(lambda: [reference_decode(h, t, order, 4.0) for h, t in maps], args.rounds)
     t_ours_full = _best_time(lambda: [codec.decode_persons(h, t) for h, t in maps], args.rounds)
 
-    print(f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}; CPU time, "
-          f"1 thread, best of {args.rounds} rounds")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}; CPU time, "
+        f"1 thread, best of {args.rounds} rounds"
+    )
     print("| case | reference ms/image | ours ms/image | speed-up | same groupings |")
     print("|---|---|---|---|---|")
-    print(f"| grouping, 17 joints x 30 candidates ({persons:.1f} persons found on average) | "
-          f"{1e3 * t_ref / len(cases):.3f} | {1e3 * t_ours / len(cases):.3f} | {t_ref / t_ours:.1f}x | yes |")
+    print(
+        f"| grouping, 17 joints x 30 candidates ({persons:.1f} persons found on average) | "
+        f"{1e3 * t_ref / len(cases):.3f} | {1e3 * t_ours / len(cases):.3f} | {t_ref / t_ours:.1f}x | yes |"
+    )
     g_ref = t_ref_maps - t_nms_ref
     g_ours = t_ours_maps - t_nms
-    print(f"| 128x128 maps: NMS + top-30 + grouping | {1e3 * t_ref_maps / len(maps):.3f} | "
-          f"{1e3 * t_ours_maps / len(maps):.3f} | {t_ref_maps / t_ours_maps:.1f}x | yes |")
-    print(f"| 128x128 maps: NMS + top-30 only (max_pool2d vs separable max filter) | "
-          f"{1e3 * t_nms_ref / len(maps):.3f} | {1e3 * t_nms / len(maps):.3f} | {t_nms_ref / t_nms:.1f}x | - |")
-    print(f"| 128x128 maps: whole decoding (NMS, top-30, grouping, quarter offset, refinement) | "
-          f"{1e3 * t_ref_full / len(maps):.3f} | {1e3 * t_ours_full / len(maps):.3f} | "
-          f"{t_ref_full / t_ours_full:.1f}x | yes |")
-    print("| 128x128 maps: grouping part only (total - NMS/top-k) | "
-          f"{1e3 * g_ref / len(maps):.3f} | {1e3 * g_ours / len(maps):.3f} | {g_ref / max(g_ours, 1e-9):.1f}x | yes |")
+    print(
+        f"| 128x128 maps: NMS + top-30 + grouping | {1e3 * t_ref_maps / len(maps):.3f} | "
+        f"{1e3 * t_ours_maps / len(maps):.3f} | {t_ref_maps / t_ours_maps:.1f}x | yes |"
+    )
+    print(
+        f"| 128x128 maps: NMS + top-30 only (max_pool2d vs separable max filter) | "
+        f"{1e3 * t_nms_ref / len(maps):.3f} | {1e3 * t_nms / len(maps):.3f} | {t_nms_ref / t_nms:.1f}x | - |"
+    )
+    print(
+        f"| 128x128 maps: whole decoding (NMS, top-30, grouping, quarter offset, refinement) | "
+        f"{1e3 * t_ref_full / len(maps):.3f} | {1e3 * t_ours_full / len(maps):.3f} | "
+        f"{t_ref_full / t_ours_full:.1f}x | yes |"
+    )
+    print(
+        "| 128x128 maps: grouping part only (total - NMS/top-k) | "
+        f"{1e3 * g_ref / len(maps):.3f} | {1e3 * g_ours / len(maps):.3f} | {g_ref / max(g_ours, 1e-9):.1f}x | yes |"
+    )
 
 
 if __name__ == "__main__":

@@ -78,20 +78,71 @@ class Entry:
 
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("Hourglass 8-stack, 256 ch, K=16", lambda: StackedHourglass(16, 8), (256, 256), 25.43, 27.4, "docs/methods.md#stacked-hourglass"),
+    Entry(
+        "Hourglass 8-stack, 256 ch, K=16",
+        lambda: StackedHourglass(16, 8),
+        (256, 256),
+        25.43,
+        27.4,
+        "docs/methods.md#stacked-hourglass",
+    ),
     Entry("Hourglass 4-stack, 256 ch, K=16", lambda: StackedHourglass(16, 4), (256, 256), None, None, "-"),
-    Entry("Hourglass 2-stack, 256 ch, K=16", lambda: StackedHourglass(16, 2), (256, 256), 6.57, 8.3, "docs/methods.md#stacked-hourglass"),
-    Entry("Hourglass 1-stack, 256 ch, K=16", lambda: StackedHourglass(16, 1), (256, 256), 3.43, 5.2, "docs/methods.md#stacked-hourglass"),
-    Entry("CPM 6-stage mmpose-style (BN), K=16", lambda: ConvolutionalPoseMachine(16), (368, 368), 31.23, 175.4,
-          "docs/methods.md#cpm"),
-    Entry("CPM 6-stage original (K'=15 bg, centre map, no BN)",
-          lambda: ConvolutionalPoseMachine(14, background=True, center_map=True, batch_norm=False), (368, 368),
-          31.22, 175.4, "docs/methods.md#cpm"),
-    Entry("CPM 6-stage mmpose-style (BN), K=17", lambda: ConvolutionalPoseMachine(17), (256, 192), 31.30, 63.7,
-          "docs/methods.md#cpm"),
-    Entry("SimpleBaseline R50, K=17", lambda: SimpleBaseline(17, "resnet50"), (256, 192), 34.00, 5.43, "docs/methods.md#simplebaseline"),
-    Entry("SimpleBaseline R50, K=16", lambda: SimpleBaseline(16, "resnet50"), (256, 256), 34.00, 7.24,
-          "docs/methods.md#simplebaseline (params quoted for K=17)"),
+    Entry(
+        "Hourglass 2-stack, 256 ch, K=16",
+        lambda: StackedHourglass(16, 2),
+        (256, 256),
+        6.57,
+        8.3,
+        "docs/methods.md#stacked-hourglass",
+    ),
+    Entry(
+        "Hourglass 1-stack, 256 ch, K=16",
+        lambda: StackedHourglass(16, 1),
+        (256, 256),
+        3.43,
+        5.2,
+        "docs/methods.md#stacked-hourglass",
+    ),
+    Entry(
+        "CPM 6-stage mmpose-style (BN), K=16",
+        lambda: ConvolutionalPoseMachine(16),
+        (368, 368),
+        31.23,
+        175.4,
+        "docs/methods.md#cpm",
+    ),
+    Entry(
+        "CPM 6-stage original (K'=15 bg, centre map, no BN)",
+        lambda: ConvolutionalPoseMachine(14, background=True, center_map=True, batch_norm=False),
+        (368, 368),
+        31.22,
+        175.4,
+        "docs/methods.md#cpm",
+    ),
+    Entry(
+        "CPM 6-stage mmpose-style (BN), K=17",
+        lambda: ConvolutionalPoseMachine(17),
+        (256, 192),
+        31.30,
+        63.7,
+        "docs/methods.md#cpm",
+    ),
+    Entry(
+        "SimpleBaseline R50, K=17",
+        lambda: SimpleBaseline(17, "resnet50"),
+        (256, 192),
+        34.00,
+        5.43,
+        "docs/methods.md#simplebaseline",
+    ),
+    Entry(
+        "SimpleBaseline R50, K=16",
+        lambda: SimpleBaseline(16, "resnet50"),
+        (256, 256),
+        34.00,
+        7.24,
+        "docs/methods.md#simplebaseline (params quoted for K=17)",
+    ),
 )
 
 
@@ -129,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="meta", help="device to build/run the models on (default: meta)")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {platform.platform()}, {platform.processor() or platform.machine()}, "
-          f"device={args.device}")
+    print(
+        f"torch {torch.__version__}, {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"device={args.device}"
+    )
     for line in report(args.device):
         print(line)
     return 0

@@ -52,11 +52,16 @@ def make_batches(n: int, k: int, seed: int = 0) -> list[dict[str, torch.Tensor]]
 def make_task(seed: int = 0) -> SimpleBaselineTask:
     torch.manual_seed(seed)
     return SimpleBaselineTask(
-        keypoint_set="coco", input_size=INPUT_SIZE, backbone="resnet18",
-        pretrained=False, deconv_channels=(128, 128, 64), sigma=2.0, decode="dark", unbiased=True,
+        keypoint_set="coco",
+        input_size=INPUT_SIZE,
+        backbone="resnet18",
+        pretrained=False,
+        deconv_channels=(128, 128, 64),
+        sigma=2.0,
+        decode="dark",
+        unbiased=True,
         optimizer=lambda params: torch.optim.Adam(params, lr=LR),
     )
-
 
 
 class _ListDataset(Dataset):
@@ -126,8 +131,14 @@ def lightning_round(batches, warmup: int) -> tuple[float, float]:
     clock = _StepClock(warmup)
     loader = DataLoader(_ListDataset(batches), batch_size=None, shuffle=False, num_workers=0)
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_epochs=1, log_every_n_steps=10, num_sanity_val_steps=0,
-        limit_val_batches=0, enable_checkpointing=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_model_summary=False,
         logger=PoseWandbLogger(project="lp-bench", save_dir=os.environ.get("TMPDIR", "/tmp")),
         callbacks=[WandbPoseCallback(), EpochSummary(), LearningRateMonitor(), clock],
     )
@@ -146,17 +157,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     k = make_task().num_keypoints
     batches = make_batches(args.steps + args.warmup, k)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}; torch {torch.__version__}, lightning {L.__version__}, "
-          f"{args.threads} threads")
-    print(f"quickstart model, batch {BATCH} at {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, {args.steps} timed steps "
-          f"(+{args.warmup} warm-up) per round, {args.rounds} rounds each, alternating")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}; torch {torch.__version__}, lightning {L.__version__}, "
+        f"{args.threads} threads"
+    )
+    print(
+        f"quickstart model, batch {BATCH} at {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, {args.steps} timed steps "
+        f"(+{args.warmup} warm-up) per round, {args.rounds} rounds each, alternating"
+    )
     plain, light = [], []
     for r in range(args.rounds):
         plain.append(plain_round(batches, args.warmup))
         light.append(lightning_round(batches, args.warmup))
-        print(f"round {r + 1}: plain {plain[-1][0] * 1e3:.1f} ms/step wall, {plain[-1][1] * 1e3:.1f} ms cpu; "
-              f"Trainer.fit {light[-1][0] * 1e3:.1f} ms/step wall, {light[-1][1] * 1e3:.1f} ms cpu")
+        print(
+            f"round {r + 1}: plain {plain[-1][0] * 1e3:.1f} ms/step wall, {plain[-1][1] * 1e3:.1f} ms cpu; "
+            f"Trainer.fit {light[-1][0] * 1e3:.1f} ms/step wall, {light[-1][1] * 1e3:.1f} ms cpu"
+        )
     bp_w, bp_c = min(p[0] for p in plain), min(p[1] for p in plain)
     bl_w, bl_c = min(x[0] for x in light), min(x[1] for x in light)
     print(f"best plain loop : {bp_w * 1e3:.1f} ms/step wall, {bp_c * 1e3:.1f} ms/step cpu")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_pose._version import __version__
+
 __all__ = ["load", "__version__"]
 
 

@@ -13,10 +13,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "run_lightning"]
@@ -37,8 +35,11 @@ Run `lightning-pose fit --help` for the training options of a subcommand."""
 
 
 #: torch-free subcommands: name -> module with ``main(argv) -> int``
-_COMMANDS = {"compare": "lightning_pose.compare.cli", "dashboard": "lightning_pose.compare.dashboard",
-             "sweep": "lightning_pose.compare.sweep"}
+_COMMANDS = {
+    "compare": "lightning_pose.compare.cli",
+    "dashboard": "lightning_pose.compare.dashboard",
+    "sweep": "lightning_pose.compare.sweep",
+}
 
 
 def _exit(code: int | None) -> None:
@@ -80,14 +81,17 @@ def main(args: list[str] | None = None) -> None:
 
             _exit(show_main(argv[2:]))
         else:
-            print("usage: lightning-pose data {check,show} ...  (see `lightning-pose data check --help`)", file=sys.stderr)
+            print(
+                "usage: lightning-pose data {check,show} ...  (see `lightning-pose data check --help`)", file=sys.stderr
+            )
             _exit(2)
         return
     from lightning_pose.errors import PoseUserError
 
     try:
-        if argv[0] in ("predict", "export") and (argv[0] == "export" or any(
-                a == "--source" or a.startswith("--source=") for a in argv[1:])):
+        if argv[0] in ("predict", "export") and (
+            argv[0] == "export" or any(a == "--source" or a.startswith("--source=") for a in argv[1:])
+        ):
             # using a trained model from its checkpoint alone (lightning_pose/inference, lightning_pose/export.py)
             if argv[0] == "export":
                 from lightning_pose.export import main as export_main
@@ -189,9 +193,11 @@ def _build_cli_class() -> type:
             parser.link_arguments("data.keypoint_set", "model.init_args.keypoint_set", apply_on="instantiate")
             parser.link_arguments("data.input_size", "model.init_args.input_size", apply_on="instantiate")
             parser.add_argument(
-                "--results", type=str | None, default=None,
+                "--results",
+                type=str | None,
+                default=None,
                 help="validate/test: write the final metrics as one flat JSON object to this file; "
-                     "predict: write the predictions there in the COCO results format",
+                "predict: write the predictions there in the COCO results format",
             )
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
@@ -236,7 +242,12 @@ def _build_cli_class() -> type:
             """``fit`` leaves resumable checkpoints (``last.ckpt`` + random states); ``--ckpt_path last|PATH`` is
             located here, before the W&B run exists, so that ``fit`` continues the checkpoint's run and folder
             (see :mod:`lightning_pose.callbacks.resume`)."""
-            from lightning_pose.callbacks.resume import ResumeState, ensure_last_checkpoint, resolve_checkpoint, task_name
+            from lightning_pose.callbacks.resume import (
+                ResumeState,
+                ensure_last_checkpoint,
+                resolve_checkpoint,
+                task_name,
+            )
 
             if not self.subcommand:
                 return
@@ -246,8 +257,9 @@ def _build_cli_class() -> type:
                 trainer.callbacks.insert(0, ResumeState())  # first: sets the epoch before other callbacks run
             config = self.config_init[self.subcommand]
             requested = config.get("ckpt_path")
-            config["ckpt_path"] = resolve_checkpoint(trainer, requested, subcommand=self.subcommand,
-                                                     task=task_name(self.model))
+            config["ckpt_path"] = resolve_checkpoint(
+                trainer, requested, subcommand=self.subcommand, task=task_name(self.model)
+            )
             if self.subcommand == "fit" and config["ckpt_path"] is not None:
                 for cb in trainer.callbacks:
                     if isinstance(cb, RunConfigSaver):
@@ -257,8 +269,11 @@ def _build_cli_class() -> type:
             cfg = self.config[self.subcommand]
             from lightning_pose.outputs import paths_in_config
 
-            return [("--ckpt_path", cfg.get("ckpt_path"))] + paths_in_config(cfg.get("config"), "--config") \
+            return (
+                [("--ckpt_path", cfg.get("ckpt_path"))]
+                + paths_in_config(cfg.get("config"), "--config")
                 + paths_in_config(cfg.get("data"), "data")
+            )
 
         def _check_results_path(self) -> None:
             """Refuse a bad ``--results`` path BEFORE the run (an input, a user's file, an unwritable folder)."""
@@ -290,8 +305,12 @@ def _build_cli_class() -> type:
             from lightning_pose.outputs import atomic_write_json, write_tool_file
 
             # never over an input (checkpoint, config, data files) nor a file we did not write; atomic
-            out = write_tool_file(path, lambda p: atomic_write_json(p, dict(sorted(metrics.items()))),
-                                  inputs=self._results_inputs(), option="--results")
+            out = write_tool_file(
+                path,
+                lambda p: atomic_write_json(p, dict(sorted(metrics.items()))),
+                inputs=self._results_inputs(),
+                option="--results",
+            )
             print(f"metrics written to {out}")
 
         def _after_run(self) -> None:
@@ -326,8 +345,11 @@ def _build_cli_class() -> type:
                 from lightning_pose.outputs import paths_in_config, write_tool_file
 
                 cfg = self.config[self.subcommand]
-                inputs = [("--ckpt_path", cfg.get("ckpt_path"))] + paths_in_config(cfg.get("config"), "--config") \
+                inputs = (
+                    [("--ckpt_path", cfg.get("ckpt_path"))]
+                    + paths_in_config(cfg.get("config"), "--config")
                     + paths_in_config(cfg.get("data"), "data")
+                )
                 write_tool_file(path, lambda p: write_coco_results(p, results), inputs=inputs, option="--results")
                 print(f"{len(results)} predictions (COCO results format, image pixels) written to {path}")
 
@@ -347,6 +369,7 @@ def _checked_args(argv: list[str] | None) -> list[str] | None:
     if fixed != sys.argv[1:]:
         sys.argv[1:] = fixed
     return None
+
 
 def check_task_data_mode(config: Any) -> None:
     """Refuse a bottom-up task (``is_bottomup = True``) with top-down data, or the reverse (``ConfigError``).
@@ -374,11 +397,14 @@ def check_task_data_mode(config: Any) -> None:
     bottomup = bool(getattr(task_class, "is_bottomup", False))
     mode = get(data_args, "mode") or "topdown"
     if bottomup and mode != "bottomup":
-        raise ConfigError(f"model {name} is a bottom-up method but data.init_args.mode is {mode!r}; "
-                          "set data.init_args.mode: bottomup")
+        raise ConfigError(
+            f"model {name} is a bottom-up method but data.init_args.mode is {mode!r}; set data.init_args.mode: bottomup"
+        )
     if not bottomup and mode == "bottomup":
-        raise ConfigError(f"model {name} is a top-down method but data.init_args.mode is 'bottomup'; "
-                          "use mode: topdown or a bottom-up task (AssociativeEmbeddingTask)")
+        raise ConfigError(
+            f"model {name} is a top-down method but data.init_args.mode is 'bottomup'; "
+            "use mode: topdown or a bottom-up task (AssociativeEmbeddingTask)"
+        )
 
 
 def _to_float(value: Any) -> float | None:

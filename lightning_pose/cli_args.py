@@ -91,8 +91,12 @@ def prepare_cli_args(args: list[str]) -> list[str]:
             raise ArgOrderError(
                 f"{path}: --config comes after --{clash[0]}, and the file sets {clash[0]}: the file would silently "
                 f"replace the override. Put --config first (e.g. `lightning-pose fit --config {path} --{clash[0]}=...`"
-                "; in a W&B sweep: `command: [..., fit, --config, FILE, ${args}]`)")
+                "; in a W&B sweep: `command: [..., fit, --config, FILE, ${args}]`)"
+            )
         names = ", ".join(f"--{k}" for _j, k in earlier)
-        print(f"lightning-pose: warning: {names} given before --config {path}: options apply left to right, put "
-              "--config first (the file does not set them, so they still apply)", file=sys.stderr)
+        print(
+            f"lightning-pose: warning: {names} given before --config {path}: options apply left to right, put "
+            "--config first (the file does not set them, so they still apply)",
+            file=sys.stderr,
+        )
     return out

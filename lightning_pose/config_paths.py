@@ -22,8 +22,19 @@ from typing import Any, Sequence
 
 from lightning_pose.errors import ConfigError
 
-__all__ = ["packaged_dir", "packaged_configs", "resolve_config", "resolve_config_args", "sweep_path", "BASE_KEY",
-           "BASE_DIR", "config_bases", "expand_config_args", "load_config", "load_yaml_without_base"]
+__all__ = [
+    "packaged_dir",
+    "packaged_configs",
+    "resolve_config",
+    "resolve_config_args",
+    "sweep_path",
+    "BASE_KEY",
+    "BASE_DIR",
+    "config_bases",
+    "expand_config_args",
+    "load_config",
+    "load_yaml_without_base",
+]
 
 #: top-level key of a config file naming the file(s) it extends
 BASE_KEY = "__base__"
@@ -53,7 +64,7 @@ def _lookup(name: str, kind: str) -> Path | None:
     root = packaged_dir(kind)
     text = name.replace("\\", "/").strip("/")
     if text.startswith(f"{kind}/"):
-        text = text[len(kind) + 1:]
+        text = text[len(kind) + 1 :]
     for candidate in (text, f"{text}.yaml", f"{text}.yml"):
         path = root / candidate
         if path.is_file() and path.suffix in (".yaml", ".yml"):
@@ -90,7 +101,7 @@ def resolve_config_args(argv: Sequence[str]) -> list[str]:
         if arg == "--config" and i + 1 < len(out):
             out[i + 1] = _resolve_value(out[i + 1])
         elif arg.startswith("--config="):
-            out[i] = "--config=" + _resolve_value(arg[len("--config="):])
+            out[i] = "--config=" + _resolve_value(arg[len("--config=") :])
     return out
 
 
@@ -144,8 +155,9 @@ def config_bases(path: str | Path) -> list[Path]:
         for base in _declared_bases(file, _read_mapping(file)):
             key = base.resolve()
             if key in chain:
-                raise ConfigError(f"{file}: {BASE_KEY} {base} makes a cycle ("
-                                  + " -> ".join(str(p) for p in (*chain, key)) + ")")
+                raise ConfigError(
+                    f"{file}: {BASE_KEY} {base} makes a cycle (" + " -> ".join(str(p) for p in (*chain, key)) + ")"
+                )
             visit(base, (*chain, key))
             out.append(base)
 
@@ -171,7 +183,7 @@ def expand_config_args(argv: Sequence[str]) -> list[str]:
             i += 2
             continue
         if tok.startswith("--config="):
-            out += [f"--config={base}" for base in _bases_of_value(tok[len("--config="):])]
+            out += [f"--config={base}" for base in _bases_of_value(tok[len("--config=") :])]
         out.append(tok)
         i += 1
     return out

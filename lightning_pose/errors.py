@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PoseUserError", "ConfigError", "CheckpointError", "OutputPathError",
-           "DataProblem", "DatasetError"]
+__all__ = ["PoseUserError", "ConfigError", "CheckpointError", "OutputPathError", "DataProblem", "DatasetError"]
 
 
 class PoseUserError(Exception):
@@ -70,13 +69,18 @@ class DatasetError(PoseUserError, ValueError):
             problems = [problems]
         self.problems = list(problems)
         # the first line alone names the file, the record and the problem; further problems follow, one per line
-        tail = ("run `lightning-pose data check` for the full report, or set skip_invalid: true to drop such records"
-                if hint else "")
+        tail = (
+            "run `lightning-pose data check` for the full report, or set skip_invalid: true to drop such records"
+            if hint
+            else ""
+        )
         if len(self.problems) == 1:
             super().__init__(f"{self.problems[0]}" + (f" ({tail})" if tail else ""))
             return
         what = "the dataset" if hint else "the input"
         rest = "".join(f"\n{p}" for p in self.problems[1:20])
         more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{len(self.problems)} problems in {what}, the first: {self.problems[0]}{rest}{more}"
-                         + (f"\n({tail})" if tail else ""))
+        super().__init__(
+            f"{len(self.problems)} problems in {what}, the first: {self.problems[0]}{rest}{more}"
+            + (f"\n({tail})" if tail else "")
+        )

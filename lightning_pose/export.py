@@ -60,8 +60,14 @@ def _atomic_target(out: Path) -> Path:
     return Path(tmp)
 
 
-def export_model(task: Any, out: str | Path, fmt: str = "torchscript", flip_test: bool | None = None,
-                 overwrite: bool = False, example_batch: int = 2) -> Path:
+def export_model(
+    task: Any,
+    out: str | Path,
+    fmt: str = "torchscript",
+    flip_test: bool | None = None,
+    overwrite: bool = False,
+    example_batch: int = 2,
+) -> Path:
     """Export ``task`` (network + decoder) to ``out``; returns the path. See the module docstring for the I/O."""
     import torch
 
@@ -91,9 +97,15 @@ def export_model(task: Any, out: str | Path, fmt: str = "torchscript", flip_test
             else:
                 _require_onnx()
                 torch.onnx.export(
-                    model, (example,), str(tmp), input_names=["images"], output_names=["keypoints", "scores"],
+                    model,
+                    (example,),
+                    str(tmp),
+                    input_names=["images"],
+                    output_names=["keypoints", "scores"],
                     dynamic_axes={"images": {0: "batch"}, "keypoints": {0: "batch"}, "scores": {0: "batch"}},
-                    opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True,
+                    opset_version=ONNX_OPSET,
+                    dynamo=False,
+                    do_constant_folding=True,
                 )
                 _attach_onnx_metadata(tmp, _description(task, flip))
         os.replace(tmp, out)
@@ -105,10 +117,16 @@ def export_model(task: Any, out: str | Path, fmt: str = "torchscript", flip_test
 def _description(task: Any, flip: bool) -> dict[str, Any]:
     from lightning_pose.data.transforms.image_io import IMAGENET_MEAN, IMAGENET_STD
 
-    return {"keypoints": list(task.keypoint_set.keypoints), "keypoint_set": task.keypoint_set.name,
-            "input_size": list(task.input_size), "flip_test": flip, "outputs": "keypoints (B,K,2) input-frame px, "
-            "scores (B,K)", "mean": [float(v) for v in IMAGENET_MEAN], "std": [float(v) for v in IMAGENET_STD],
-            "method": getattr(task, "method_name", "")}
+    return {
+        "keypoints": list(task.keypoint_set.keypoints),
+        "keypoint_set": task.keypoint_set.name,
+        "input_size": list(task.input_size),
+        "flip_test": flip,
+        "outputs": "keypoints (B,K,2) input-frame px, scores (B,K)",
+        "mean": [float(v) for v in IMAGENET_MEAN],
+        "std": [float(v) for v in IMAGENET_STD],
+        "method": getattr(task, "method_name", ""),
+    }
 
 
 def _require_onnx() -> None:
@@ -129,13 +147,19 @@ def _attach_onnx_metadata(path: Path, description: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lightning-pose export",
-                                description="Export a checkpoint's network with its decoder (dynamic batch).")
+    p = argparse.ArgumentParser(
+        prog="lightning-pose export", description="Export a checkpoint's network with its decoder (dynamic batch)."
+    )
     p.add_argument("--ckpt_path", "--ckpt-path", required=True, help="checkpoint written by lightning-pose fit")
     p.add_argument("--format", default="torchscript", choices=FORMATS)
     p.add_argument("--out", required=True, help="output file (.pt for TorchScript, .onnx for ONNX)")
-    p.add_argument("--flip-test", dest="flip_test", action="store_true", default=None,
-                   help="include the flip test in the graph (default: as trained)")
+    p.add_argument(
+        "--flip-test",
+        dest="flip_test",
+        action="store_true",
+        default=None,
+        help="include the flip test in the graph (default: as trained)",
+    )
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return p
@@ -148,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     task = task_from_checkpoint(args.ckpt_path)
     path = export_model(task, args.out, args.format, flip_test=args.flip_test, overwrite=args.overwrite)
     w, h = task.input_size
-    print(f"exported {type(task).__name__} ({args.format}) to {path}: images (B, 3, {h}, {w}) ImageNet-normalised "
-          f"RGB -> keypoints (B, {task.num_keypoints}, 2) input-frame px, scores (B, {task.num_keypoints})")
+    print(
+        f"exported {type(task).__name__} ({args.format}) to {path}: images (B, 3, {h}, {w}) ImageNet-normalised "
+        f"RGB -> keypoints (B, {task.num_keypoints}, 2) input-frame px, scores (B, {task.num_keypoints})"
+    )
     return 0

@@ -138,8 +138,9 @@ def dumps_json_strict(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, allow_nan=False, **kwargs)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2, newline: bool = True,
-                      **kwargs: Any) -> Path:
+def atomic_write_json(
+    path: str | os.PathLike, obj: Any, *, indent: int | None = 2, newline: bool = True, **kwargs: Any
+) -> Path:
     """Write ``obj`` as strict JSON (no bare ``NaN``; see :func:`dumps_json_strict`) atomically; returns ``path``."""
     text = dumps_json_strict(obj, indent=indent, **kwargs)
     return atomic_write_text(path, text + ("\n" if newline else ""))
@@ -157,8 +158,9 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def refuse_input_overlap(output: str | os.PathLike, inputs: Iterable[tuple[str, Any]], *,
-                         option: str = "output") -> None:
+def refuse_input_overlap(
+    output: str | os.PathLike, inputs: Iterable[tuple[str, Any]], *, option: str = "output"
+) -> None:
     """Refuse an output path that is one of the inputs.
 
     Args:
@@ -175,12 +177,15 @@ def refuse_input_overlap(output: str | os.PathLike, inputs: Iterable[tuple[str, 
         if value is None or value == "":
             continue
         if _same(out, Path(value)):
-            raise OutputPathError(f"{option} {out} is the input {label} {value}: refusing to overwrite an input; "
-                                  f"choose another output path")
+            raise OutputPathError(
+                f"{option} {out} is the input {label} {value}: refusing to overwrite an input; "
+                f"choose another output path"
+            )
 
 
-def refuse_existing(path: str | os.PathLike, overwrite: bool, *, option: str = "output",
-                    flag: str | None = "--overwrite") -> None:
+def refuse_existing(
+    path: str | os.PathLike, overwrite: bool, *, option: str = "output", flag: str | None = "--overwrite"
+) -> None:
     """Refuse to replace an existing file unless ``overwrite``; always refuse a folder where a file is expected.
 
     Raises:
@@ -191,8 +196,9 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool, *, option: str = "
         raise OutputPathError(f"{option} {path} is a folder, expected a file path")
     if path.exists() and not overwrite:
         how = f"pass {flag} to replace it" if flag else "delete or move it"
-        raise OutputPathError(f"{option} {path} already exists and was not written by lightning-pose: {how}, or "
-                              "choose another path")
+        raise OutputPathError(
+            f"{option} {path} already exists and was not written by lightning-pose: {how}, or choose another path"
+        )
 
 
 def prepare_output_dir(folder: str | os.PathLike, *, option: str = "output folder") -> Path:
@@ -220,8 +226,15 @@ def prepare_output_dir(folder: str | os.PathLike, *, option: str = "output folde
     return folder
 
 
-def check_output_file(path: str | os.PathLike, *, inputs: Iterable[tuple[str, Any]] = (), overwrite: bool = False,
-                      option: str = "output", flag: str | None = "--overwrite", owned: bool = False) -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[tuple[str, Any]] = (),
+    overwrite: bool = False,
+    option: str = "output",
+    flag: str | None = "--overwrite",
+    owned: bool = False,
+) -> Path:
     """All the early checks of a single output file: not an input, not an existing file (unless ``overwrite`` or
     ``owned``: a file this package wrote, see :class:`ToolFiles`), and its folder writable. Returns the path.
 
@@ -269,8 +282,9 @@ class ToolFiles:
             return False
         return entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
 
-    def claim(self, names: Iterable[str], *, overwrite: bool = False, option: str = "output",
-              flag: str | None = "--overwrite") -> None:
+    def claim(
+        self, names: Iterable[str], *, overwrite: bool = False, option: str = "output", flag: str | None = "--overwrite"
+    ) -> None:
         """Refuse (before writing) when one of ``names`` exists in the folder and is not ours (unless
         ``overwrite``), or is a folder. ``flag`` is the option that allows replacing (``None``: there is none).
 
@@ -283,8 +297,10 @@ class ToolFiles:
                 raise OutputPathError(f"{option} {target} is a folder, expected a file path")
             if target.exists() and not overwrite and not self.is_ours(name):
                 how = f"pass {flag} to replace it" if flag else "move it away"
-                raise OutputPathError(f"{option} {target} already exists and was not written by lightning-pose: "
-                                      f"{how}, or choose another folder")
+                raise OutputPathError(
+                    f"{option} {target} already exists and was not written by lightning-pose: "
+                    f"{how}, or choose another folder"
+                )
 
     def record(self, name: str) -> None:
         """Remember that we just wrote ``folder/name`` (saves the manifest atomically)."""
@@ -321,8 +337,9 @@ def paths_in_config(config: Any, label: str = "config") -> list[tuple[str, str]]
     return found
 
 
-def write_tool_file(path: str | os.PathLike, write: Any, *, inputs: Iterable[tuple[str, Any]] = (),
-                    option: str = "output") -> Path:
+def write_tool_file(
+    path: str | os.PathLike, write: Any, *, inputs: Iterable[tuple[str, Any]] = (), option: str = "output"
+) -> Path:
     """Write one output file of a command that has no overwrite flag (e.g. ``--results`` of validate/test/predict).
 
     Refused: ``path`` is one of ``inputs``, or an existing file that lightning-pose did not write there (see
@@ -338,8 +355,7 @@ def write_tool_file(path: str | os.PathLike, write: Any, *, inputs: Iterable[tup
     return path
 
 
-def check_tool_file(path: str | os.PathLike, *, inputs: Iterable[tuple[str, Any]] = (),
-                    option: str = "output") -> Path:
+def check_tool_file(path: str | os.PathLike, *, inputs: Iterable[tuple[str, Any]] = (), option: str = "output") -> Path:
     """The checks of :func:`write_tool_file` alone, to run before the long work (e.g. in a CLI ``before_*`` hook):
     not an input, not a file lightning-pose did not write, folder writable. Returns the path.
 

@@ -24,9 +24,14 @@ os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 # matplotlib's font cache, and every tempfile.mkdtemp() (notebooks, CLI runs).
 _USER_TEMP = Path(tempfile.gettempdir())
 SESSION_TMP = Path(tempfile.mkdtemp(prefix="lp-tests-"))
-for _var, _sub in (("WANDB_DATA_DIR", "wandb-data"), ("WANDB_CACHE_DIR", "wandb-cache"),
-                   ("WANDB_CONFIG_DIR", "wandb-config"), ("WANDB_ARTIFACT_DIR", "wandb-artifacts"),
-                   ("MPLCONFIGDIR", "matplotlib"), ("TMPDIR", "tmp")):
+for _var, _sub in (
+    ("WANDB_DATA_DIR", "wandb-data"),
+    ("WANDB_CACHE_DIR", "wandb-cache"),
+    ("WANDB_CONFIG_DIR", "wandb-config"),
+    ("WANDB_ARTIFACT_DIR", "wandb-artifacts"),
+    ("MPLCONFIGDIR", "matplotlib"),
+    ("TMPDIR", "tmp"),
+):
     (SESSION_TMP / _sub).mkdir()
     os.environ[_var] = str(SESSION_TMP / _sub)
 tempfile.tempdir = None  # re-read TMPDIR
@@ -35,9 +40,16 @@ os.environ["LIGHTNING_POSE_CACHE"] = str(SESSION_TMP / "demo-cache")
 
 _HOME = Path.home()
 # Places a test run must leave as it found them (checked at the end of the session).
-_WATCHED = [_HOME / ".local" / "share" / "wandb", _HOME / ".cache" / "wandb", _HOME / ".config" / "wandb",
-            _HOME / ".cache" / "lightning_pose", PROJECT_ROOT / "runs", PROJECT_ROOT / "wandb",
-            PROJECT_ROOT / "lightning_logs", PROJECT_ROOT / "checkpoints"]
+_WATCHED = [
+    _HOME / ".local" / "share" / "wandb",
+    _HOME / ".cache" / "wandb",
+    _HOME / ".config" / "wandb",
+    _HOME / ".cache" / "lightning_pose",
+    PROJECT_ROOT / "runs",
+    PROJECT_ROOT / "wandb",
+    PROJECT_ROOT / "lightning_logs",
+    PROJECT_ROOT / "checkpoints",
+]
 
 
 def _snapshot() -> dict[str, tuple[int, int]]:
@@ -71,7 +83,8 @@ def pytest_sessionfinish(session, exitstatus):
         shown = "\n  ".join(changed[:20])
         more = f"\n  ... and {len(changed) - 20} more" if len(changed) > 20 else ""
         session.config.get_terminal_writer().line(
-            f"\nERROR: the tests wrote {len(changed)} file(s) outside temporary folders:\n  {shown}{more}", red=True)
+            f"\nERROR: the tests wrote {len(changed)} file(s) outside temporary folders:\n  {shown}{more}", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -22,6 +22,8 @@ def xtcocotools_modules():
         import xtcocotools.coco as xc
         import xtcocotools.cocoeval as xe
     except Exception as exc:  # ImportError, or ValueError from a wheel built against another numpy ABI
-        pytest.skip(f"xtcocotools unusable here ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-                    "install it with `pip install --no-build-isolation --no-binary xtcocotools xtcocotools`")
+        pytest.skip(
+            f"xtcocotools unusable here ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+            "install it with `pip install --no-build-isolation --no-binary xtcocotools xtcocotools`"
+        )
     return xc, xe

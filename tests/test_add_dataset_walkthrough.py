@@ -46,13 +46,15 @@ def read_upper5_csv(ann_file: Path, image_dir: Path) -> ReadResult:
     with open(ann_file, newline="", encoding="utf-8") as fh:
         for row_no, row in enumerate(csv.reader(fh), start=1):
             values = np.asarray([float(v) for v in row[1:]], dtype=np.float64)
-            person = PersonRecord(keypoints=values[4:].reshape(5, 3), bbox=values[:4],
-                                  area=float(values[2] * values[3]), id=row_no)
+            person = PersonRecord(
+                keypoints=values[4:].reshape(5, 3), bbox=values[:4], area=float(values[2] * values[3]), id=row_no
+            )
             by_image.setdefault(row[0], []).append(person)
     records = []
     for image_id, (name, persons) in enumerate(sorted(by_image.items()), start=1):
-        records.append(ImageRecord(image_id=image_id, file=(image_dir / name).resolve(), width=0, height=0,
-                                   persons=persons))
+        records.append(
+            ImageRecord(image_id=image_id, file=(image_dir / name).resolve(), width=0, height=0, persons=persons)
+        )
     return ReadResult(records=records, problems=[], keypoint_set=kps, source=ann_file)
 
 
@@ -132,12 +134,24 @@ def test_an_unmodified_task_trains_and_validates_on_it(upper5_root) -> None:
 
     dm = _datamodule(upper5_root)
     task = HeatmapTask(
-        network={"class_path": "lightning_pose.models.SimpleBaseline",
-                 "init_args": {"backbone": "resnet18", "deconv_channels": [32, 32]}},
-        keypoint_set=UPPER5, input_size=(48, 64), flip_test=True,
+        network={
+            "class_path": "lightning_pose.models.SimpleBaseline",
+            "init_args": {"backbone": "resnet18", "deconv_channels": [32, 32]},
+        },
+        keypoint_set=UPPER5,
+        input_size=(48, 64),
+        flip_test=True,
     )
-    trainer = Trainer(max_steps=2, limit_val_batches=2, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = Trainer(
+        max_steps=2,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(task, datamodule=dm)
     out = trainer.validate(task, datamodule=dm, verbose=False)[0]
     for key in ("val/PCK@0.05", "val/PCK@0.2", "val/AP", "val/AR"):

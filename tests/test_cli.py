@@ -34,16 +34,29 @@ def test_links_put_keypoint_set_and_input_size_into_the_model(in_tmp):
 
 
 def test_custom_keypoint_set_is_linked_too(in_tmp, shared_data):
-    custom = {"name": "coco_renamed", "keypoints": [f"k{i}" for i in range(17)],
-              "flip_pairs": [[1, 2], [3, 4]], "sigmas": [0.05] * 17}
+    custom = {
+        "name": "coco_renamed",
+        "keypoints": [f"k{i}" for i in range(17)],
+        "flip_pairs": [[1, 2], [3, 4]],
+        "sigmas": [0.05] * 17,
+    }
     coco = shared_data / "coco"
-    cli = run_lightning([
-        "--config", TINY, "--trainer.logger=false",
-        "--data=COCODataModule", f"--data.init_args.root={coco}",
-        f"--data.init_args.train_ann={coco / 'test_coco.json'}", f"--data.init_args.train_images={coco}",
-        f"--data.init_args.val_ann={coco / 'test_coco.json'}", f"--data.init_args.val_images={coco}",
-        f"--data.init_args.keypoint_set={json.dumps(custom)}", "--data.init_args.input_size=[64,64]",
-    ], run=False)
+    cli = run_lightning(
+        [
+            "--config",
+            TINY,
+            "--trainer.logger=false",
+            "--data=COCODataModule",
+            f"--data.init_args.root={coco}",
+            f"--data.init_args.train_ann={coco / 'test_coco.json'}",
+            f"--data.init_args.train_images={coco}",
+            f"--data.init_args.val_ann={coco / 'test_coco.json'}",
+            f"--data.init_args.val_images={coco}",
+            f"--data.init_args.keypoint_set={json.dumps(custom)}",
+            "--data.init_args.input_size=[64,64]",
+        ],
+        run=False,
+    )
     assert cli.model.keypoint_set.name == "coco_renamed"
     assert cli.model.flip_indices[:5] == [0, 2, 1, 4, 3]
     assert cli.model.keypoint_set.sigmas == tuple([0.05] * 17)
@@ -115,12 +128,32 @@ def test_evaluate_dispatch_reaches_the_evaluator(shared_data, tmp_path):
 def test_console_script_exit_status(tmp_path, demo_cache):
     """The installed entry point returns 0 after a successful command and non-zero on a usage error."""
     env = dict(os.environ, WANDB_MODE="disabled")
-    ok = subprocess.run([sys.executable, "-m", "lightning_pose", "fit", "--config", TINY, "--trainer.logger=false",
-                         "--trainer.enable_checkpointing=false"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                        timeout=300)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightning_pose",
+            "fit",
+            "--config",
+            TINY,
+            "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
-    bad = subprocess.run([sys.executable, "-m", "lightning_pose", "fit", "--config", TINY, "--model.init_args.nope=1"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "lightning_pose", "fit", "--config", TINY, "--model.init_args.nope=1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0
     assert "nope" in bad.stderr
 

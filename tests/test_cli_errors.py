@@ -37,10 +37,16 @@ def _coco(tmp_path: Path, shared_data: Path, damage: str | None = None) -> list[
         (img_dir / VICTIM).write_bytes(data[: len(data) // 2])
     elif damage == "missing":
         (img_dir / VICTIM).unlink()
-    return ["--data=COCODataModule", f"--data.init_args.root={tmp_path / 'coco'}",
-            f"--data.init_args.train_ann={ann}", f"--data.init_args.train_images={img_dir}",
-            f"--data.init_args.val_ann={ann}", f"--data.init_args.val_images={img_dir}",
-            "--data.init_args.input_size=[64,64]", "--data.init_args.num_workers=0"]
+    return [
+        "--data=COCODataModule",
+        f"--data.init_args.root={tmp_path / 'coco'}",
+        f"--data.init_args.train_ann={ann}",
+        f"--data.init_args.train_images={img_dir}",
+        f"--data.init_args.val_ann={ann}",
+        f"--data.init_args.val_images={img_dir}",
+        "--data.init_args.input_size=[64,64]",
+        "--data.init_args.num_workers=0",
+    ]
 
 
 def _error_line(capsys: pytest.CaptureFixture, argv: list[str], tmp_path: Path) -> str:
@@ -59,15 +65,23 @@ def _error_line(capsys: pytest.CaptureFixture, argv: list[str], tmp_path: Path) 
 
 #: case -> (extra arguments (or a builder using tmp_path / shared_data), substrings of the one error line)
 CASES = {
-    "batch_size_0": (["--data.init_args.batch_size=0"],
-                     ["DemoDataModule: batch_size must be an integer >= 1", "got 0"]),
+    "batch_size_0": (
+        ["--data.init_args.batch_size=0"],
+        ["DemoDataModule: batch_size must be an integer >= 1", "got 0"],
+    ),
     "batch_size_negative": (["--data.init_args.batch_size=-2"], ["batch_size must be an integer >= 1", "got -2"]),
-    "stride": (["--data.init_args.input_size=[70,70]"],
-               ["SimpleBaselineTask: input_size [70, 70]", "not a multiple of the network stride 8", "64 or 72"]),
-    "hourglass_too_small": (["--model=StackedHourglassTask", "--data.init_args.input_size=[32,32]"],
-                            ["StackedHourglassTask: input_size [32, 32]", "at least 64 px"]),
-    "missing_root": (["--data=COCODataModule", "--data.init_args.root=/nonexistent/coco"],
-                     ["/nonexistent/coco: data root of COCODataModule not found", "set root"]),
+    "stride": (
+        ["--data.init_args.input_size=[70,70]"],
+        ["SimpleBaselineTask: input_size [70, 70]", "not a multiple of the network stride 8", "64 or 72"],
+    ),
+    "hourglass_too_small": (
+        ["--model=StackedHourglassTask", "--data.init_args.input_size=[32,32]"],
+        ["StackedHourglassTask: input_size [32, 32]", "at least 64 px"],
+    ),
+    "missing_root": (
+        ["--data=COCODataModule", "--data.init_args.root=/nonexistent/coco"],
+        ["/nonexistent/coco: data root of COCODataModule not found", "set root"],
+    ),
 }
 
 
@@ -79,12 +93,16 @@ def test_option_errors_are_one_line(case: str, in_tmp: Path, capsys: pytest.Capt
         assert text in line, line
 
 
-@pytest.mark.parametrize("damage, texts", [
-    ("truncated", ["ends without its end marker", "skip_invalid"]),
-    ("missing", ["image file not found"]),
-])
-def test_bad_image_is_one_line_before_the_run(damage: str, texts: list[str], in_tmp: Path, shared_data: Path,
-                                              capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "damage, texts",
+    [
+        ("truncated", ["ends without its end marker", "skip_invalid"]),
+        ("missing", ["image file not found"]),
+    ],
+)
+def test_bad_image_is_one_line_before_the_run(
+    damage: str, texts: list[str], in_tmp: Path, shared_data: Path, capsys: pytest.CaptureFixture
+) -> None:
     line = _error_line(capsys, _coco(in_tmp, shared_data, damage), in_tmp)
     assert f"{in_tmp / 'coco' / 'images' / VICTIM}: image 40083 ({VICTIM}): " in line
     for text in texts:
@@ -98,8 +116,9 @@ def test_missing_annotation_file_names_it(in_tmp: Path, shared_data: Path, capsy
     assert "given as val_ann" in line
 
 
-def test_pretrained_offline_is_one_line(in_tmp: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture) -> None:
+def test_pretrained_offline_is_one_line(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
@@ -110,11 +129,15 @@ def test_pretrained_offline_is_one_line(in_tmp: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.slow
-def test_skip_invalid_trains_without_the_bad_image(in_tmp: Path, shared_data: Path,
-                                                   capsys: pytest.CaptureFixture) -> None:
+def test_skip_invalid_trains_without_the_bad_image(
+    in_tmp: Path, shared_data: Path, capsys: pytest.CaptureFixture
+) -> None:
     argv = _coco(in_tmp, shared_data, "truncated") + [
-        "--data.init_args.skip_invalid=true", "--trainer.logger=false",
-        "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=1"]
+        "--data.init_args.skip_invalid=true",
+        "--trainer.logger=false",
+        "--trainer.limit_train_batches=1",
+        "--trainer.limit_val_batches=1",
+    ]
     with pytest.warns(UserWarning, match=r"skipped 4 records \(1 images, 3 persons\).*unreadable_image: 1"):
         assert main(["fit", "--config", TINY, *argv]) is None
     captured = capsys.readouterr()

@@ -90,11 +90,13 @@ def test_every_config_is_fingerprinted() -> None:
 def test_config_expands_to_its_previous_trainer_block(path: Path) -> None:
     cfg = load_config(path)
     assert BASE_KEY not in cfg
-    assert _fingerprint(cfg) == EXPANDED[path.relative_to(CONFIG_DIR).as_posix()], \
+    assert _fingerprint(cfg) == EXPANDED[path.relative_to(CONFIG_DIR).as_posix()], (
         f"{path}: seed_everything/trainer differ from the values this config trained with before configs/base/"
+    )
     raw = yaml.safe_load(path.read_text())
-    assert "logger" not in raw.get("trainer", {}) or set(raw["trainer"]["logger"]) == {"init_args"}, \
+    assert "logger" not in raw.get("trainer", {}) or set(raw["trainer"]["logger"]) == {"init_args"}, (
         f"{path}: the logger block belongs in configs/base/trainer.yaml"
+    )
 
 
 def _print_config(args: list[str], monkeypatch: pytest.MonkeyPatch) -> dict:
@@ -110,8 +112,14 @@ def _print_config(args: list[str], monkeypatch: pytest.MonkeyPatch) -> dict:
 
 # one per base file, plus the scalar override to null (associative_embedding/demo) and the nested logger name
 # (quickstart)
-CLI_CASES = ["quickstart.yaml", "associative_embedding/demo.yaml", "hourglass/mpii.yaml", "deeppose/coco.yaml",
-             "hybrid/aic.yaml", "simple_baseline/coco.yaml"]
+CLI_CASES = [
+    "quickstart.yaml",
+    "associative_embedding/demo.yaml",
+    "hourglass/mpii.yaml",
+    "deeppose/coco.yaml",
+    "hybrid/aic.yaml",
+    "simple_baseline/coco.yaml",
+]
 
 
 @pytest.mark.parametrize("name", CLI_CASES)
@@ -137,29 +145,54 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_chain_relative_paths_and_list_replacement(tmp_path: Path) -> None:
-    _write(tmp_path / "b" / "root.yaml", "seed_everything: 1\ntrainer:\n  max_epochs: 3\n  callbacks: [a, b]\n"
-                                         "  logger: {init_args: {project: p, save_dir: s}}\n")
+    _write(
+        tmp_path / "b" / "root.yaml",
+        "seed_everything: 1\ntrainer:\n  max_epochs: 3\n  callbacks: [a, b]\n"
+        "  logger: {init_args: {project: p, save_dir: s}}\n",
+    )
     _write(tmp_path / "b" / "mid.yaml", f"{BASE_KEY}: root.yaml\ntrainer:\n  max_epochs: 4\n")
     _write(tmp_path / "b" / "extra.yaml", "trainer:\n  devices: 2\n")
-    cfg = _write(tmp_path / "c" / "x.yaml", f"{BASE_KEY}: [../b/mid.yaml, ../b/extra.yaml]\n"
-                                            "trainer:\n  callbacks: [c]\n  logger: {init_args: {project: q}}\n")
+    cfg = _write(
+        tmp_path / "c" / "x.yaml",
+        f"{BASE_KEY}: [../b/mid.yaml, ../b/extra.yaml]\n"
+        "trainer:\n  callbacks: [c]\n  logger: {init_args: {project: q}}\n",
+    )
     assert [p.name for p in config_bases(cfg)] == ["root.yaml", "mid.yaml", "extra.yaml"]
     merged = load_config(cfg)
-    assert merged == {"seed_everything": 1, "trainer": {"max_epochs": 4, "callbacks": ["c"], "devices": 2,
-                                                        "logger": {"init_args": {"project": "q", "save_dir": "s"}}}}
+    assert merged == {
+        "seed_everything": 1,
+        "trainer": {
+            "max_epochs": 4,
+            "callbacks": ["c"],
+            "devices": 2,
+            "logger": {"init_args": {"project": "q", "save_dir": "s"}},
+        },
+    }
     args = expand_config_args(["fit", "-c", str(cfg), f"--config={cfg}", "--config", "{seed_everything: 2}"])
     bases = [str(p) for p in config_bases(cfg)]
-    assert args == ["fit", *[t for b in bases for t in ("-c", b)], "-c", str(cfg),
-                    *[f"--config={b}" for b in bases], f"--config={cfg}", "--config", "{seed_everything: 2}"]
-    assert load_yaml_without_base(cfg.read_text()) == {"trainer": {"callbacks": ["c"],
-                                                                   "logger": {"init_args": {"project": "q"}}}}
+    assert args == [
+        "fit",
+        *[t for b in bases for t in ("-c", b)],
+        "-c",
+        str(cfg),
+        *[f"--config={b}" for b in bases],
+        f"--config={cfg}",
+        "--config",
+        "{seed_everything: 2}",
+    ]
+    assert load_yaml_without_base(cfg.read_text()) == {
+        "trainer": {"callbacks": ["c"], "logger": {"init_args": {"project": "q"}}}
+    }
 
 
-@pytest.mark.parametrize("text, message", [
-    (f"{BASE_KEY}: missing.yaml\n", "x.yaml: __base__ missing.yaml: no such file"),
-    (f"{BASE_KEY}: 3\n", "x.yaml: __base__ must be a file path or a list of file paths, got 3"),
-    (f"{BASE_KEY}: x.yaml\n", "makes a cycle"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (f"{BASE_KEY}: missing.yaml\n", "x.yaml: __base__ missing.yaml: no such file"),
+        (f"{BASE_KEY}: 3\n", "x.yaml: __base__ must be a file path or a list of file paths, got 3"),
+        (f"{BASE_KEY}: x.yaml\n", "makes a cycle"),
+    ],
+)
 def test_bad_base_is_one_line(tmp_path: Path, text: str, message: str) -> None:
     cfg = _write(tmp_path / "x.yaml", text)
     with pytest.raises(ConfigError, match=message) as exc:

@@ -18,8 +18,9 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "configs"
 #: runnable configs; configs/base/ holds the fragments they extend (`__base__`), checked through them
-ALL_CONFIGS = sorted(p for p in [*CONFIG_DIR.rglob("*.yaml"), *CONFIG_DIR.rglob("*.yml")]
-                     if p.relative_to(CONFIG_DIR).parts[0] != "base")
+ALL_CONFIGS = sorted(
+    p for p in [*CONFIG_DIR.rglob("*.yaml"), *CONFIG_DIR.rglob("*.yml")] if p.relative_to(CONFIG_DIR).parts[0] != "base"
+)
 HEADLINE = {"mpii": "val/PCKh@0.5", "coco": "val/AP", "aic": "val/AIC_score", "demo": "val/AP"}
 
 
@@ -136,7 +137,8 @@ def test_demo_config_builds_cpu_sized_model(path: Path) -> None:
 # top-down methods only: associative embedding (bottom-up) sees whole images, not 96x128 person crops, so its demo
 # budget (input size, schedule) is its own (configs/associative_embedding/demo.yaml)
 SHARED_BUDGET_CONFIGS = [CONFIG_DIR / "quickstart.yaml"] + sorted(
-    p for p in CONFIG_DIR.glob("*/demo*.yaml") if p.parent.name != "associative_embedding")
+    p for p in CONFIG_DIR.glob("*/demo*.yaml") if p.parent.name != "associative_embedding"
+)
 
 
 @pytest.mark.parametrize("path", SHARED_BUDGET_CONFIGS, ids=_ids(SHARED_BUDGET_CONFIGS))

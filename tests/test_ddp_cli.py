@@ -20,20 +20,27 @@ TINY = str(ROOT / "tests" / "configs" / "tiny_demo.yaml")
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "lightning_pose", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_pose", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
 def test_ddp_fit_and_validation_equal_single_process(tmp_path, demo_cache):
     common = ["--config", TINY, "--trainer.logger=false", "--data.init_args.num_val=5"]
-    fit = _run(["fit", *common, "--trainer.strategy=ddp", "--trainer.devices=2",
-                "--trainer.default_root_dir=ckpt"], tmp_path)
+    fit = _run(
+        ["fit", *common, "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.default_root_dir=ckpt"], tmp_path
+    )
     assert fit.returncode == 0, fit.stderr[-3000:]
     ckpts = sorted(tmp_path.rglob("*.ckpt"))
     assert ckpts, "DDP fit saved no checkpoint"
-    val = ["validate", *common, f"--ckpt_path={ckpts[-1]}", "--trainer.limit_val_batches=1.0",
-           "--data.init_args.val_batch_size=2"]
+    val = [
+        "validate",
+        *common,
+        f"--ckpt_path={ckpts[-1]}",
+        "--trainer.limit_val_batches=1.0",
+        "--data.init_args.val_batch_size=2",
+    ]
     one = _run([*val, "--trainer.devices=1", "--results=one.json"], tmp_path)
     assert one.returncode == 0, one.stderr[-3000:]
     two = _run([*val, "--trainer.devices=2", "--trainer.strategy=ddp", "--results=two.json"], tmp_path)

@@ -71,8 +71,9 @@ def text_files(root: Path) -> list[Path]:
     not followed, so ``lightning_pose/configs`` is not read twice)."""
     out = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS
-                         and not d.endswith(".egg-info"))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and not d.endswith(".egg-info")
+        )
         out += [Path(folder) / f for f in sorted(files) if Path(f).suffix in TEXT_SUFFIXES]
     return out
 
@@ -92,8 +93,9 @@ def link_problems(root: Path, skip: tuple[Path, ...] = ()) -> list[str]:
         if anchors is None:
             problems.append(f"{where}: cites {shown}, but {target.relative_to(root)} does not exist")
         elif anchor is not None and anchor not in anchors:
-            problems.append(f"{where}: cites {shown}, but {target.relative_to(root)} has no heading with anchor "
-                            f"#{anchor}")
+            problems.append(
+                f"{where}: cites {shown}, but {target.relative_to(root)} has no heading with anchor #{anchor}"
+            )
 
     docs = root / "docs"
     for path in text_files(root):
@@ -141,22 +143,26 @@ def test_docs_hold_the_cited_notes() -> None:
     assert {"pck", "pckh", "coco-keypoint-ap", "ai-challenger", "distributed-evaluation"} <= anchors
 
 
-@pytest.mark.parametrize("planted, expected", [
-    ("# see docs/methods.md#no-such-section\n", "has no heading with anchor #no-such-section"),
-    ("# see docs/missing.md#pck\n", "docs/missing.md does not exist"),
-    ('"""Definition (METRICS.md section 1)."""\n', "cites notes outside the repository ('METRICS.md')"),
-    ("# METHODS §0.3 predicts it\n", "cites notes outside the repository ('METHODS §')"),
-    ("x = 1  # ECOSYSTEM finding 6\n", "('ECOSYSTEM')"),
-    ("see `/work/shared/docs/METHODS.md`\n", "('/work/')"),
-])
+@pytest.mark.parametrize(
+    "planted, expected",
+    [
+        ("# see docs/methods.md#no-such-section\n", "has no heading with anchor #no-such-section"),
+        ("# see docs/missing.md#pck\n", "docs/missing.md does not exist"),
+        ('"""Definition (METRICS.md section 1)."""\n', "cites notes outside the repository ('METRICS.md')"),
+        ("# METHODS §0.3 predicts it\n", "cites notes outside the repository ('METHODS §')"),
+        ("x = 1  # ECOSYSTEM finding 6\n", "('ECOSYSTEM')"),
+        ("see `/work/shared/docs/METHODS.md`\n", "('/work/')"),
+    ],
+)
 def test_planted_bad_citation_is_reported(tmp_path: Path, planted: str, expected: str) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "methods.md").write_text("# Methods\n\n## Stacked Hourglass\n\nSee [PCK](#pck).\n")
     (tmp_path / "pkg").mkdir()
     good = tmp_path / "pkg" / "good.py"
     good.write_text("METHODS = ['hourglass']  # docs/methods.md#stacked-hourglass\n")
-    assert link_problems(tmp_path) == ["docs/methods.md:5: cites #pck, but docs/methods.md has no heading with "
-                                       "anchor #pck"]
+    assert link_problems(tmp_path) == [
+        "docs/methods.md:5: cites #pck, but docs/methods.md has no heading with anchor #pck"
+    ]
     (tmp_path / "docs" / "methods.md").write_text("# Methods\n\n## Stacked Hourglass\n\n## PCK\n")
     assert link_problems(tmp_path) == []
     (tmp_path / "pkg" / "bad.py").write_text(planted)

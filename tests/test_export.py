@@ -23,8 +23,16 @@ def crops(shared_data) -> torch.Tensor:
     from lightning_pose.data.datamodules import COCODataModule
 
     ann, images = str(shared_data / "coco" / "test_coco.json"), str(shared_data / "coco")
-    dm = COCODataModule(root=images, train_ann=ann, train_images=images, val_ann=ann, val_images=images,
-                        input_size=(64, 64), batch_size=16, num_workers=0)
+    dm = COCODataModule(
+        root=images,
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        input_size=(64, 64),
+        batch_size=16,
+        num_workers=0,
+    )
     dm.setup("validate")
     return next(iter(dm.val_dataloader()))["image"]
 

@@ -43,10 +43,21 @@ def _two_nodes(args: list[str], cwd: Path) -> None:
     port = str(_free_port())
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "lightning_pose", *args, "--trainer.num_nodes=2", "--trainer.devices=1",
-             "--trainer.strategy=ddp"],
-            cwd=cwd, env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, NODE_RANK=str(rank), LOCAL_RANK="0"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "lightning_pose",
+                *args,
+                "--trainer.num_nodes=2",
+                "--trainer.devices=1",
+                "--trainer.strategy=ddp",
+            ],
+            cwd=cwd,
+            env=_env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, NODE_RANK=str(rank), LOCAL_RANK="0"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for rank in (0, 1)
     ]
     outs = []
@@ -62,8 +73,14 @@ def _two_nodes(args: list[str], cwd: Path) -> None:
 
 
 def _single(args: list[str], cwd: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "lightning_pose", *args, "--trainer.devices=1"], cwd=cwd,
-                         env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    out = subprocess.run(
+        [sys.executable, "-m", "lightning_pose", *args, "--trainer.devices=1"],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
 
 
@@ -78,8 +95,13 @@ def test_two_nodes_fit_and_validate_equal_one_process(tmp_path, demo_cache):
     _two_nodes(["fit", *COMMON, "--trainer.default_root_dir=ckpt"], tmp_path)
     ckpts = sorted((tmp_path / "ckpt").rglob("*.ckpt"))
     assert ckpts, "the 2-node fit saved no checkpoint"
-    val = ["validate", *COMMON, f"--ckpt_path={ckpts[-1]}", "--trainer.limit_val_batches=1.0",
-           "--data.init_args.val_batch_size=2"]
+    val = [
+        "validate",
+        *COMMON,
+        f"--ckpt_path={ckpts[-1]}",
+        "--trainer.limit_val_batches=1.0",
+        "--data.init_args.val_batch_size=2",
+    ]
     _single([*val, "--results=one.json"], tmp_path)
     _two_nodes([*val, "--results=two.json"], tmp_path)
     r1 = json.loads((tmp_path / "one.json").read_text())
@@ -89,22 +111,46 @@ def test_two_nodes_fit_and_validate_equal_one_process(tmp_path, demo_cache):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
-                    reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+    reason="torchrun not installed",
+)
 def test_torchrun_two_nodes_validate_equals_one_process(tmp_path, demo_cache):
     _single(["fit", *COMMON, "--trainer.default_root_dir=ckpt"], tmp_path)
     ckpt = sorted((tmp_path / "ckpt").rglob("*.ckpt"))[-1]
-    val = ["validate", *COMMON, f"--ckpt_path={ckpt}", "--trainer.limit_val_batches=1.0",
-           "--data.init_args.val_batch_size=2"]
+    val = [
+        "validate",
+        *COMMON,
+        f"--ckpt_path={ckpt}",
+        "--trainer.limit_val_batches=1.0",
+        "--data.init_args.val_batch_size=2",
+    ]
     _single([*val, "--results=one.json"], tmp_path)
     port = str(_free_port())
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     procs = [
         subprocess.Popen(
-            [torchrun, "--nnodes=2", "--nproc-per-node=1", f"--node-rank={rank}", "--master-addr=127.0.0.1",
-             f"--master-port={port}", "-m", "lightning_pose", *val, "--results=two.json",
-             "--trainer.num_nodes=2", "--trainer.devices=1", "--trainer.strategy=ddp"],
-            cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                torchrun,
+                "--nnodes=2",
+                "--nproc-per-node=1",
+                f"--node-rank={rank}",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                "-m",
+                "lightning_pose",
+                *val,
+                "--results=two.json",
+                "--trainer.num_nodes=2",
+                "--trainer.devices=1",
+                "--trainer.strategy=ddp",
+            ],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for rank in (0, 1)
     ]
     outs = [p.communicate(timeout=TIMEOUT) for p in procs]

@@ -21,8 +21,10 @@ pytest.importorskip("ipykernel")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: what each notebook leaves in its work folder
-RESULT = {"compare_methods.ipynb": "compare-work/notebook_result.json",
-          "walkthrough.ipynb": "walkthrough-work/notebook_result.json"}
+RESULT = {
+    "compare_methods.ipynb": "compare-work/notebook_result.json",
+    "walkthrough.ipynb": "walkthrough-work/notebook_result.json",
+}
 
 
 def test_every_notebook_is_stored_with_outputs():
@@ -40,10 +42,16 @@ def test_every_notebook_is_stored_with_outputs():
 def test_notebook_runs_in_a_kernel_and_writes_only_to_its_folder(path, monkeypatch, tmp_path):
     work = tmp_path / "cwd"
     work.mkdir()
-    for var, sub in (("TMPDIR", "tmp"), ("WANDB_CACHE_DIR", "wandb-cache"), ("WANDB_CONFIG_DIR", "wandb-config"),
-                     ("WANDB_DATA_DIR", "wandb-data"), ("WANDB_ARTIFACT_DIR", "wandb-artifacts"),
-                     ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"), ("IPYTHONDIR", "ipython"),
-                     ("MPLCONFIGDIR", "mpl")):
+    for var, sub in (
+        ("TMPDIR", "tmp"),
+        ("WANDB_CACHE_DIR", "wandb-cache"),
+        ("WANDB_CONFIG_DIR", "wandb-config"),
+        ("WANDB_DATA_DIR", "wandb-data"),
+        ("WANDB_ARTIFACT_DIR", "wandb-artifacts"),
+        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+        ("IPYTHONDIR", "ipython"),
+        ("MPLCONFIGDIR", "mpl"),
+    ):
         (tmp_path / sub).mkdir()
         monkeypatch.setenv(var, str(tmp_path / sub))
     monkeypatch.setenv("LP_NOTEBOOK_SMOKE", "1")
@@ -56,8 +64,9 @@ def test_notebook_runs_in_a_kernel_and_writes_only_to_its_folder(path, monkeypat
     beside_before = set((ROOT / "notebooks").iterdir())
 
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(work)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    )
     client.execute()
 
     result = json.loads((work / RESULT[path.name]).read_text())

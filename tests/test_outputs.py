@@ -36,8 +36,10 @@ def _no_temps(folder: Path) -> list[str]:
 
 def _disk_full(monkeypatch):
     """Make the flush of every atomic write fail, as a full disk would (after part of the data was written)."""
+
     def fail(fd):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(outputs.os, "fsync", fail)
 
 
@@ -113,20 +115,24 @@ def test_write_tool_file_for_commands_without_a_flag(tmp_path):
     ckpt = tmp_path / "best.ckpt"
     ckpt.write_bytes(b"\x80weights" * 100)
     with pytest.raises(OutputPathError, match="--results .*best.ckpt is the input --ckpt_path"):
-        outputs.write_tool_file(ckpt, lambda p: outputs.atomic_write_json(p, {}), inputs=[("--ckpt_path", ckpt)],
-                                option="--results")
+        outputs.write_tool_file(
+            ckpt, lambda p: outputs.atomic_write_json(p, {}), inputs=[("--ckpt_path", ckpt)], option="--results"
+        )
     assert ckpt.read_bytes() == b"\x80weights" * 100
     res = tmp_path / "metrics.json"
     for value in (1.0, 2.0):  # our own file is replaced on the next run
-        outputs.write_tool_file(res, lambda p: outputs.atomic_write_json(p, {"v": value}), option="--results")
+        outputs.write_tool_file(
+            res, lambda p, value=value: outputs.atomic_write_json(p, {"v": value}), option="--results"
+        )
     assert json.loads(res.read_text()) == {"v": 2.0}
     user = tmp_path / "notes.json"
     user.write_text("mine")
     with pytest.raises(OutputPathError, match="notes.json already exists and was not written by lightning-pose"):
         outputs.write_tool_file(user, lambda p: outputs.atomic_write_json(p, {}), option="--results")
     assert user.read_text() == "mine"
-    found = dict(outputs.paths_in_config({"data": {"root": str(tmp_path), "ann": str(ckpt), "missing": "nope.json",
-                                                   "size": 3}}))
+    found = dict(
+        outputs.paths_in_config({"data": {"root": str(tmp_path), "ann": str(ckpt), "missing": "nope.json", "size": 3}})
+    )
     assert found == {"data.root": str(tmp_path), "data.ann": str(ckpt)}
 
 
@@ -139,8 +145,11 @@ def coco_pair(shared_data, tmp_path):
     gt = tmp_path / "gt.json"
     shutil.copy(shared_data / "coco" / "test_coco.json", gt)
     anns = json.loads(gt.read_text())["annotations"]
-    res = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
-           for a in anns if not a["iscrowd"] and a["num_keypoints"] > 0]
+    res = [
+        {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+        for a in anns
+        if not a["iscrowd"] and a["num_keypoints"] > 0
+    ]
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps(res))
     return gt, pred
@@ -226,8 +235,22 @@ def test_data_show_out_guard(shared_data, tmp_path, capsys, monkeypatch):
     ann = shared_data / "coco" / "test_coco.json"
     images = shared_data / "coco"
     listing = sorted(os.listdir(images))
-    base = ["data", "show", "coco", "--ann", ann, "--images", images, "-n", "1", "--zoom", "1",
-            "--input-size", "48", "64"]
+    base = [
+        "data",
+        "show",
+        "coco",
+        "--ann",
+        ann,
+        "--images",
+        images,
+        "-n",
+        "1",
+        "--zoom",
+        "1",
+        "--input-size",
+        "48",
+        "64",
+    ]
     code, _, err = _run(base + ["--out", images], capsys)
     assert code == 2 and "is the input --images" in err and sorted(os.listdir(images)) == listing
     code, _, err = _run(base + ["--out", ann], capsys)
@@ -345,20 +368,39 @@ def in_tmp(tmp_path, monkeypatch, demo_cache):
 
 @pytest.mark.slow
 def test_validate_results_never_replaces_the_checkpoint_or_config(in_tmp, capsys):
-    code, _, err = _run(["fit", "--config", TINY, "--trainer.logger=false", "--trainer.max_steps=1",
-                         "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0"], capsys)
+    code, _, err = _run(
+        [
+            "fit",
+            "--config",
+            TINY,
+            "--trainer.logger=false",
+            "--trainer.max_steps=1",
+            "--trainer.limit_val_batches=0",
+            "--trainer.num_sanity_val_steps=0",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (ckpt,) = sorted(in_tmp.rglob("*.ckpt"))[-1:]
     before = ckpt.read_bytes()
-    code, _, err = _run(["validate", "--config", TINY, "--trainer.logger=false", f"--ckpt_path={ckpt}",
-                         "--trainer.limit_val_batches=0.25", f"--results={ckpt}"], capsys)
+    code, _, err = _run(
+        [
+            "validate",
+            "--config",
+            TINY,
+            "--trainer.logger=false",
+            f"--ckpt_path={ckpt}",
+            "--trainer.limit_val_batches=0.25",
+            f"--results={ckpt}",
+        ],
+        capsys,
+    )
     assert code == 2 and "is the input --ckpt_path" in err and "Traceback" not in err
     assert ckpt.read_bytes() == before
     config = in_tmp / "my.yaml"
     shutil.copy(TINY, config)
     config_bytes = config.read_bytes()
-    code, _, err = _run(["predict", "--config", config, "--trainer.logger=false",
-                         f"--results={config}"], capsys)
+    code, _, err = _run(["predict", "--config", config, "--trainer.logger=false", f"--results={config}"], capsys)
     assert code == 2 and "is the input --config" in err and config.read_bytes() == config_bytes
 
 

@@ -30,8 +30,10 @@ def test_names_resolve_to_packaged_configs(tmp_path, monkeypatch):
     own = tmp_path / "quickstart"  # an existing file wins over the packaged name
     own.write_text("seed_everything: 3\n")
     assert resolve_config("quickstart").resolve() == own
-    assert resolve_config_args(["fit", "--config=hourglass/mpii", "--trainer.max_epochs", "1"])[1] == \
-        f"--config={resolve_config('hourglass/mpii')}"
+    assert (
+        resolve_config_args(["fit", "--config=hourglass/mpii", "--trainer.max_epochs", "1"])[1]
+        == f"--config={resolve_config('hourglass/mpii')}"
+    )
 
 
 def test_unknown_config_name_is_one_line(tmp_path, monkeypatch, capsys):
@@ -42,8 +44,15 @@ def test_unknown_config_name_is_one_line(tmp_path, monkeypatch, capsys):
         main(["fit", "--config", "hourglas/mpii", "--print_config"])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [line for line in err if line.startswith("lightning-pose: error: --config hourglas/mpii: no such "
-                                                           "file, and no packaged config")] and len(err) == 1
+    assert (
+        err
+        == [
+            line
+            for line in err
+            if line.startswith("lightning-pose: error: --config hourglas/mpii: no such file, and no packaged config")
+        ]
+        and len(err) == 1
+    )
 
 
 def _copy_project(dst: Path) -> Path:
@@ -52,8 +61,9 @@ def _copy_project(dst: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(PROJECT / name, dst / name)
     for name in ("lightning_pose", "configs", "sweeps"):
-        shutil.copytree(PROJECT / name, dst / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            PROJECT / name, dst / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     return dst
 
 
@@ -62,8 +72,22 @@ def test_wheel_ships_configs_and_runs_from_anywhere(tmp_path):
     pytest.importorskip("build")
     src = _copy_project(tmp_path / "src")
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
-                    "--outdir", str(dist), str(src)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--skip-dependency-check",
+            "--outdir",
+            str(dist),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     wheel = next(dist.glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for config in (PROJECT / "configs").rglob("*.yaml"):
@@ -76,15 +100,44 @@ def test_wheel_ships_configs_and_runs_from_anywhere(tmp_path):
     py = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     # pip of the base interpreter, targeting the venv; --ignore-installed leaves the base's editable copy alone
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
-                    "--ignore-installed", "--quiet", str(wheel)], check=True, capture_output=True, text=True, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(py),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            "--quiet",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([str(py), "-c", "import lightning_pose; print(lightning_pose.__file__)"], cwd=elsewhere,
-                           check=True, capture_output=True, text=True, env=env).stdout.strip()
+    where = subprocess.run(
+        [str(py), "-c", "import lightning_pose; print(lightning_pose.__file__)"],
+        cwd=elsewhere,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
     assert Path(where).resolve().is_relative_to(env_dir.resolve()), where
-    out = subprocess.run([str(env_dir / "bin" / "lightning-pose"), "fit", "--config", "quickstart", "--print_config"],
-                         cwd=elsewhere, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [str(env_dir / "bin" / "lightning-pose"), "fit", "--config", "quickstart", "--print_config"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     cfg = yaml.safe_load(out.stdout)
     assert cfg["model"]["class_path"] == "lightning_pose.tasks.HeatmapTask"

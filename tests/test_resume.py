@@ -27,13 +27,21 @@ RESUME_CONFIG = {
         "max_epochs": 2,
         "limit_val_batches": 1,
         "callbacks": [
-            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-             "init_args": {"monitor": "val/PCK@0.2", "mode": "max", "save_last": True}},
+            {
+                "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                "init_args": {"monitor": "val/PCK@0.2", "mode": "max", "save_last": True},
+            },
             {"class_path": "kill_switch.KillAtEpochStart"},
         ],
     },
-    "model": {"init_args": {"scheduler": {"class_path": "torch.optim.lr_scheduler.MultiStepLR",
-                                          "init_args": {"milestones": [1], "gamma": 0.1}}}},
+    "model": {
+        "init_args": {
+            "scheduler": {
+                "class_path": "torch.optim.lr_scheduler.MultiStepLR",
+                "init_args": {"milestones": [1], "gamma": 0.1},
+            }
+        }
+    },
 }
 
 
@@ -45,8 +53,13 @@ def in_tmp(tmp_path, monkeypatch, demo_cache):
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DISABLE_GIT="true",
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    env = dict(
+        os.environ,
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+        WANDB_DISABLE_GIT="true",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+    )
     for name in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
         env[name] = str(tmp_path / "wandb-home")  # nothing outside the temporary folder
     env.pop("LIGHTNING_POSE_TEST_KILL_AT_EPOCH", None)
@@ -81,14 +94,27 @@ def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path, demo_cac
     straight_dir.mkdir()
     resumed_dir.mkdir()
 
-    straight = subprocess.Popen(fit, cwd=straight_dir, env=_env(tmp_path), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+    straight = subprocess.Popen(
+        fit, cwd=straight_dir, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
-        killed = subprocess.run(fit, cwd=resumed_dir, env=_env(tmp_path, LIGHTNING_POSE_TEST_KILL_AT_EPOCH="1"),
-                                capture_output=True, text=True, timeout=600)
+        killed = subprocess.run(
+            fit,
+            cwd=resumed_dir,
+            env=_env(tmp_path, LIGHTNING_POSE_TEST_KILL_AT_EPOCH="1"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-2000:]
-        resumed = subprocess.run(fit + ["--ckpt_path", "last"], cwd=resumed_dir, env=_env(tmp_path),
-                                 capture_output=True, text=True, timeout=600)
+        resumed = subprocess.run(
+            fit + ["--ckpt_path", "last"],
+            cwd=resumed_dir,
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         straight_out, _ = straight.communicate(timeout=600)
     finally:
         if straight.poll() is None:
@@ -129,8 +155,14 @@ def test_kill_and_resume_ends_where_an_uninterrupted_run_ends(tmp_path, demo_cac
 
 def test_nothing_to_resume_is_one_line_error_and_exit_2(tmp_path, demo_cache):
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "lightning_pose", "fit", "--config", TINY, "--ckpt_path", "last"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightning_pose", "fit", "--config", TINY, "--ckpt_path", "last"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("lightning-pose: error:")]
@@ -148,12 +180,15 @@ def _fake_checkpoint(path: Path, **run: str | None) -> Path:
 
 def test_last_is_the_newest_run_with_this_name_and_task(tmp_path):
     root = tmp_path / "runs" / "proj"
-    old = _fake_checkpoint(root / "aaa" / "checkpoints" / "last.ckpt", run_id="aaa", project="proj", name="demo",
-                           task=TASK)
-    new = _fake_checkpoint(root / "bbb" / "checkpoints" / "last.ckpt", run_id="bbb", project="proj", name="demo",
-                           task=TASK)
-    other = _fake_checkpoint(root / "ccc" / "checkpoints" / "last.ckpt", run_id="ccc", project="proj", name="other",
-                             task=TASK)
+    old = _fake_checkpoint(
+        root / "aaa" / "checkpoints" / "last.ckpt", run_id="aaa", project="proj", name="demo", task=TASK
+    )
+    new = _fake_checkpoint(
+        root / "bbb" / "checkpoints" / "last.ckpt", run_id="bbb", project="proj", name="demo", task=TASK
+    )
+    other = _fake_checkpoint(
+        root / "ccc" / "checkpoints" / "last.ckpt", run_id="ccc", project="proj", name="other", task=TASK
+    )
     os.utime(old, (1_000, 1_000))
     os.utime(new, (2_000, 2_000))
     os.utime(other, (3_000, 3_000))
@@ -194,8 +229,17 @@ def test_missing_checkpoint_file_is_one_line_error(in_tmp, capsys):
 
 @pytest.mark.parametrize("limit", ["1", "0.5"])
 def test_limit_train_batches_integer_is_batches_fraction_is_share(in_tmp, limit):
-    cli = run_lightning(["fit", "--config", TINY, "--trainer.logger=false", "--trainer.enable_checkpointing=false",
-                         f"--trainer.limit_train_batches={limit}", "--trainer.limit_val_batches=1"])
+    cli = run_lightning(
+        [
+            "fit",
+            "--config",
+            TINY,
+            "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false",
+            f"--trainer.limit_train_batches={limit}",
+            "--trainer.limit_val_batches=1",
+        ]
+    )
     full = len(cli.datamodule.train_dataloader())
     assert full == 4  # 17 persons in the 12 tiny demo images, batches of 4, last partial batch dropped
     expected = 1 if limit == "1" else 2
@@ -205,12 +249,27 @@ def test_limit_train_batches_integer_is_batches_fraction_is_share(in_tmp, limit)
 
 
 def test_integer_limits_and_val_check_interval_stay_integers(in_tmp):
-    cli = run_lightning(["--config", TINY, "--trainer.logger=false", "--trainer.limit_train_batches=3",
-                         "--trainer.limit_val_batches=1", "--trainer.limit_test_batches=1",
-                         "--trainer.limit_predict_batches=2", "--trainer.val_check_interval=1"], run=False)
+    cli = run_lightning(
+        [
+            "--config",
+            TINY,
+            "--trainer.logger=false",
+            "--trainer.limit_train_batches=3",
+            "--trainer.limit_val_batches=1",
+            "--trainer.limit_test_batches=1",
+            "--trainer.limit_predict_batches=2",
+            "--trainer.val_check_interval=1",
+        ],
+        run=False,
+    )
     t = cli.trainer
-    values = (t.limit_train_batches, t.limit_val_batches, t.limit_test_batches, t.limit_predict_batches,
-              t.val_check_interval)
+    values = (
+        t.limit_train_batches,
+        t.limit_val_batches,
+        t.limit_test_batches,
+        t.limit_predict_batches,
+        t.val_check_interval,
+    )
     assert values == (3, 1, 1, 2, 1) and all(type(v) is int for v in values)
     cli = run_lightning(["--config", TINY, "--trainer.logger=false", "--trainer.limit_val_batches=1.0"], run=False)
     assert cli.trainer.limit_val_batches == 1.0 and type(cli.trainer.limit_val_batches) is float

@@ -24,11 +24,28 @@ def in_tmp(tmp_path, monkeypatch):
 def test_shortened_run_still_validates_and_logs_the_baseline(in_tmp, capsys):
     out = in_tmp / "metrics.json"
     # validation every 2 epochs, but only 1 epoch: the last epoch must validate anyway
-    assert main(["fit", "--config", TINY, "--trainer.logger=false", "--trainer.check_val_every_n_epoch=2",
-                 f"--results={out}"]) is None
+    assert (
+        main(
+            [
+                "fit",
+                "--config",
+                TINY,
+                "--trainer.logger=false",
+                "--trainer.check_val_every_n_epoch=2",
+                f"--results={out}",
+            ]
+        )
+        is None
+    )
     results = json.loads(out.read_text())
-    for key in ("val/AP", "val/PCK@0.05", "val/baseline/AP", "val/baseline/PCK@0.05", "val/baseline/PCK@0.2",
-                "val/swap_rate"):
+    for key in (
+        "val/AP",
+        "val/PCK@0.05",
+        "val/baseline/AP",
+        "val/baseline/PCK@0.05",
+        "val/baseline/PCK@0.2",
+        "val/swap_rate",
+    ):
         assert key in results and results[key] is not None, key
     assert 0.0 <= results["val/swap_rate"] <= 1.0
     # the baseline is the mean training pose: it finds some joints at the coarse threshold, few at the fine one
@@ -41,8 +58,17 @@ def test_shortened_run_still_validates_and_logs_the_baseline(in_tmp, capsys):
 def test_monitored_metric_never_computed_warns(in_tmp):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        main(["fit", "--config", TINY, "--trainer.logger=false", "--trainer.limit_val_batches=0",
-              "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-              "--trainer.callbacks.monitor=val/AP", "--trainer.callbacks.mode=max"])
+        main(
+            [
+                "fit",
+                "--config",
+                TINY,
+                "--trainer.logger=false",
+                "--trainer.limit_val_batches=0",
+                "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+                "--trainer.callbacks.monitor=val/AP",
+                "--trainer.callbacks.mode=max",
+            ]
+        )
     messages = [str(w.message) for w in caught]
     assert any("monitors 'val/AP'" in m and "never computed" in m for m in messages), messages

@@ -67,11 +67,13 @@ class ConstantBaseline(Callback):
             self._done = True
             self.metrics = self.compute(trainer.datamodule)
             if self.metrics:
-                shown = " ".join(f"{self.eval_split}/baseline/{k}={self.metrics[k]:.4f}" for k in _SHOWN
-                                 if k in self.metrics)
+                shown = " ".join(
+                    f"{self.eval_split}/baseline/{k}={self.metrics[k]:.4f}" for k in _SHOWN if k in self.metrics
+                )
                 # on its own console line (stdout, rank 0), next to the epoch summaries
-                console_line(f"constant-predictor baseline (mean training pose placed in each {self.eval_split} "
-                             f"GT box): {shown}")
+                console_line(
+                    f"constant-predictor baseline (mean training pose placed in each {self.eval_split} GT box): {shown}"
+                )
         if not self.metrics:
             return
         # logged with every validation (a flat line next to the model's curves); computed once

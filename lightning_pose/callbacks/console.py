@@ -22,8 +22,16 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 __all__ = ["EpochSummary", "quiet_console", "console_line"]
 
-_HEADLINE = ("val/PCK@0.2", "val/PCK@0.05", "val/PCKh@0.5", "val/PCKh@0.1", "val/AP", "val/AIC_score", "val/swap_rate",
-             "val/loss")
+_HEADLINE = (
+    "val/PCK@0.2",
+    "val/PCK@0.05",
+    "val/PCKh@0.5",
+    "val/PCKh@0.1",
+    "val/AP",
+    "val/AIC_score",
+    "val/swap_rate",
+    "val/loss",
+)
 _TABLE_EXTRA = ("AP50", "AP75", "AR")
 
 
@@ -37,8 +45,11 @@ _FILTER = _DropTips()
 
 def quiet_console() -> None:
     """Silence Lightning's per-run tips and library-internal deprecation noise (idempotent)."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "lightning_utilities.core.rank_zero"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning_utilities.core.rank_zero",
+    ):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
@@ -149,8 +160,10 @@ def _run_lines(trainer: Trainer) -> list[str]:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             run: Any = logger._experiment
             run_dir = getattr(run, "dir", None)
-            offline = getattr(getattr(run, "settings", None), "_offline", False) or \
-                getattr(logger, "resolved_mode", "") == "offline"
+            offline = (
+                getattr(getattr(run, "settings", None), "_offline", False)
+                or getattr(logger, "resolved_mode", "") == "offline"
+            )
             if run_dir and offline:
                 out.append(f"  W&B (offline): upload with `wandb sync {Path(run_dir).parent}`")
             elif getattr(run, "url", None):

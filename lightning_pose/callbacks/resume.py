@@ -49,8 +49,17 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning_pose.errors import CheckpointError
 
 __all__ = [
-    "CHECKPOINT_KEY", "ResumeState", "RunIdentity", "capture_rng_state", "restore_rng_state", "read_run_identity",
-    "find_last_checkpoint", "resolve_checkpoint", "ensure_last_checkpoint", "LastEpochCheckpoint", "task_name",
+    "CHECKPOINT_KEY",
+    "ResumeState",
+    "RunIdentity",
+    "capture_rng_state",
+    "restore_rng_state",
+    "read_run_identity",
+    "find_last_checkpoint",
+    "resolve_checkpoint",
+    "ensure_last_checkpoint",
+    "LastEpochCheckpoint",
+    "task_name",
 ]
 
 #: top-level key of the lightning_pose entries in a checkpoint
@@ -85,8 +94,13 @@ def capture_rng_state() -> dict[str, Any]:
     version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": {"version": int(version), "state": [int(v) for v in py_state], "gauss": py_gauss},
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -98,8 +112,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     """Put back the states of :func:`capture_rng_state`."""
     torch.set_rng_state(state["torch"])
     npst = state["numpy"]
-    np.random.set_state((npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
-                         npst["cached_gaussian"]))
+    np.random.set_state(
+        (npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
     py = state["python"]
     random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -159,13 +174,17 @@ class ResumeState(Callback):
         # states) draws nothing; the uninterrupted run draws nothing between its save and its next iterator either.
         entry = checkpoint.get(CHECKPOINT_KEY)
         if not isinstance(entry, dict) or "rng" not in entry:
-            rank_zero_warn("the checkpoint holds no random states (not written by lightning-pose): the resumed run "
-                           "draws a different data order and augmentation than an uninterrupted one")
+            rank_zero_warn(
+                "the checkpoint holds no random states (not written by lightning-pose): the resumed run "
+                "draws a different data order and augmentation than an uninterrupted one"
+            )
             return
         if not entry.get("epoch_end", False):
-            rank_zero_warn("resuming from a mid-epoch checkpoint: global step and schedules continue exactly, but "
-                           "Lightning restarts the epoch's data iterator, so the rest of the epoch sees other batches "
-                           "than an uninterrupted run")
+            rank_zero_warn(
+                "resuming from a mid-epoch checkpoint: global step and schedules continue exactly, but "
+                "Lightning restarts the epoch's data iterator, so the rest of the epoch sees other batches "
+                "than an uninterrupted run"
+            )
             return
         restore_rng_state(entry["rng"])
         # Lightning creates the first iterator of a resumed run (and prefetches a batch) before on_train_epoch_start:
@@ -195,9 +214,17 @@ class LastEpochCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, dirpath: str | Path | None = None) -> None:
-        super().__init__(dirpath=dirpath, filename=self.CHECKPOINT_NAME_LAST, monitor=None, save_top_k=1,
-                         save_last=False, every_n_epochs=1, save_on_train_epoch_end=True,
-                         enable_version_counter=False, auto_insert_metric_name=False)
+        super().__init__(
+            dirpath=dirpath,
+            filename=self.CHECKPOINT_NAME_LAST,
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            every_n_epochs=1,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+            auto_insert_metric_name=False,
+        )
 
 
 def ensure_last_checkpoint(trainer: Trainer) -> LastEpochCheckpoint | None:
@@ -245,8 +272,9 @@ def read_run_identity(path: str | Path) -> RunIdentity | None:
     if isinstance(run, dict):
         return RunIdentity(**{k: run.get(k) for k in ("run_id", "project", "name", "task")})
     if path.parent.name == "checkpoints" and path.parent.parent.name:
-        return RunIdentity(run_id=path.parent.parent.name, project=path.parent.parent.parent.name or None,
-                           recorded=False)
+        return RunIdentity(
+            run_id=path.parent.parent.name, project=path.parent.parent.parent.name or None, recorded=False
+        )
     return None
 
 
@@ -256,11 +284,13 @@ def _last_files(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_file() and _LAST.match(p.name)]
 
 
-def find_last_checkpoint(folders: list[Path], *, name: str | None, task: str | None,
-                         match_name: bool = True) -> Path | None:
+def find_last_checkpoint(
+    folders: list[Path], *, name: str | None, task: str | None, match_name: bool = True
+) -> Path | None:
     """Newest ``last*.ckpt`` in ``folders`` whose recorded run has this ``name`` (when ``match_name``) and task."""
-    files = sorted({p for folder in folders for p in _last_files(folder)}, key=lambda p: p.stat().st_mtime,
-                   reverse=True)
+    files = sorted(
+        {p for folder in folders for p in _last_files(folder)}, key=lambda p: p.stat().st_mtime, reverse=True
+    )
     for path in files:
         try:
             identity = read_run_identity(path)
@@ -312,14 +342,19 @@ def resolve_checkpoint(trainer: Trainer, ckpt_path: Any, *, subcommand: str, tas
         name = _configured_name(logger) if logger is not None else None
         path = find_last_checkpoint(folders, name=name, task=task, match_name=logger is not None)
         if path is None:
-            hint = ("" if trainer.checkpoint_callbacks else
-                    "; checkpointing is off (trainer.enable_checkpointing: false), so runs leave no last.ckpt")
-            who = ("run" if logger is None else f"run named {name!r}" if name is not None
-                   else "run without a logger name")
+            hint = (
+                ""
+                if trainer.checkpoint_callbacks
+                else "; checkpointing is off (trainer.enable_checkpointing: false), so runs leave no last.ckpt"
+            )
+            who = (
+                "run" if logger is None else f"run named {name!r}" if name is not None else "run without a logger name"
+            )
             short = task.rsplit(".", 1)[-1] if task else "task"
             raise CheckpointError(
                 f"--ckpt_path last: nothing to resume: no last*.ckpt of a {short} {who} in {where}{hint} "
-                f"(start the run without --ckpt_path, or give the checkpoint file)")
+                f"(start the run without --ckpt_path, or give the checkpoint file)"
+            )
     else:
         path = Path(str(ckpt_path)).expanduser()
         if not path.is_file():
@@ -333,6 +368,7 @@ def resolve_checkpoint(trainer: Trainer, ckpt_path: Any, *, subcommand: str, tas
                 logger._id = logger._wandb_init["id"] = identity.run_id
             rank_zero_info(f"resuming W&B run {identity.run_id} of project {identity.project!r} from {path}")
         else:
-            rank_zero_info(f"{path} is not from a W&B run of project {logger.name!r}: training continues from it "
-                           "in a new W&B run")
+            rank_zero_info(
+                f"{path} is not from a W&B run of project {logger.name!r}: training continues from it in a new W&B run"
+            )
     return str(path)

@@ -32,15 +32,24 @@ class SwapRateMonitor(Callback):
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._parts = []
 
-    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if not isinstance(outputs, dict) or "coords_image" not in outputs:
             return
         if not all(k in batch for k in ("gt_keypoints", "bbox")):
             return
-        part = {"pred": outputs["coords_image"].detach().cpu().double().numpy(),
-                "gt": batch["gt_keypoints"].detach().cpu().double().numpy(),
-                "bbox": batch["bbox"].detach().cpu().double().numpy()}
+        part = {
+            "pred": outputs["coords_image"].detach().cpu().double().numpy(),
+            "gt": batch["gt_keypoints"].detach().cpu().double().numpy(),
+            "bbox": batch["bbox"].detach().cpu().double().numpy(),
+        }
         for key in ("ann_id", "image_id", "sample_id"):
             if key in batch:
                 part[key] = batch[key].detach().cpu().numpy()
@@ -60,7 +69,7 @@ class SwapRateMonitor(Callback):
             keep = np.sort(first)
             cat = {k: v[keep] for k, v in cat.items()}
         self.last = cat
-        pairs = list(getattr(pl_module, "keypoint_set").flip_pairs)
+        pairs = list(pl_module.keypoint_set.flip_pairs)
         if not pairs:
             return
         stats = left_right_swaps(cat["pred"], cat["gt"], cat["bbox"], pairs)

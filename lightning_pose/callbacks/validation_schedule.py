@@ -20,7 +20,11 @@ class ValidateLastEpoch(Callback):
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         every = trainer.check_val_every_n_epoch
-        last = trainer.max_epochs is not None and trainer.max_epochs > 0 and trainer.current_epoch == trainer.max_epochs - 1
+        last = (
+            trainer.max_epochs is not None
+            and trainer.max_epochs > 0
+            and trainer.current_epoch == trainer.max_epochs - 1
+        )
         if last and every is not None and every > 1 and (trainer.current_epoch + 1) % every != 0:
             # the epoch loop reads this attribute at the end of every epoch
             trainer.check_val_every_n_epoch = 1
@@ -31,6 +35,8 @@ class ValidateLastEpoch(Callback):
             if isinstance(cb, (ModelCheckpoint, EarlyStopping)):
                 key = cb.monitor
                 if key and key not in computed:
-                    rank_zero_warn(f"{type(cb).__name__} monitors {key!r} but this run never computed it (no "
-                                   f"validation ran, or the metric is not logged for this dataset); no best "
-                                   f"checkpoint was selected by it")
+                    rank_zero_warn(
+                        f"{type(cb).__name__} monitors {key!r} but this run never computed it (no "
+                        f"validation ran, or the metric is not logged for this dataset); no best "
+                        f"checkpoint was selected by it"
+                    )

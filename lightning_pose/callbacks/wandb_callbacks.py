@@ -27,8 +27,13 @@ __all__ = ["WandbPoseCallback", "RunConfigSaver", "run_directory", "run_name", "
 
 #: goals of the metrics dashboards compare methods on (in order of preference for the primary metric)
 HEADLINE_METRICS = {
-    "val/AP": "max", "val/PCKh@0.5": "max", "val/AIC_score": "max", "val/PCK@0.2": "max",
-    "val/PCKh@0.1": "max", "val/PCK@0.05": "max", "val/loss": "min",
+    "val/AP": "max",
+    "val/PCKh@0.5": "max",
+    "val/AIC_score": "max",
+    "val/PCK@0.2": "max",
+    "val/PCKh@0.1": "max",
+    "val/PCK@0.05": "max",
+    "val/loss": "min",
 }
 
 #: the primary metric of each dataset (what `best/epoch` refers to; the demo configs select on PCK@0.2)
@@ -89,14 +94,19 @@ def prepare_wandb_loggers(loggers: list, pl_module: LightningModule, datamodule:
     for logger in loggers:
         if isinstance(logger, WandbLogger) and hasattr(logger, "set_defaults"):
             tags = [str(facts[k]) for k in ("dataset", "backbone") if k in facts]
-            logger.set_defaults(group=str(facts["method"]), job_type=stage, tags=tags, name=run_name(facts),
-                                fields=_name_fields(facts))
+            logger.set_defaults(
+                group=str(facts["method"]), job_type=stage, tags=tags, name=run_name(facts), fields=_name_fields(facts)
+            )
 
 
 def _name_fields(facts: dict[str, Any]) -> dict[str, str]:
     size = facts.get("input_size")
-    return {"method": str(facts.get("method", "")), "dataset": str(facts.get("dataset", "")),
-            "backbone": str(facts.get("backbone", "")), "input_size": f"{size[0]}x{size[1]}" if size else ""}
+    return {
+        "method": str(facts.get("method", "")),
+        "dataset": str(facts.get("dataset", "")),
+        "backbone": str(facts.get("backbone", "")),
+        "input_size": f"{size[0]}x{size[1]}" if size else "",
+    }
 
 
 def run_directory(trainer: Trainer) -> Path:
@@ -118,8 +128,9 @@ class WandbPoseCallback(Callback):
         measure_speed: time the inference (images/s) at the end of each job; off for reproducible summaries.
     """
 
-    def __init__(self, num_images: int = 8, num_worst: int = 4, log_every_n_epochs: int = 1,
-                 measure_speed: bool = True) -> None:
+    def __init__(
+        self, num_images: int = 8, num_worst: int = 4, log_every_n_epochs: int = 1, measure_speed: bool = True
+    ) -> None:
         self.num_images = int(num_images)
         self.num_worst = int(num_worst)
         self.log_every_n_epochs = max(1, int(log_every_n_epochs))
@@ -175,14 +186,25 @@ class WandbPoseCallback(Callback):
 
     # ------------------------------------------------------------------ validation images
     def _drawing(self, trainer: Trainer) -> bool:
-        return (not trainer.sanity_checking and trainer.is_global_zero and bool(_wandb_loggers(trainer))
-                and trainer.current_epoch % self.log_every_n_epochs == 0)
+        return (
+            not trainer.sanity_checking
+            and trainer.is_global_zero
+            and bool(_wandb_loggers(trainer))
+            and trainer.current_epoch % self.log_every_n_epochs == 0
+        )
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._images.reset()
 
-    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if self._drawing(trainer) and isinstance(outputs, dict) and "coords_input" in outputs:
             self._images.add_batch(batch, outputs)
 

@@ -24,11 +24,11 @@ FULL_IMAGE_MAX_HEIGHT = 256
 
 @dataclass
 class _Sample:
-    crop: np.ndarray          # (H_in, W_in, 3) uint8 RGB
-    gt_crop: np.ndarray       # (K, 3) input frame
-    pred_crop: np.ndarray     # (K, 2) input frame
-    gt_image: np.ndarray      # (K, 3) image frame
-    pred_image: np.ndarray    # (K, 2) image frame
+    crop: np.ndarray  # (H_in, W_in, 3) uint8 RGB
+    gt_crop: np.ndarray  # (K, 3) input frame
+    pred_crop: np.ndarray  # (K, 2) input frame
+    gt_image: np.ndarray  # (K, 3) image frame
+    pred_image: np.ndarray  # (K, 2) image frame
     sample_id: int
     error: float
 
@@ -72,8 +72,11 @@ class ValidationImages:
             return
         pred_img = _np(outputs["coords_image"]) if "coords_image" in outputs else None
         gt_img = _np(batch["gt_keypoints"]) if "gt_keypoints" in batch else None
-        errors = (normalized_errors(pred_img, gt_img, _np(batch["bbox"]))
-                  if pred_img is not None and gt_img is not None and "bbox" in batch else None)
+        errors = (
+            normalized_errors(pred_img, gt_img, _np(batch["bbox"]))
+            if pred_img is not None and gt_img is not None and "bbox" in batch
+            else None
+        )
         n = batch["image"].shape[0]
         need_first = max(0, self.num_images - len(self.first))
         candidates = set(range(min(need_first, n)))
@@ -92,24 +95,30 @@ class ValidationImages:
         k = gt_crop.shape[1]
         for i in sorted(candidates):
             sample = _Sample(
-                crop=denormalize_image(images[i]), gt_crop=gt_crop[i], pred_crop=pred_crop[i],
+                crop=denormalize_image(images[i]),
+                gt_crop=gt_crop[i],
+                pred_crop=pred_crop[i],
                 gt_image=gt_img[i] if gt_img is not None else np.zeros((k, 3)),
                 pred_image=pred_img[i] if pred_img is not None else np.full((k, 2), np.nan),
-                sample_id=int(ids[i]), error=float(errors[i]) if errors is not None else float("nan"))
+                sample_id=int(ids[i]),
+                error=float(errors[i]) if errors is not None else float("nan"),
+            )
             if i < need_first:
                 self.first.append(sample)
             if errors is not None and self.num_worst and np.isfinite(sample.error):
                 self.worst.append(sample)
                 self.worst.sort(key=lambda s: -s.error)
-                del self.worst[self.num_worst:]
+                del self.worst[self.num_worst :]
 
     def render(self, keypoint_set: KeypointSet, dataset: Any = None) -> dict[str, tuple[list[np.ndarray], list[str]]]:
         """``{"val/examples": crops, "val/full_images": full images, "val/worst": worst crops}`` as lists of
         ``(H, W, 3)`` uint8 panels with captions. Full images need ``dataset.load_image(sample_id)``."""
         out: dict[str, tuple[list[np.ndarray], list[str]]] = {}
         if self.first:
-            out["val/examples"] = ([self._crop_panel(s, keypoint_set) for s in self.first],
-                                   ["ground truth | prediction"] * len(self.first))
+            out["val/examples"] = (
+                [self._crop_panel(s, keypoint_set) for s in self.first],
+                ["ground truth | prediction"] * len(self.first),
+            )
         if self.first and dataset is not None and hasattr(dataset, "load_image"):
             panels, captions = [], []
             for s in self.first:
@@ -120,8 +129,10 @@ class ValidationImages:
             if panels:
                 out["val/full_images"] = (panels, captions)
         if self.worst:
-            out["val/worst"] = ([self._crop_panel(s, keypoint_set) for s in self.worst],
-                                [f"sample {s.sample_id}: error {s.error:.3f} x box size" for s in self.worst])
+            out["val/worst"] = (
+                [self._crop_panel(s, keypoint_set) for s in self.worst],
+                [f"sample {s.sample_id}: error {s.error:.3f} x box size" for s in self.worst],
+            )
         return out
 
     @staticmethod

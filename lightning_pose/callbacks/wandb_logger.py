@@ -33,8 +33,16 @@ from lightning_pose.wandb_mode import resolve_wandb_mode, wandb_credentials_conf
 __all__ = ["PoseWandbLogger", "wandb_credentials_configured", "resolve_wandb_mode", "COMPARISON_KEYS"]
 
 #: hyper-parameters logged at the root of the W&B config (what dashboards group, filter and plot by)
-COMPARISON_KEYS = ("method", "backbone", "input_size", "num_keypoints", "batch_size", "sigma", "flip_test",
-                   "warmup_steps")
+COMPARISON_KEYS = (
+    "method",
+    "backbone",
+    "input_size",
+    "num_keypoints",
+    "batch_size",
+    "sigma",
+    "flip_test",
+    "warmup_steps",
+)
 
 
 class PoseWandbLogger(WandbLogger):
@@ -92,8 +100,15 @@ class PoseWandbLogger(WandbLogger):
                 f"{Path(save_dir) / 'wandb'}. Upload later with `wandb sync {Path(save_dir) / 'wandb'}/offline-run-*`."
             )
 
-    def set_defaults(self, *, group: str | None = None, job_type: str | None = None, tags: list[str] | None = None,
-                     name: str | None = None, fields: dict[str, str] | None = None) -> None:
+    def set_defaults(
+        self,
+        *,
+        group: str | None = None,
+        job_type: str | None = None,
+        tags: list[str] | None = None,
+        name: str | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
         """Fill group/job_type/tags/name before the run is created (no effect once it exists).
 
         ``name`` is used when none is configured; a configured name may hold ``{method}``, ``{dataset}``,
@@ -167,6 +182,8 @@ class PoseWandbLogger(WandbLogger):
             run_dir = getattr(self._experiment, "dir", None)
             if run_dir and getattr(self, "_continued", False):
                 segments = Path(run_dir).parent.parent / f"offline-run-*-{self._experiment.id}"
-                rank_zero_info(f"W&B offline run {self._experiment.id} continued; upload all its segments with: "
-                               f"wandb sync {segments}")
+                rank_zero_info(
+                    f"W&B offline run {self._experiment.id} continued; upload all its segments with: "
+                    f"wandb sync {segments}"
+                )
             # (a fresh offline run's sync command is printed by the console's final summary)

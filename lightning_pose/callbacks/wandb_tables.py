@@ -57,13 +57,15 @@ def log_result_tables(run: Any, values: dict[str, float], keypoint_set: Keypoint
         logged[f"{split}/per_joint"] = table
         bar_metric = columns[-1]
         logged[f"{split}/per_joint_{bar_metric}"] = wandb.plot.bar(
-            table, "joint", bar_metric, title=f"{split} {bar_metric} per joint")
+            table, "joint", bar_metric, title=f"{split} {bar_metric} per joint"
+        )
     curve = threshold_curve(values, split)
     if curve:
         table = wandb.Table(columns=["metric", "threshold", "value"], data=[list(r) for r in curve])
         logged[f"{split}/pck_curve"] = table
         logged[f"{split}/pck_curve_plot"] = wandb.plot.line(
-            table, "threshold", "value", stroke="metric", title=f"{split} PCK vs threshold")
+            table, "threshold", "value", stroke="metric", title=f"{split} PCK vs threshold"
+        )
     if logged:
         run.log(logged)
     return sorted(logged)

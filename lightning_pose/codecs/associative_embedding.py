@@ -142,13 +142,12 @@ def max_filter(maps: Tensor, kernel: int) -> Tensor:
         return maps
     h, w = maps.shape[-2:]
     padded = maps.new_full((*maps.shape[:-2], h + 2 * r, w + 2 * r), float("-inf"))
-    padded[..., r:r + h, r:r + w] = maps
+    padded[..., r : r + h, r : r + w] = maps
     rows = _running_max(padded, kernel, w, padded.dim() - 1)  # (..., H + 2r, W)
     return _running_max(rows, kernel, h, rows.dim() - 2)
 
 
-def nms_topk(heatmaps: Tensor, tags: Tensor, top_k: int, nms_kernel: int = 5
-             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def nms_topk(heatmaps: Tensor, tags: Tensor, top_k: int, nms_kernel: int = 5) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Heatmap NMS by max-pooling and the ``top_k`` candidates per joint.
 
     Args:
@@ -173,8 +172,9 @@ def nms_topk(heatmaps: Tensor, tags: Tensor, top_k: int, nms_kernel: int = 5
     return scores, index % w, torch.div(index, w, rounding_mode="floor"), cand
 
 
-def _quarter(maps: np.ndarray, px: np.ndarray, py: np.ndarray, channel: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
+def _quarter(
+    maps: np.ndarray, px: np.ndarray, py: np.ndarray, channel: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Quarter offset towards the higher neighbour (heatmap frame): ``maps`` ``(H, W)``, or ``(C, H, W)`` with the
     ``channel`` of every point; ``px, py`` integer pixels. Returns float ``x, y``."""
     h, w = maps.shape[-2:]
@@ -332,8 +332,10 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         self.joint_order = order
 
     def __repr__(self) -> str:
-        return (f"AssociativeEmbeddingCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-                f"K={self.num_keypoints}, sigma={self.sigma}, unbiased={self.unbiased})")
+        return (
+            f"AssociativeEmbeddingCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+            f"K={self.num_keypoints}, sigma={self.sigma}, unbiased={self.unbiased})"
+        )
 
     def stride(self, heatmap_size: Sequence[int] | None = None) -> tuple[float, float]:
         """Input pixels per heatmap pixel ``(s_x, s_y)``."""
@@ -341,8 +343,13 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         return self.input_size[0] / w, self.input_size[1] / h
 
     # ------------------------------------------------------------------ targets
-    def encode(self, keypoints: Tensor, num_persons: Tensor | None = None, mask: Tensor | None = None,
-               heatmap_size: Sequence[int] | None = None) -> dict[str, Tensor]:
+    def encode(
+        self,
+        keypoints: Tensor,
+        num_persons: Tensor | None = None,
+        mask: Tensor | None = None,
+        heatmap_size: Sequence[int] | None = None,
+    ) -> dict[str, Tensor]:
         """Targets of a batch: ``{"heatmaps", "mask", "tag_index", "tag_valid"}`` (the fields of
         :class:`AETargets`, heatmap frame).
 
@@ -367,8 +374,10 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         bad = labelled & ~torch.isfinite(kp[..., :2]).all(dim=-1)
         if bool(bad.any()):
             bi, ni, ki = (int(i) for i in bad.nonzero()[0])
-            raise ValueError(f"encode: keypoint {ki} of person {ni} in sample {bi} is labelled but has non-finite "
-                             f"coordinates {kp[bi, ni, ki, :2].tolist()}")
+            raise ValueError(
+                f"encode: keypoint {ki} of person {ni} in sample {bi} is labelled but has non-finite "
+                f"coordinates {kp[bi, ni, ki, :2].tolist()}"
+            )
         kp = torch.where(labelled[..., None], kp, torch.zeros_like(kp))
         pos = torch.stack([kp[..., 0] / s_x, kp[..., 1] / s_y], dim=-1)  # (B, N, K, 2) heatmap frame
         nearest = torch.floor(pos + 0.5)
@@ -399,8 +408,9 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         return (mask[:, ys][:, :, xs] > 0).float()
 
     # ------------------------------------------------------------------ flip / multi-scale
-    def flip_back(self, heatmaps: Tensor, tags: Tensor, flip_indices: Sequence[int], input_width: int | None = None
-                  ) -> tuple[Tensor, Tensor]:
+    def flip_back(
+        self, heatmaps: Tensor, tags: Tensor, flip_indices: Sequence[int], input_width: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Outputs of the flipped input -> aligned with the unflipped input (channels permuted, exact shift).
 
         Args: ``heatmaps (B, K, H, W)``, ``tags (B, K, L, H, W)`` or ``(B, K * L, H, W)``; ``input_width`` of the
@@ -417,8 +427,15 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         t = shift_maps_x(t, shift, interpolation="linear", border="replicate")
         return hm, t
 
-    def merge_flip(self, heatmaps: Tensor, tags: Tensor, flipped_heatmaps: Tensor, flipped_tags: Tensor,
-                   flip_indices: Sequence[int], input_width: int | None = None) -> tuple[Tensor, Tensor]:
+    def merge_flip(
+        self,
+        heatmaps: Tensor,
+        tags: Tensor,
+        flipped_heatmaps: Tensor,
+        flipped_tags: Tensor,
+        flip_indices: Sequence[int],
+        input_width: int | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """Flip test: heatmaps averaged, tags concatenated along L -> ``(B, K, H, W)``, ``(B, K, 2L, H, W)``."""
         hm_b, t_b = self.flip_back(flipped_heatmaps, flipped_tags, flip_indices, input_width)
         t = split_tags(tags, self.num_keypoints).to(t_b.dtype)
@@ -480,9 +497,15 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
             qx, qy = _quarter(hm_np[b], px_np[b].reshape(-1), py_np[b].reshape(-1), kk)
             xy = np.stack([qx, qy], axis=-1).reshape(k, -1, 2)
             joints, person_tags = group_joints(
-                cand_np[b], scores_np[b], xy, self.joint_order, detection_threshold=self.detection_threshold,
-                tag_threshold=self.tag_threshold, use_detection_val=self.use_detection_val,
-                max_people=self.max_people)
+                cand_np[b],
+                scores_np[b],
+                xy,
+                self.joint_order,
+                detection_threshold=self.detection_threshold,
+                tag_threshold=self.tag_threshold,
+                use_detection_val=self.use_detection_val,
+                max_people=self.max_people,
+            )
             person_scores = joints[:, :, 2].mean(axis=1) if len(joints) else np.zeros(0)
             order = np.argsort(-person_scores, kind="stable")[: self.max_people]
             joints, person_tags, person_scores = joints[order], person_tags[order], person_scores[order]
@@ -495,8 +518,9 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
             out.append(AEPersons(kp, person_scores, person_tags))
         return out
 
-    def _refine(self, heatmaps: np.ndarray, tags: np.ndarray, joints: np.ndarray, person_tags: np.ndarray
-                ) -> np.ndarray:
+    def _refine(
+        self, heatmaps: np.ndarray, tags: np.ndarray, joints: np.ndarray, person_tags: np.ndarray
+    ) -> np.ndarray:
         """Fill missing joints (score 0) at ``argmax(h_k - round(||tag_k - person tag||))`` when ``h_k > 0``.
 
         ``heatmaps (K, H, W)``, ``tags (K, L, H, W)``, ``joints (P, K, 3)`` heatmap frame, ``person_tags (P, L)``.
@@ -532,8 +556,13 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         return joints
 
 
-def resample_maps(maps: Tensor, src_stride: Sequence[float], dst_stride: Sequence[float], dst_size: Sequence[int],
-                  image_scale: Sequence[float] = (1.0, 1.0)) -> Tensor:
+def resample_maps(
+    maps: Tensor,
+    src_stride: Sequence[float],
+    dst_stride: Sequence[float],
+    dst_size: Sequence[int],
+    image_scale: Sequence[float] = (1.0, 1.0),
+) -> Tensor:
     """Resample convention-A maps onto another grid of the same input frame (bilinear, border values replicated).
 
     ``maps (..., h, w)`` were computed at stride ``src_stride`` on an input resized by ``image_scale = (r_x, r_y)``
@@ -547,8 +576,10 @@ def resample_maps(maps: Tensor, src_stride: Sequence[float], dst_stride: Sequenc
     w_d, h_d = int(dst_size[0]), int(dst_size[1])
     flat = maps.reshape(1, -1, h, w)
     axes = []
-    for n_dst, n_src, s_d, s_s, r in ((w_d, w, dst_stride[0], src_stride[0], image_scale[0]),
-                                      (h_d, h, dst_stride[1], src_stride[1], image_scale[1])):
+    for n_dst, n_src, s_d, s_s, r in (
+        (w_d, w, dst_stride[0], src_stride[0], image_scale[0]),
+        (h_d, h, dst_stride[1], src_stride[1], image_scale[1]),
+    ):
         i = torch.arange(n_dst, device=maps.device, dtype=torch.float64)
         u = (i * s_d + 0.5 - 0.5 / r) * r / s_s
         # align_corners=True: normalised -1 / +1 are the centres of the first / last source pixel

@@ -187,4 +187,3 @@ def dark_refine(
     x = (cx.to(dtype) + step_x).clamp(pxf - max_offset, pxf + max_offset)
     y = (cy.to(dtype) + step_y).clamp(pyf - max_offset, pyf + max_offset)
     return torch.where(ok, x, pxf), torch.where(ok, y, pyf)
-

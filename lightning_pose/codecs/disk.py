@@ -83,8 +83,10 @@ class DiskCodec:
         """
         check_maps(probs, "DiskCodec.decode")
         if tuple(probs.shape[-2:]) != (self.heatmap_size[1], self.heatmap_size[0]):
-            raise ValueError(f"DiskCodec.decode: maps are {tuple(probs.shape[-2:])} (H, W) but the codec expects "
-                             f"{(self.heatmap_size[1], self.heatmap_size[0])}")
+            raise ValueError(
+                f"DiskCodec.decode: maps are {tuple(probs.shape[-2:])} (H, W) but the codec expects "
+                f"{(self.heatmap_size[1], self.heatmap_size[0])}"
+            )
         px, py, scores = heatmap_maximum(probs)
         x, y = quarter_offset(probs, px, py)
         sx, sy = self.stride

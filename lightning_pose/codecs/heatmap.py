@@ -28,9 +28,7 @@ __all__ = ["HeatmapCodec", "gaussian_heatmaps", "background_channel"]
 DECODERS = ("argmax", "quarter", "dark")
 
 
-def gaussian_heatmaps(
-    centres: Tensor, valid: Tensor, heatmap_size: Size, sigma: float
-) -> tuple[Tensor, Tensor]:
+def gaussian_heatmaps(centres: Tensor, valid: Tensor, heatmap_size: Size, sigma: float) -> tuple[Tensor, Tensor]:
     """Unnormalised Gaussians (peak 1) truncated to a square window of radius ``3 * sigma``.
 
     Args:

@@ -31,8 +31,11 @@ __all__ = ["HybridCodec", "HYBRID_DECODE_MODES", "HYBRID_BRANCHES"]
 
 HYBRID_DECODE_MODES = ("fuse", "heatmap", "coords", "detection")
 #: branch name -> the target keys :meth:`HybridCodec.encode` returns for it
-HYBRID_BRANCHES = {"det": ("disks", "disk_weights"), "reg": ("heatmaps", "heatmap_weights"),
-                   "coords": ("coords", "coord_weights")}
+HYBRID_BRANCHES = {
+    "det": ("disks", "disk_weights"),
+    "reg": ("heatmaps", "heatmap_weights"),
+    "coords": ("coords", "coord_weights"),
+}
 
 
 class HybridCodec:
@@ -48,8 +51,15 @@ class HybridCodec:
 
     target_keys = tuple(k for keys in HYBRID_BRANCHES.values() for k in keys)
 
-    def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], *, sigma: float = 2.0,
-                 disk_radius: float = 1.5, decode_mode: str = "fuse") -> None:
+    def __init__(
+        self,
+        input_size: Sequence[int],
+        heatmap_size: Sequence[int],
+        *,
+        sigma: float = 2.0,
+        disk_radius: float = 1.5,
+        decode_mode: str = "fuse",
+    ) -> None:
         if decode_mode not in HYBRID_DECODE_MODES:
             raise ValueError(f"decode_mode must be one of {HYBRID_DECODE_MODES}, got {decode_mode!r}")
         self.input_size = as_size(input_size, "HybridCodec input_size")
@@ -60,8 +70,10 @@ class HybridCodec:
         self.coords = RegressionCodec(self.input_size)
 
     def __repr__(self) -> str:
-        return (f"HybridCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-                f"sigma={self.heatmap.sigma}, disk_radius={self.disk.radius}, decode_mode={self.decode_mode!r})")
+        return (
+            f"HybridCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+            f"sigma={self.heatmap.sigma}, disk_radius={self.disk.radius}, decode_mode={self.decode_mode!r})"
+        )
 
     def encode(self, keypoints: Tensor, branches: Sequence[str] = ("det", "reg", "coords")) -> dict[str, Tensor]:
         """Targets of the requested branches (all by default).
@@ -77,8 +89,9 @@ class HybridCodec:
         """
         unknown = [b for b in branches if b not in HYBRID_BRANCHES]
         if unknown:
-            raise ValueError(f"HybridCodec.encode: unknown branches {unknown}, expected a subset of "
-                             f"{tuple(HYBRID_BRANCHES)}")
+            raise ValueError(
+                f"HybridCodec.encode: unknown branches {unknown}, expected a subset of {tuple(HYBRID_BRANCHES)}"
+            )
         out: dict[str, Tensor] = {}
         if "det" in branches:
             t = self.disk.encode(keypoints)
@@ -91,8 +104,9 @@ class HybridCodec:
             out.update(coords=t["coords"], coord_weights=t["weights"])
         return out
 
-    def merge_flip(self, outputs: dict[str, Tensor], flipped: dict[str, Tensor],
-                   flip_indices: Sequence[int]) -> dict[str, Tensor]:
+    def merge_flip(
+        self, outputs: dict[str, Tensor], flipped: dict[str, Tensor], flip_indices: Sequence[int]
+    ) -> dict[str, Tensor]:
         """Flip test: ``det_prob`` (sigmoid of ``det``, merged as *probabilities* since flip-back interpolates),
         ``reg`` and ``coords`` averaged with their flipped-back counterparts (exact convention-A shift)."""
         det_prob = torch.sigmoid(outputs["det"].float())

@@ -83,22 +83,34 @@ class IntegralCodec:
 
     target_keys: tuple[str, ...] = ("coords", "weights")
 
-    def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], *, beta: float = 1.0,
-                 debias: bool = False, heatmap_sigma: float | None = None) -> None:
+    def __init__(
+        self,
+        input_size: Sequence[int],
+        heatmap_size: Sequence[int],
+        *,
+        beta: float = 1.0,
+        debias: bool = False,
+        heatmap_sigma: float | None = None,
+    ) -> None:
         self.input_size = as_size(input_size, "IntegralCodec input_size")
         self.heatmap_size = as_size(heatmap_size, "IntegralCodec heatmap_size")
         if not (math.isfinite(float(beta)) and float(beta) > 0):
             raise ValueError(f"IntegralCodec: beta must be a positive finite number, got {beta!r}")
         self.beta, self.debias = float(beta), bool(debias)
         self.regression = RegressionCodec(self.input_size)
-        self.heatmap = (None if heatmap_sigma is None
-                        else HeatmapCodec(self.input_size, self.heatmap_size, sigma=float(heatmap_sigma)))
+        self.heatmap = (
+            None
+            if heatmap_sigma is None
+            else HeatmapCodec(self.input_size, self.heatmap_size, sigma=float(heatmap_sigma))
+        )
         if self.heatmap is not None:
             self.target_keys = ("coords", "weights", "heatmaps", "heatmap_weights")
 
     def __repr__(self) -> str:
-        return (f"IntegralCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, beta={self.beta}, "
-                f"debias={self.debias}, heatmap_sigma={None if self.heatmap is None else self.heatmap.sigma})")
+        return (
+            f"IntegralCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, beta={self.beta}, "
+            f"debias={self.debias}, heatmap_sigma={None if self.heatmap is None else self.heatmap.sigma})"
+        )
 
     def encode(self, keypoints: Tensor) -> dict[str, Tensor]:
         """``coords`` ``(B, K, 2)`` normalised and ``weights`` ``(B, K)`` (as :class:`RegressionCodec`), plus
@@ -123,12 +135,15 @@ class IntegralCodec:
         probs = flip_heatmaps(outputs["probs"], flip_indices, 0.0, interpolation="linear", border="replicate")
         return {"coords": self.regression.flip_back(outputs["coords"], flip_indices), "probs": probs}
 
-    def merge_flip(self, outputs: dict[str, Tensor], flipped: dict[str, Tensor],
-                   flip_indices: Sequence[int]) -> dict[str, Tensor]:
+    def merge_flip(
+        self, outputs: dict[str, Tensor], flipped: dict[str, Tensor], flip_indices: Sequence[int]
+    ) -> dict[str, Tensor]:
         """Flip test: the average of the direct outputs and the flipped-back ones (``coords`` and ``probs``)."""
         back = self.flip_back(flipped, flip_indices)
-        return {"coords": 0.5 * (outputs["coords"] + back["coords"]),
-                "probs": 0.5 * (outputs["probs"] + back["probs"].to(outputs["probs"].dtype))}
+        return {
+            "coords": 0.5 * (outputs["coords"] + back["coords"]),
+            "probs": 0.5 * (outputs["probs"] + back["probs"].to(outputs["probs"].dtype)),
+        }
 
     def decode(self, coords: Tensor, probs: Tensor) -> tuple[Tensor, Tensor]:
         """``coords`` ``(B, K, 2)`` normalised and ``probs`` ``(B, K, H_h, W_h)`` -> input-frame px ``(B, K, 2)``

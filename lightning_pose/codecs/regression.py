@@ -76,8 +76,9 @@ class RegressionCodec:
         if sigma is None:
             return px, torch.ones(px.shape[:-1], dtype=px.dtype, device=px.device)
         if tuple(sigma.shape) != tuple(coords.shape):
-            raise ValueError(f"RegressionCodec.decode: sigma {tuple(sigma.shape)} must match coords "
-                             f"{tuple(coords.shape)}")
+            raise ValueError(
+                f"RegressionCodec.decode: sigma {tuple(sigma.shape)} must match coords {tuple(coords.shape)}"
+            )
         return px, 1.0 - sigma.to(px.dtype).mean(dim=-1)
 
     def flip_back(self, coords: Tensor, flip_indices: Sequence[int]) -> Tensor:

@@ -16,8 +16,9 @@ from lightning_pose.compare.runs import CompareInputError, load_runs
 __all__ = ["main", "compare"]
 
 
-def compare(paths: list[str], out: str | Path, by: str = "method", project: str | None = None,
-            plots: bool = True) -> dict[str, Path]:
+def compare(
+    paths: list[str], out: str | Path, by: str = "method", project: str | None = None, plots: bool = True
+) -> dict[str, Path]:
     """Write the comparison of the runs in ``paths`` (and ``project``) into ``out``; returns the written files."""
     from lightning_pose.compare.table import build_rows, csv_table, markdown_table, write_text_atomic
 
@@ -44,12 +45,19 @@ def compare(paths: list[str], out: str | Path, by: str = "method", project: str 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lightning-pose compare", description=__doc__.split("\n\n")[1])
-    parser.add_argument("runs", nargs="*", help="offline run folders, save dirs holding wandb/, run-*.wandb files, "
-                                                "or --results JSON files")
+    parser.add_argument(
+        "runs",
+        nargs="*",
+        help="offline run folders, save dirs holding wandb/, run-*.wandb files, or --results JSON files",
+    )
     parser.add_argument("--project", help="also read the runs of this W&B project (ENTITY/PROJECT; needs an account)")
     parser.add_argument("--out", required=True, help="output folder for comparison.md/.csv and the PNG plots")
-    parser.add_argument("--by", choices=("method", "run"), default="method",
-                        help="one row per method (mean ± std over its runs, e.g. seeds) or per run")
+    parser.add_argument(
+        "--by",
+        choices=("method", "run"),
+        default="method",
+        help="one row per method (mean ± std over its runs, e.g. seeds) or per run",
+    )
     parser.add_argument("--no-plots", action="store_true", help="write the tables only")
     args = parser.parse_args(argv)
     if not args.runs and not args.project:

@@ -41,13 +41,15 @@ def _modules() -> tuple[Any, Any]:
             import wandb_workspaces.reports.v2 as wr
             import wandb_workspaces.workspaces as ws
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        raise SystemExit("lightning-pose dashboard needs wandb-workspaces: pip install "
-                         "'lightning-human-pose[dashboard]'") from exc
+        raise SystemExit(
+            "lightning-pose dashboard needs wandb-workspaces: pip install 'lightning-human-pose[dashboard]'"
+        ) from exc
     return ws, wr
 
 
-def build_workspace(entity: str, project: str, name: str = "Method comparison",
-                    datasets: list[str] | None = None) -> Any:
+def build_workspace(
+    entity: str, project: str, name: str = "Method comparison", datasets: list[str] | None = None
+) -> Any:
     """The ``wandb_workspaces`` Workspace object (not saved)."""
     ws, wr = _modules()
     datasets = list(datasets or DATASET_METRICS)
@@ -63,33 +65,62 @@ def build_workspace(entity: str, project: str, name: str = "Method comparison",
     cost = []
     for dataset in datasets:
         best = wr.SummaryMetric(f"best/{DATASET_METRICS[dataset][0]}")
-        cost.append(wr.ScatterPlot(title=f"{dataset}: {DATASET_METRICS[dataset][0]} vs GFLOPs",
-                                   x=wr.Config("gflops"), y=best))
-        cost.append(wr.ScatterPlot(title=f"{dataset}: {DATASET_METRICS[dataset][0]} vs images/s",
-                                   x=wr.SummaryMetric("cost/images_per_s"), y=best))
+        cost.append(
+            wr.ScatterPlot(title=f"{dataset}: {DATASET_METRICS[dataset][0]} vs GFLOPs", x=wr.Config("gflops"), y=best)
+        )
+        cost.append(
+            wr.ScatterPlot(
+                title=f"{dataset}: {DATASET_METRICS[dataset][0]} vs images/s",
+                x=wr.SummaryMetric("cost/images_per_s"),
+                y=best,
+            )
+        )
     sections.append(ws.Section(name="Accuracy vs cost", panels=cost, is_open=True))
     per_joint = [
-        wr.CustomChart(query={"summaryTable": {"tableKey": "val/per_joint_PCK@0.2_table"}}, chart_name="wandb/bar/v0",
-                       chart_fields={"label": "joint", "value": "PCK@0.2"},
-                       chart_strings={"title": "PCK@0.2 per joint"}),
-        wr.CustomChart(query={"summaryTable": {"tableKey": "val/pck_curve_plot_table"}}, chart_name="wandb/line/v0",
-                       chart_fields={"x": "threshold", "y": "value", "stroke": "metric"},
-                       chart_strings={"title": "PCK vs threshold"}),
+        wr.CustomChart(
+            query={"summaryTable": {"tableKey": "val/per_joint_PCK@0.2_table"}},
+            chart_name="wandb/bar/v0",
+            chart_fields={"label": "joint", "value": "PCK@0.2"},
+            chart_strings={"title": "PCK@0.2 per joint"},
+        ),
+        wr.CustomChart(
+            query={"summaryTable": {"tableKey": "val/pck_curve_plot_table"}},
+            chart_name="wandb/line/v0",
+            chart_fields={"x": "threshold", "y": "value", "stroke": "metric"},
+            chart_strings={"title": "PCK vs threshold"},
+        ),
     ]
     sections.append(ws.Section(name="Per joint", panels=per_joint, is_open=True))
     columns = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(p)) for p in SWEEP_PARAMETERS]
-    columns += [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(f"best/{DATASET_METRICS[d][0]}"))
-                for d in datasets]
-    sections.append(ws.Section(name="Sweeps", panels=[wr.ParallelCoordinatesPlot(
-        title="sweep parameters vs best metric", columns=columns)], is_open=True))
-    sections.append(ws.Section(name="Validation images", panels=[
-        wr.MediaBrowser(title="ground truth | prediction", media_keys=["val/examples"], num_columns=4),
-        wr.MediaBrowser(title="full images", media_keys=["val/full_images"], num_columns=4),
-        wr.MediaBrowser(title="worst cases", media_keys=["val/worst"], num_columns=4),
-    ], is_open=False))
-    return ws.Workspace(entity=entity, project=project, name=name, sections=sections,
-                        runset_settings=ws.RunsetSettings(groupby=[ws.Config("method")]),
-                        auto_generate_panels=False)
+    columns += [
+        wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(f"best/{DATASET_METRICS[d][0]}")) for d in datasets
+    ]
+    sections.append(
+        ws.Section(
+            name="Sweeps",
+            panels=[wr.ParallelCoordinatesPlot(title="sweep parameters vs best metric", columns=columns)],
+            is_open=True,
+        )
+    )
+    sections.append(
+        ws.Section(
+            name="Validation images",
+            panels=[
+                wr.MediaBrowser(title="ground truth | prediction", media_keys=["val/examples"], num_columns=4),
+                wr.MediaBrowser(title="full images", media_keys=["val/full_images"], num_columns=4),
+                wr.MediaBrowser(title="worst cases", media_keys=["val/worst"], num_columns=4),
+            ],
+            is_open=False,
+        )
+    )
+    return ws.Workspace(
+        entity=entity,
+        project=project,
+        name=name,
+        sections=sections,
+        runset_settings=ws.RunsetSettings(groupby=[ws.Config("method")]),
+        auto_generate_panels=False,
+    )
 
 
 def workspace_spec(workspace: Any) -> dict[str, Any]:
@@ -102,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lightning-pose dashboard", description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", required=True, help="ENTITY/PROJECT of the runs")
     parser.add_argument("--name", default="Method comparison", help="workspace (view) name")
-    parser.add_argument("--datasets", default=",".join(DATASET_METRICS),
-                        help=f"comma-separated datasets to give a section (default: {','.join(DATASET_METRICS)})")
+    parser.add_argument(
+        "--datasets",
+        default=",".join(DATASET_METRICS),
+        help=f"comma-separated datasets to give a section (default: {','.join(DATASET_METRICS)})",
+    )
     parser.add_argument("--dry-run", metavar="FILE", help="write the workspace spec as JSON to FILE; no W&B contact")
     args = parser.parse_args(argv)
     entity, sep, project = args.project.partition("/")
@@ -125,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     from lightning_pose.wandb_mode import wandb_credentials_configured
 
     if not wandb_credentials_configured():
-        print("lightning-pose dashboard: error: no W&B account configured (WANDB_API_KEY or `wandb login`); "
-              "use --dry-run FILE to write the spec only", file=sys.stderr)
+        print(
+            "lightning-pose dashboard: error: no W&B account configured (WANDB_API_KEY or `wandb login`); "
+            "use --dry-run FILE to write the spec only",
+            file=sys.stderr,
+        )
         return 2
     workspace.save()
     print(f"workspace saved: {workspace.url}")

@@ -83,8 +83,9 @@ def write_plots(records: list[RunRecord], out_dir: Path, by: str = "method") -> 
     with_joints = [r for r in records if r.per_joint]
     if with_joints:
         metric = max({m for r in with_joints for m in r.per_joint}, key=_threshold_key)
-        series = {label: [m for m in members if metric in m.per_joint]
-                  for label, members in _series(with_joints, by).items()}
+        series = {
+            label: [m for m in members if metric in m.per_joint] for label, members in _series(with_joints, by).items()
+        }
         series = {k: v for k, v in series.items() if v}
         joints: list[str] = []
         for members in series.values():
@@ -93,8 +94,12 @@ def write_plots(records: list[RunRecord], out_dir: Path, by: str = "method") -> 
         fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(joints) * max(1, len(series))), 4))
         width = 0.8 / max(1, len(series))
         for i, (label, members) in enumerate(series.items()):
-            ys = [statistics.fmean(m.per_joint[metric][j] for m in members if j in m.per_joint[metric])
-                  if any(j in m.per_joint[metric] for m in members) else 0.0 for j in joints]
+            ys = [
+                statistics.fmean(m.per_joint[metric][j] for m in members if j in m.per_joint[metric])
+                if any(j in m.per_joint[metric] for m in members)
+                else 0.0
+                for j in joints
+            ]
             ax.bar([x + i * width for x in range(len(joints))], ys, width=width, label=label)
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(joints))])
         ax.set_xticklabels(joints, rotation=60, ha="right", fontsize=8)

@@ -23,8 +23,15 @@ from typing import Any, Iterable
 
 from lightning_pose.compare.wandb_file import RunFileError, WandbRunFile, read_run_file
 
-__all__ = ["RunRecord", "load_runs", "find_run_files", "record_from_run_file", "record_from_results",
-           "records_from_project", "CompareInputError"]
+__all__ = [
+    "RunRecord",
+    "load_runs",
+    "find_run_files",
+    "record_from_run_file",
+    "record_from_results",
+    "records_from_project",
+    "CompareInputError",
+]
 
 
 class CompareInputError(ValueError):
@@ -147,18 +154,31 @@ def record_from_run_file(path: Path) -> RunRecord:
     cli = cfg.get("cli") if isinstance(cfg.get("cli"), dict) else {}
     split = "test" if run.job_type == "test" else "val"
     per_joint = _per_joint_from_table(_read_table(run, summary.get(f"{split}/per_joint")))
-    best = {k[len("best/"):]: float(v) for k, v in summary.items()
-            if k.startswith("best/") and k not in ("best/epoch", "best/metric") and _number(v) is not None}
+    best = {
+        k[len("best/") :]: float(v)
+        for k, v in summary.items()
+        if k.startswith("best/") and k not in ("best/epoch", "best/metric") and _number(v) is not None
+    }
     return RunRecord(
-        source=str(path), run_id=run.run_id, name=run.name or run.run_id,
-        method=str(cfg.get("method") or run.group or "?"), dataset=str(cfg.get("dataset") or "?"),
-        backbone=str(cfg.get("backbone") or ""), input_size=_size(cfg.get("input_size")), job_type=run.job_type,
-        seed=cli.get("seed_everything"), metrics=_scalar_metrics(summary), best=best,
+        source=str(path),
+        run_id=run.run_id,
+        name=run.name or run.run_id,
+        method=str(cfg.get("method") or run.group or "?"),
+        dataset=str(cfg.get("dataset") or "?"),
+        backbone=str(cfg.get("backbone") or ""),
+        input_size=_size(cfg.get("input_size")),
+        job_type=run.job_type,
+        seed=cli.get("seed_everything"),
+        metrics=_scalar_metrics(summary),
+        best=best,
         best_epoch=int(summary["best/epoch"]) if _number(summary.get("best/epoch")) is not None else None,
         params=_number(summary.get("cost/params", cfg.get("params"))),
         gflops=_number(summary.get("cost/gflops", cfg.get("gflops"))),
-        images_per_s=_number(summary.get("cost/images_per_s")), fit_s=_number(summary.get("time/fit_s")),
-        per_joint=per_joint, curve=_curve(run.history), finished=run.finished,
+        images_per_s=_number(summary.get("cost/images_per_s")),
+        fit_s=_number(summary.get("time/fit_s")),
+        per_joint=per_joint,
+        curve=_curve(run.history),
+        finished=run.finished,
     )
 
 
@@ -186,9 +206,16 @@ def record_from_results(path: Path) -> RunRecord:
             metrics[key] = v
     if not metrics:
         raise CompareInputError(f"{path}: no val/ or test/ metrics in this results file")
-    return RunRecord(source=str(path), run_id=path.stem, name=path.stem, method=str(data.get("method", "?")),
-                     dataset=str(data.get("dataset", "?")), metrics=metrics, per_joint=per_joint,
-                     job_type="test" if any(k.startswith("test/") for k in metrics) else "validate")
+    return RunRecord(
+        source=str(path),
+        run_id=path.stem,
+        name=path.stem,
+        method=str(data.get("method", "?")),
+        dataset=str(data.get("dataset", "?")),
+        metrics=metrics,
+        per_joint=per_joint,
+        job_type="test" if any(k.startswith("test/") for k in metrics) else "validate",
+    )
 
 
 def records_from_project(project: str, filters: dict | None = None) -> list[RunRecord]:
@@ -204,17 +231,32 @@ def records_from_project(project: str, filters: dict | None = None) -> list[RunR
         cfg = {k: v for k, v in r.config.items() if not k.startswith("_")}
         summary = dict(r.summary)
         cli = cfg.get("cli") if isinstance(cfg.get("cli"), dict) else {}
-        best = {k[len("best/"):]: float(v) for k, v in summary.items()
-                if k.startswith("best/") and k not in ("best/epoch", "best/metric") and _number(v) is not None}
-        out.append(RunRecord(
-            source=f"{project}/{r.id}", run_id=r.id, name=r.name, method=str(cfg.get("method") or r.group or "?"),
-            dataset=str(cfg.get("dataset") or "?"), backbone=str(cfg.get("backbone") or ""),
-            input_size=_size(cfg.get("input_size")), job_type=r.job_type or "", seed=cli.get("seed_everything"),
-            metrics=_scalar_metrics(summary), best=best, params=_number(summary.get("cost/params")),
-            gflops=_number(summary.get("cost/gflops")), images_per_s=_number(summary.get("cost/images_per_s")),
-            fit_s=_number(summary.get("time/fit_s")), finished=r.state == "finished",
-            best_epoch=int(summary["best/epoch"]) if _number(summary.get("best/epoch")) is not None else None,
-        ))
+        best = {
+            k[len("best/") :]: float(v)
+            for k, v in summary.items()
+            if k.startswith("best/") and k not in ("best/epoch", "best/metric") and _number(v) is not None
+        }
+        out.append(
+            RunRecord(
+                source=f"{project}/{r.id}",
+                run_id=r.id,
+                name=r.name,
+                method=str(cfg.get("method") or r.group or "?"),
+                dataset=str(cfg.get("dataset") or "?"),
+                backbone=str(cfg.get("backbone") or ""),
+                input_size=_size(cfg.get("input_size")),
+                job_type=r.job_type or "",
+                seed=cli.get("seed_everything"),
+                metrics=_scalar_metrics(summary),
+                best=best,
+                params=_number(summary.get("cost/params")),
+                gflops=_number(summary.get("cost/gflops")),
+                images_per_s=_number(summary.get("cost/images_per_s")),
+                fit_s=_number(summary.get("time/fit_s")),
+                finished=r.state == "finished",
+                best_epoch=int(summary["best/epoch"]) if _number(summary.get("best/epoch")) is not None else None,
+            )
+        )
     return out
 
 

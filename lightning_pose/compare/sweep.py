@@ -54,7 +54,9 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     if problems:
         raise SweepFileError(f"{path}: not a valid W&B sweep: {problems[0]}")
     if "command" not in cfg:
-        raise SweepFileError(f"{path}: no `command:` (expected e.g. [${{env}}, lightning-pose, fit, --config, FILE, ${{args}}])")
+        raise SweepFileError(
+            f"{path}: no `command:` (expected e.g. [${{env}}, lightning-pose, fit, --config, FILE, ${{args}}])"
+        )
     return cfg
 
 
@@ -92,8 +94,9 @@ def _metric(results: Path, name: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def run_local_sweep(sweep_file: str | Path, count: int, out: str | Path, extra: list[str] | None = None,
-                    log=print) -> list[dict[str, Any]]:
+def run_local_sweep(
+    sweep_file: str | Path, count: int, out: str | Path, extra: list[str] | None = None, log=print
+) -> list[dict[str, Any]]:
     """Run up to ``count`` runs of the sweep offline; returns ``[{"run", "params", "metric", "state", "results"}]``."""
     cfg = load_sweep(sweep_file)
     import sweeps
@@ -120,12 +123,31 @@ def run_local_sweep(sweep_file: str | Path, count: int, out: str | Path, extra: 
         log(f"[sweep run {i}] " + " ".join(f"{k}={v}" for k, v in params.items()))
         proc = subprocess.run(argv, env=env, cwd=os.getcwd())
         value = _metric(results, metric) if metric else None
-        state = sweeps.RunState.finished if proc.returncode == 0 and (value is not None or not metric) else sweeps.RunState.failed
+        state = (
+            sweeps.RunState.finished
+            if proc.returncode == 0 and (value is not None or not metric)
+            else sweeps.RunState.failed
+        )
         metrics = {metric: value} if metric and value is not None else {}
-        done.append(sweeps.SweepRun(name=f"local-{i}", state=state, config=proposal.config,
-                                    summary_metrics=metrics, history=[metrics] if metrics else []))
-        summary.append({"run": i, "params": params, "metric": value, "state": state.value, "results": str(results),
-                        "returncode": proc.returncode})
+        done.append(
+            sweeps.SweepRun(
+                name=f"local-{i}",
+                state=state,
+                config=proposal.config,
+                summary_metrics=metrics,
+                history=[metrics] if metrics else [],
+            )
+        )
+        summary.append(
+            {
+                "run": i,
+                "params": params,
+                "metric": value,
+                "state": state.value,
+                "results": str(results),
+                "returncode": proc.returncode,
+            }
+        )
         log(f"[sweep run {i}] {state.value}: {metric}={value}")
     _write_summary(summary, metric, out_dir)
     if any(s["state"] == "finished" for s in summary):
@@ -146,8 +168,12 @@ def _write_summary(summary: list[dict[str, Any]], metric: str | None, out_dir: P
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["run", "state", metric or "metric"] + keys)
-    lines = ["# Local sweep", "", "| run | state | " + (metric or "metric") + " | " + " | ".join(keys) + " |",
-             "|" + "|".join(["---"] * (3 + len(keys))) + "|"]
+    lines = [
+        "# Local sweep",
+        "",
+        "| run | state | " + (metric or "metric") + " | " + " | ".join(keys) + " |",
+        "|" + "|".join(["---"] * (3 + len(keys))) + "|",
+    ]
     for s in summary:
         vals = [s["params"].get(k, "") for k in keys]
         writer.writerow([s["run"], s["state"], "" if s["metric"] is None else s["metric"]] + vals)
@@ -162,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1:]
+        argv, extra = argv[:cut], argv[cut + 1 :]
     parser = argparse.ArgumentParser(prog="lightning-pose sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_file", help="a W&B sweep YAML (see sweeps/)")
     parser.add_argument("--local", action="store_true", help="run offline here with W&B's sweeps engine")
@@ -172,10 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.local:
             load_sweep(args.sweep_file)
-            print(f"{args.sweep_file} is a valid W&B sweep. With a W&B account:\n"
-                  f"  wandb sweep {args.sweep_file}\n  wandb agent --count {args.count} ENTITY/PROJECT/SWEEP_ID\n"
-                  "  (one agent per GPU: CUDA_VISIBLE_DEVICES=<i> wandb agent ... &)\n"
-                  f"Without an account: lightning-pose sweep {args.sweep_file} --local --count {args.count}")
+            print(
+                f"{args.sweep_file} is a valid W&B sweep. With a W&B account:\n"
+                f"  wandb sweep {args.sweep_file}\n  wandb agent --count {args.count} ENTITY/PROJECT/SWEEP_ID\n"
+                "  (one agent per GPU: CUDA_VISIBLE_DEVICES=<i> wandb agent ... &)\n"
+                f"Without an account: lightning-pose sweep {args.sweep_file} --local --count {args.count}"
+            )
             return 0
         if args.count < 1:
             parser.error("--count must be at least 1")

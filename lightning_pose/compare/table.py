@@ -81,7 +81,9 @@ def _row_values(record: RunRecord, headline: list[str]) -> dict[str, float | Non
     return out
 
 
-def build_rows(records: list[RunRecord], by: Literal["run", "method"] = "method") -> dict[str, tuple[list[str], list[Row]]]:
+def build_rows(
+    records: list[RunRecord], by: Literal["run", "method"] = "method"
+) -> dict[str, tuple[list[str], list[Row]]]:
     """``{dataset: (columns, rows)}``; ``by="method"`` groups runs of the same method, backbone, input size and
     split (their seeds) into one row of means and standard deviations."""
     out: dict[str, tuple[list[str], list[Row]]] = {}
@@ -94,14 +96,20 @@ def build_rows(records: list[RunRecord], by: Literal["run", "method"] = "method"
             key = (r.method, r.backbone, r.input_size, split_of(r)) if by == "method" else (r.name, r.run_id, r.source)
             groups.setdefault(key, []).append(r)
         rows = []
-        for key, members in groups.items():
+        for members in groups.values():
             per = [_row_values(m, headline) for m in members]
             first = members[0]
-            rows.append(Row(
-                label=first.method if by == "method" else first.name, dataset=dataset, backbone=first.backbone,
-                input_size=first.input_size, split=split_of(first), runs=len(members),
-                values={c: _stat([p[c] for p in per]) for c in columns},
-            ))
+            rows.append(
+                Row(
+                    label=first.method if by == "method" else first.name,
+                    dataset=dataset,
+                    backbone=first.backbone,
+                    input_size=first.input_size,
+                    split=split_of(first),
+                    runs=len(members),
+                    values={c: _stat([p[c] for p in per]) for c in columns},
+                )
+            )
         primary = headline[0] if headline else None
         rows.sort(key=lambda row: -(row.values.get(primary, (None, None))[0] or -1.0) if primary else 0.0)
         out[dataset] = (columns, rows)
@@ -120,11 +128,15 @@ def _fmt(mean: float | None, std: float | None, column: str) -> str:
 
 def markdown_table(tables: dict[str, tuple[list[str], list[Row]]], by: str = "method") -> str:
     """Markdown: one section per dataset, one row per run/method (``mean ± std`` over the runs of a method)."""
-    lines = ["# Method comparison", "",
-             "Metrics are fractions in [0, 1] of the split shown (last evaluation; `best` = best validation epoch of "
-             "the first metric). `params_M`: parameters in millions; `GFLOPs`: one forward pass of one crop; "
-             "`images_per_s`: measured inference throughput (machine- and load-dependent); `fit_s`: training "
-             "time in seconds.", ""]
+    lines = [
+        "# Method comparison",
+        "",
+        "Metrics are fractions in [0, 1] of the split shown (last evaluation; `best` = best validation epoch of "
+        "the first metric). `params_M`: parameters in millions; `GFLOPs`: one forward pass of one crop; "
+        "`images_per_s`: measured inference throughput (machine- and load-dependent); `fit_s`: training "
+        "time in seconds.",
+        "",
+    ]
     for dataset, (columns, rows) in tables.items():
         lines += [f"## {dataset}", ""]
         head = [by, "backbone", "input", "split", "runs"] + columns
@@ -145,8 +157,9 @@ def csv_table(tables: dict[str, tuple[list[str], list[Row]]], by: str = "method"
         metric_cols += [c for c in columns if c not in metric_cols]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([by, "dataset", "backbone", "input_size", "split", "runs"]
-                    + [x for c in metric_cols for x in (c, f"{c}_std")])
+    writer.writerow(
+        [by, "dataset", "backbone", "input_size", "split", "runs"] + [x for c in metric_cols for x in (c, f"{c}_std")]
+    )
     for _dataset, (_columns, rows) in tables.items():
         for row in rows:
             cells: list[Any] = [row.label, row.dataset, row.backbone, row.input_size, row.split, row.runs]

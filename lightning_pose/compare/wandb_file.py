@@ -65,14 +65,14 @@ def _iter_payloads(data: bytes, path: Path) -> Iterator[bytes]:
         if left < _HEADER:
             pos += left
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + _HEADER])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
         if kind == 0 and length == 0:
             pos += left
             continue
         end = pos + _HEADER + length
         if end > len(data):
             return  # the file is still being written: the last record is incomplete
-        body = data[pos + _HEADER:end]
+        body = data[pos + _HEADER : end]
         pos = end
         if kind == 1:
             yield body
@@ -155,8 +155,9 @@ def read_run_file(path: str | Path) -> WandbRunFile:
                 for item in rec.summary.remove:
                     out.summary.pop(item.key, None)
             elif kind == "artifact":
-                out.artifacts.append({"name": rec.artifact.name, "type": rec.artifact.type,
-                                      "aliases": list(rec.artifact.aliases)})
+                out.artifacts.append(
+                    {"name": rec.artifact.name, "type": rec.artifact.type, "aliases": list(rec.artifact.aliases)}
+                )
             elif kind == "exit":
                 out.finished = True
                 out.exit_code = int(rec.exit.exit_code)

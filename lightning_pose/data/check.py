@@ -42,10 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, type=Path, help="image folder the annotation's file names are in")
     p.add_argument("--json", dest="json_out", type=Path, default=None, help="write the report as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
-    p.add_argument("--headboxes", type=Path, default=None,
-                   help="mpii only: gt_valid.mat-layout file with the head boxes (columns = JSON rows)")
-    p.add_argument("--keypoint-set", default=None,
-                   help="coco only: keypoint set name of the file (default coco; e.g. aic for a COCO-style AIC file)")
+    p.add_argument(
+        "--headboxes",
+        type=Path,
+        default=None,
+        help="mpii only: gt_valid.mat-layout file with the head boxes (columns = JSON rows)",
+    )
+    p.add_argument(
+        "--keypoint-set",
+        default=None,
+        help="coco only: keypoint set name of the file (default coco; e.g. aic for a COCO-style AIC file)",
+    )
     return p
 
 
@@ -87,8 +94,9 @@ def summarise(result: ReadResult) -> dict[str, Any]:
     }
 
 
-def run_check(fmt: str, ann: Path, images: Path, *, headboxes: Path | None = None,
-              keypoint_set: str | None = None) -> tuple[dict[str, Any], list[str]]:
+def run_check(
+    fmt: str, ann: Path, images: Path, *, headboxes: Path | None = None, keypoint_set: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Read the dataset for checking and build the report.
 
     Returns:
@@ -126,8 +134,10 @@ def _print_report(report: dict[str, Any], out: TextIO) -> None:
     w = out.write
     w(f"dataset check: {report['format']} annotations {report['annotation_file']}, images {report['image_dir']}\n")
     w(f"  images: {report['images']}\n")
-    w(f"  persons: {report['persons']} ({report['persons_with_keypoints']} with keypoints; "
-      f"{report['crowd']} crowd regions not counted)\n")
+    w(
+        f"  persons: {report['persons']} ({report['persons_with_keypoints']} with keypoints; "
+        f"{report['crowd']} crowd regions not counted)\n"
+    )
     w(f"  labelled keypoints: {report['keypoints']} ({report['visible_keypoints']} visible)\n")
     if report["head_boxes"]:
         w(f"  head boxes: {report['head_boxes']}\n")
@@ -168,15 +178,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return EXIT_USAGE
     if args.json_out is not None:  # before reading the dataset (which can take long on a full download)
         try:
-            check_output_file(args.json_out, inputs=[("--ann", args.ann), ("--images", args.images),
-                                                     ("--headboxes", args.headboxes)],
-                              overwrite=args.overwrite, option="--json")
+            check_output_file(
+                args.json_out,
+                inputs=[("--ann", args.ann), ("--images", args.images), ("--headboxes", args.headboxes)],
+                overwrite=args.overwrite,
+                option="--json",
+            )
         except OutputPathError as e:
             err.write(f"lightning-pose data check: {e}\n")
             return EXIT_USAGE
     try:
-        report, _ = run_check(args.format, args.ann, args.images, headboxes=args.headboxes,
-                              keypoint_set=args.keypoint_set)
+        report, _ = run_check(
+            args.format, args.ann, args.images, headboxes=args.headboxes, keypoint_set=args.keypoint_set
+        )
     except DatasetError as e:
         lines = [str(p) for p in e.problems] or [str(e)]
         err.write("lightning-pose data check: cannot read the dataset:\n" + "\n".join(lines) + "\n")

@@ -72,10 +72,17 @@ def draw_pose(
     draw = ImageDraw.Draw(img)
     for a, b in keypoint_set.skeleton:
         if shown[a] and shown[b]:
-            side = keypoint_side(keypoint_set, a) if keypoint_side(keypoint_set, a) == keypoint_side(keypoint_set, b) else "center"
+            side = (
+                keypoint_side(keypoint_set, a)
+                if keypoint_side(keypoint_set, a) == keypoint_side(keypoint_set, b)
+                else "center"
+            )
             draw.line([(kp[a, 0], kp[a, 1]), (kp[b, 0], kp[b, 1])], fill=_color(side), width=line_width)
     for i in np.flatnonzero(shown):
         x, y = kp[i, 0], kp[i, 1]
-        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=_color(keypoint_side(keypoint_set, i)),
-                     outline=outline)
+        draw.ellipse(
+            [x - radius, y - radius, x + radius, y + radius],
+            fill=_color(keypoint_side(keypoint_set, i)),
+            outline=outline,
+        )
     return img

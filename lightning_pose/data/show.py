@@ -42,15 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder for the PNGs")
     p.add_argument("-n", "--num", type=int, default=8, help="number of samples to write (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample choice and augmentation")
-    p.add_argument("--split", choices=("train", "val", "test"), default="train",
-                   help="train = with training augmentation; val/test = plain crops (demo: also picks the split)")
+    p.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        default="train",
+        help="train = with training augmentation; val/test = plain crops (demo: also picks the split)",
+    )
     p.add_argument("--mode", choices=("topdown", "bottomup"), default="topdown")
-    p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), default=None,
-                   help="network input size (default 192 256 top-down, 256 256 for mpii, 512 512 bottom-up)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("W", "H"),
+        default=None,
+        help="network input size (default 192 256 top-down, 256 256 for mpii, 512 512 bottom-up)",
+    )
     p.add_argument("--headboxes", type=Path, default=None, help="MPII gt_valid.mat-layout head boxes (optional)")
     p.add_argument("--zoom", type=int, default=2, help="integer upscaling of the PNGs (default 2)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace same-named files in --out that lightning-pose did not write")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace same-named files in --out that lightning-pose did not write"
+    )
     return p
 
 
@@ -141,12 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: -n and --zoom must be >= 1", file=sys.stderr)
         return 2
     from lightning_pose.errors import OutputPathError
-    from lightning_pose.outputs import ToolFiles, atomic_path, atomic_write_json, prepare_output_dir, \
-        refuse_input_overlap
+    from lightning_pose.outputs import (
+        ToolFiles,
+        atomic_path,
+        atomic_write_json,
+        prepare_output_dir,
+        refuse_input_overlap,
+    )
 
     try:  # before reading the dataset: never into an input, and the folder must be writable
-        refuse_input_overlap(args.out, [("--ann", args.ann), ("--images", args.images),
-                                        ("--headboxes", args.headboxes)], option="--out")
+        refuse_input_overlap(
+            args.out, [("--ann", args.ann), ("--images", args.images), ("--headboxes", args.headboxes)], option="--out"
+        )
         prepare_output_dir(args.out, option="--out")
     except OutputPathError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -177,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = min(args.num, len(dataset))
     indices = sorted(rng.choice(len(dataset), size=count, replace=False).tolist())
     torch.manual_seed(args.seed)  # the dataset's augmentation stream follows torch.initial_seed()
-    names = [f"{args.format}_{args.mode}_{args.split}_{rank:03d}_sample{index}.png"
-             for rank, index in enumerate(indices)]
+    names = [
+        f"{args.format}_{args.mode}_{args.split}_{rank:03d}_sample{index}.png" for rank, index in enumerate(indices)
+    ]
     owned = ToolFiles(args.out)
     try:
         owned.claim(names + ["samples.json"], overwrite=args.overwrite, option="--out")
@@ -197,8 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not cv2.imwrite(str(tmp), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
                     raise OutputPathError(f"--out: could not write the PNG {args.out / name}")
             owned.record(name)
-            entry = {"file": name, "sample_id": index, "image_id": int(sample["image_id"]),
-                     "keypoints": np.round(kp, 3).tolist()}
+            entry = {
+                "file": name,
+                "sample_id": index,
+                "image_id": int(sample["image_id"]),
+                "keypoints": np.round(kp, 3).tolist(),
+            }
             if "flipped" in sample:
                 entry["flipped"] = bool(sample["flipped"])
             listing.append(entry)
@@ -208,8 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputPathError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    atomic_write_json(args.out / "samples.json", {"format": args.format, "keypoints": list(kset.keypoints),
-                                                  "zoom": args.zoom, "samples": listing}, indent=1)
+    atomic_write_json(
+        args.out / "samples.json",
+        {"format": args.format, "keypoints": list(kset.keypoints), "zoom": args.zoom, "samples": listing},
+        indent=1,
+    )
     owned.record("samples.json")
     print(f"wrote {len(listing)} sample(s) to {args.out}")
     return 0

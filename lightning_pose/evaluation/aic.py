@@ -29,6 +29,7 @@ from typing import Hashable, Mapping, Sequence
 import numpy as np
 
 from lightning_pose.errors import DataProblem, DatasetError
+
 # coco_style_aic_to_release is re-exported: it lives with the other AIC conversions
 from lightning_pose.evaluation.formats.aic import coco_style_aic_to_release, release_person_problems
 
@@ -40,10 +41,24 @@ __all__ = [
 ]
 
 #: Official AIC sigmas (the script uses ``delta = 2 * sigma``).
-AIC_SIGMAS: np.ndarray = np.array([
-    0.01388152, 0.01515228, 0.01057665, 0.01417709, 0.01497891, 0.01402144, 0.03909642,
-    0.03686941, 0.01981803, 0.03843971, 0.03412318, 0.02415081, 0.01291456, 0.01236173,
-])
+AIC_SIGMAS: np.ndarray = np.array(
+    [
+        0.01388152,
+        0.01515228,
+        0.01057665,
+        0.01417709,
+        0.01497891,
+        0.01402144,
+        0.03909642,
+        0.03686941,
+        0.01981803,
+        0.03843971,
+        0.03412318,
+        0.02415081,
+        0.01291456,
+        0.01236173,
+    ]
+)
 AIC_SIGMAS.setflags(write=False)
 _NUM_KPTS = 14
 _THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -166,18 +181,23 @@ def _release_pred_arrays(preds: Sequence[Mapping]) -> dict[str, np.ndarray]:
         for i, (human, values) in enumerate(annos.items()):
             if len(values) != 3 * _NUM_KPTS:
                 raise ValueError(
-                    f"prediction for image {entry['image_id']}, {human}: {len(values)} values, expected 42 ([x, y, s] * 14)")
+                    f"prediction for image {entry['image_id']}, {human}: {len(values)} values, expected 42 ([x, y, s] * 14)"
+                )
             arr[i] = np.asarray(values, dtype=np.float64).reshape(_NUM_KPTS, 3)[:, :2]
         if key in out:
             dup.append(key)
         out[key] = arr  # the official script keeps the last entry
     if dup:
-        warnings.warn(f"{len(dup)} image(s) appear several times in the predictions (e.g. {dup[0]}); the last entry is used",
-                      stacklevel=3)
+        warnings.warn(
+            f"{len(dup)} image(s) appear several times in the predictions (e.g. {dup[0]}); the last entry is used",
+            stacklevel=3,
+        )
     return out
 
 
-def aic_official_score(gt: Sequence[Mapping], preds: Sequence[Mapping], *, gt_name: str = "<AIC ground truth>") -> float:
+def aic_official_score(
+    gt: Sequence[Mapping], preds: Sequence[Mapping], *, gt_name: str = "<AIC ground truth>"
+) -> float:
     """The official AI Challenger keypoint score (final ``keypoint_eval.py`` semantics).
 
     Args:

@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 
-def persons_from_coco(gt: Mapping, num_keypoints: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                              np.ndarray, np.ndarray]:
+def persons_from_coco(
+    gt: Mapping, num_keypoints: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Non-crowd persons with at least one labelled keypoint of a COCO keypoint dict.
 
     Returns:
@@ -57,9 +58,13 @@ def persons_from_coco(gt: Mapping, num_keypoints: int | None = None) -> tuple[np
         ann_ids.append(int(a.get("id", len(ann_ids) + 1)))
         areas.append(float(a.get("area", 0.0)))
     k = num_keypoints if num_keypoints is not None else (kps[0].shape[0] if kps else 0)
-    return (np.asarray(kps, dtype=np.float64).reshape(-1, k, 3), np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-            np.asarray(img_ids, dtype=np.int64), np.asarray(ann_ids, dtype=np.int64),
-            np.asarray(areas, dtype=np.float64))
+    return (
+        np.asarray(kps, dtype=np.float64).reshape(-1, k, 3),
+        np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+        np.asarray(img_ids, dtype=np.int64),
+        np.asarray(ann_ids, dtype=np.int64),
+        np.asarray(areas, dtype=np.float64),
+    )
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,9 @@ class ConstantPosePredictor:
         kp = np.asarray(keypoints, dtype=np.float64)
         b = np.asarray(boxes, dtype=np.float64)
         if kp.ndim != 3 or kp.shape[2] != 3 or b.shape != (kp.shape[0], 4):
-            raise ValueError(f"constant baseline: keypoints must be (N, K, 3) and boxes (N, 4), got {kp.shape} and "
-                             f"{b.shape}")
+            raise ValueError(
+                f"constant baseline: keypoints must be (N, K, 3) and boxes (N, 4), got {kp.shape} and {b.shape}"
+            )
         ok_box = (b[:, 2] > 0) & (b[:, 3] > 0)
         kp, b = kp[ok_box], b[ok_box]
         rel = (kp[:, :, :2] - b[:, None, :2]) / b[:, None, 2:4]
@@ -127,8 +133,15 @@ class SwapStats:
         return self.collapsed / self.pairs if self.pairs else float("nan")
 
 
-def left_right_swaps(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, flip_pairs: Sequence[tuple[int, int]],
-                     *, min_separation: float = 0.02, collapse_tol: float = 0.005) -> SwapStats:
+def left_right_swaps(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    boxes: np.ndarray,
+    flip_pairs: Sequence[tuple[int, int]],
+    *,
+    min_separation: float = 0.02,
+    collapse_tol: float = 0.005,
+) -> SwapStats:
     """Swap statistics of ``pred (N, K, 2)`` against ``gt (N, K, 3)`` with GT ``boxes (N, 4)`` xywh (px).
 
     ``min_separation`` and ``collapse_tol`` are fractions of the box size ``max(w, h)``.
@@ -150,13 +163,18 @@ def left_right_swaps(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, flip_p
         per_tot.append(int(use.sum()))
         collapsed += int((use & (d(p[:, a], p[:, b]) < collapse_tol * size)).sum())
     sw, tot = np.asarray(per_sw, np.int64), np.asarray(per_tot, np.int64)
-    return SwapStats(pairs=int(tot.sum()), swapped=int(sw.sum()), collapsed=collapsed, per_pair_swapped=sw,
-                     per_pair_total=tot)
+    return SwapStats(
+        pairs=int(tot.sum()), swapped=int(sw.sum()), collapsed=collapsed, per_pair_swapped=sw, per_pair_total=tot
+    )
 
 
-def constant_baseline_metrics(train_gt: Mapping, val_gt: Mapping, sigmas: Sequence[float] | None,
-                              flip_pairs: Iterable[tuple[int, int]] = (),
-                              pck_thresholds: Sequence[float] = (0.05, 0.1, 0.2)) -> dict[str, float]:
+def constant_baseline_metrics(
+    train_gt: Mapping,
+    val_gt: Mapping,
+    sigmas: Sequence[float] | None,
+    flip_pairs: Iterable[tuple[int, int]] = (),
+    pck_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
+) -> dict[str, float]:
     """Metrics of the constant predictor fitted on ``train_gt`` and placed in the GT boxes of ``val_gt``.
 
     Both are COCO keypoint dicts (image pixels). Returns ``AP``, ``AP50``, ... (when ``sigmas`` is given; every
@@ -171,8 +189,11 @@ def constant_baseline_metrics(train_gt: Mapping, val_gt: Mapping, sigmas: Sequen
     pred = model.predict(boxes)
     out: dict[str, float] = {}
     if sigmas is not None:
-        results = {"image_id": img_ids, "keypoints": np.concatenate([pred, np.ones(pred.shape[:2] + (1,))], axis=2),
-                   "score": np.ones(len(img_ids))}
+        results = {
+            "image_id": img_ids,
+            "keypoints": np.concatenate([pred, np.ones(pred.shape[:2] + (1,))], axis=2),
+            "score": np.ones(len(img_ids)),
+        }
         out.update(evaluate_coco_keypoints(val_gt, _as_result_dicts(results), sigmas=np.asarray(sigmas)))
     counts = pck(pred, kp[:, :, :2], kp[:, :, 2] > 0, normalizer="bbox", bboxes=boxes, thresholds=pck_thresholds)
     for t, v in zip(pck_thresholds, counts.micro()):
@@ -184,5 +205,7 @@ def constant_baseline_metrics(train_gt: Mapping, val_gt: Mapping, sigmas: Sequen
 
 
 def _as_result_dicts(res: Mapping[str, np.ndarray]) -> list[dict]:
-    return [{"image_id": int(i), "category_id": 1, "keypoints": [float(v) for v in k.reshape(-1)], "score": float(s)}
-            for i, k, s in zip(res["image_id"], res["keypoints"], res["score"])]
+    return [
+        {"image_id": int(i), "category_id": 1, "keypoints": [float(v) for v in k.reshape(-1)], "score": float(s)}
+        for i, k, s in zip(res["image_id"], res["keypoints"], res["score"])
+    ]

@@ -51,27 +51,53 @@ def build_parser(prog: str = "lightning-pose evaluate") -> argparse.ArgumentPars
 
     p = sub.add_parser("coco", help="COCO keypoint AP (pycocotools semantics)")
     common(p)
-    p.add_argument("--sigmas", nargs="+", default=None,
-                   help="OKS sigmas: K floats (space or comma separated) or a keypoint set name (coco, aic)")
-    p.add_argument("--area-mode", choices=("segment", "bbox053"), default="segment",
-                   help="OKS scale: the GT 'area' field (COCO) or 0.53 * bbox w*h (xtcocotools use_area=False)")
+    p.add_argument(
+        "--sigmas",
+        nargs="+",
+        default=None,
+        help="OKS sigmas: K floats (space or comma separated) or a keypoint set name (coco, aic)",
+    )
+    p.add_argument(
+        "--area-mode",
+        choices=("segment", "bbox053"),
+        default="segment",
+        help="OKS scale: the GT 'area' field (COCO) or 0.53 * bbox w*h (xtcocotools use_area=False)",
+    )
 
     p = sub.add_parser("mpii", help="MPII PCKh (official MATLAB semantics)")
     common(p)
-    p.add_argument("--headboxes", type=Path, default=None,
-                   help="for json GT: a .mat with headboxes_src (2x2xN) in the same person order")
-    p.add_argument("--zero-based-preds", action="store_true",
-                   help="the prediction file holds 0-based pixels (1 is added to compare with the 1-based GT)")
-    p.add_argument("--hrnet-compat", action="store_true",
-                   help="report HRNet's variants (Head = head top only, Mean@0.1 read at 0.11)")
-    p.add_argument("--preds-layout", choices=("auto", "Nx16x2", "2x16xN"), default="auto",
-                   help="order of a .mat/.h5 'preds' array; auto decides with the GT's person count and refuses "
-                        "what stays ambiguous ((2, 16, 2) against a 2-person GT)")
+    p.add_argument(
+        "--headboxes",
+        type=Path,
+        default=None,
+        help="for json GT: a .mat with headboxes_src (2x2xN) in the same person order",
+    )
+    p.add_argument(
+        "--zero-based-preds",
+        action="store_true",
+        help="the prediction file holds 0-based pixels (1 is added to compare with the 1-based GT)",
+    )
+    p.add_argument(
+        "--hrnet-compat",
+        action="store_true",
+        help="report HRNet's variants (Head = head top only, Mean@0.1 read at 0.11)",
+    )
+    p.add_argument(
+        "--preds-layout",
+        choices=("auto", "Nx16x2", "2x16xN"),
+        default="auto",
+        help="order of a .mat/.h5 'preds' array; auto decides with the GT's person count and refuses "
+        "what stays ambiguous ((2, 16, 2) against a 2-person GT)",
+    )
 
     p = sub.add_parser("aic", help="AI Challenger keypoint score")
     common(p)
-    p.add_argument("--protocol", choices=("official", "coco"), default="official",
-                   help="official AIC score (release format) or COCO-style AP with AIC sigmas, area 0.53*w*h")
+    p.add_argument(
+        "--protocol",
+        choices=("official", "coco"),
+        default="official",
+        help="official AIC score (release format) or COCO-style AP with AIC sigmas, area 0.53*w*h",
+    )
     return parser
 
 
@@ -120,7 +146,6 @@ def _coco_stats(stats: dict) -> dict[str, float]:
 def _evaluate_coco(args: argparse.Namespace) -> dict[str, float]:
     from lightning_pose.evaluation.coco import evaluate_coco_keypoints
     from lightning_pose.evaluation.formats import load_coco_gt, load_coco_results
-
     from lightning_pose.evaluation.input_checks import check_coco_pair
 
     gt = load_coco_gt(args.gt)
@@ -138,15 +163,17 @@ def _evaluate_mpii(args: argparse.Namespace) -> dict[str, float]:
     from lightning_pose.evaluation.pckh import mpii_pckh
 
     if Path(args.gt).suffix.lower() != ".mat" and args.headboxes is None:
-        raise _UsageError(f"{args.gt}: MPII json GT has no head boxes; pass --headboxes FILE.mat "
-                          "(e.g. mpii_gt_val.mat with headboxes_src in the same person order)")
+        raise _UsageError(
+            f"{args.gt}: MPII json GT has no head boxes; pass --headboxes FILE.mat "
+            "(e.g. mpii_gt_val.mat with headboxes_src in the same person order)"
+        )
     gt = load_mpii_gt(args.gt, headboxes=args.headboxes)
-    preds = load_mpii_preds(args.pred, num_persons=gt.num_persons, zero_based=args.zero_based_preds,
-                            layout=args.preds_layout)
+    preds = load_mpii_preds(
+        args.pred, num_persons=gt.num_persons, zero_based=args.zero_based_preds, layout=args.preds_layout
+    )
     res = mpii_pckh(preds, gt.joints, gt.visible, gt.head_sizes, hrnet_compat=args.hrnet_compat)
     if res.excluded_no_headbox:
-        warnings.warn(f"{args.gt}: {res.excluded_no_headbox} person(s) without a head box were excluded",
-                      stacklevel=2)
+        warnings.warn(f"{args.gt}: {res.excluded_no_headbox} person(s) without a head box were excluded", stacklevel=2)
     return dict(res.table)
 
 
@@ -156,8 +183,12 @@ def _evaluate_aic(args: argparse.Namespace) -> dict[str, float]:
     raw_gt = fm.load_json(args.gt)
     raw_pred = fm.load_json(args.pred)
     gt_is_release = isinstance(raw_gt, list)
-    pred_is_release = isinstance(raw_pred, list) and bool(raw_pred) and isinstance(raw_pred[0], dict) \
+    pred_is_release = (
+        isinstance(raw_pred, list)
+        and bool(raw_pred)
+        and isinstance(raw_pred[0], dict)
         and "keypoint_annotations" in raw_pred[0]
+    )
     if gt_is_release:
         gt_release = fm.load_aic_release(args.gt, kind="gt")
         gt_coco = fm.aic_release_to_coco(gt_release)
@@ -168,7 +199,6 @@ def _evaluate_aic(args: argparse.Namespace) -> dict[str, float]:
 
     if args.protocol == "official":
         from lightning_pose.evaluation.aic import aic_official_score, coco_style_aic_to_release
-
         from lightning_pose.evaluation.input_checks import check_release_preds
 
         if gt_release is None:
@@ -243,8 +273,10 @@ def _strict_scores(scores: dict[str, float], json_path: Path) -> tuple[dict[str,
             out[k] = v
     messages = []
     if notes:
-        messages.append(f"note: {', '.join(notes)} undefined (NaN: nothing to score, e.g. no annotated joint of that "
-                        f"part), written as null in {json_path}")
+        messages.append(
+            f"note: {', '.join(notes)} undefined (NaN: nothing to score, e.g. no annotated joint of that "
+            f"part), written as null in {json_path}"
+        )
     return out, messages
 
 
@@ -252,8 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``lightning-pose evaluate``; returns the exit code (0 ok, 2 bad input)."""
     import warnings
 
-    from lightning_pose.errors import DatasetError
-    from lightning_pose.errors import PoseUserError
+    from lightning_pose.errors import DatasetError, PoseUserError
     from lightning_pose.outputs import atomic_write_json, check_output_file
 
     parser = build_parser()
@@ -273,8 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except (ValueError, KeyError, TypeError, IndexError, OSError, RecursionError) as e:
-        print(f"error: evaluating {args.pred} against {args.gt}: {type(e).__name__}: {_one_line(e)}",
-              file=sys.stderr)
+        print(f"error: evaluating {args.pred} against {args.gt}: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
         return 2
     messages = list(args.messages) + [f"warning: {' '.join(str(w.message).split())}" for w in caught]
     unit = {"coco": "(fractions)", "mpii": "PCKh (percent)", "aic": "(fractions)"}[args.dataset]

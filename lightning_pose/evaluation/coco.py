@@ -83,7 +83,6 @@ class CocoKeypointEvaluator(CocoKeypointIndex):
             or ``area``), naming the annotation.
     """
 
-
     def evaluate(
         self,
         results: Sequence[Mapping] | Mapping[str, np.ndarray],
@@ -122,7 +121,8 @@ class CocoKeypointEvaluator(CocoKeypointIndex):
                 bad = np.unique(image_id[unknown])
                 raise ValueError(
                     f"{int(unknown.sum())} result(s) refer to image ids that are not in {self.gt_name} "
-                    f"(e.g. {bad[:5].tolist()}); results must correspond to the ground-truth images")
+                    f"(e.g. {bad[:5].tolist()}); results must correspond to the ground-truth images"
+                )
             bad_rows = ~(np.isfinite(score) & np.isfinite(kpts[:, :, :2]).all(axis=(1, 2)) & np.isfinite(area))
             if np.any(bad_rows):
                 i = int(np.argmax(bad_rows))
@@ -160,13 +160,28 @@ class CocoKeypointEvaluator(CocoKeypointIndex):
 
         thr = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
         matched, d_ig = _match(
-            d_unit=unit, d_xy=d_xy, d_oor=d_oor,
-            g_unit=g_unit, g_kpts=self._g_kpts[g_sel], g_area=g_area, g_box=self._g_box[g_sel],
-            g_ig=g_ig, g_crowd=self._g_crowd[g_sel], variances=self.variances, thresholds=thr,
+            d_unit=unit,
+            d_xy=d_xy,
+            d_oor=d_oor,
+            g_unit=g_unit,
+            g_kpts=self._g_kpts[g_sel],
+            g_area=g_area,
+            g_box=self._g_box[g_sel],
+            g_ig=g_ig,
+            g_crowd=self._g_crowd[g_sel],
+            variances=self.variances,
+            thresholds=thr,
         )
         precision, recall = _accumulate(
-            d_cat=d_cat, d_img=d_img, d_score=d_score, d_orig=sel, matched=matched, d_ig=d_ig,
-            g_cat=self._g_cat[g_sel], g_ig=g_ig, n_cat=len(self.cat_ids),
+            d_cat=d_cat,
+            d_img=d_img,
+            d_score=d_score,
+            d_orig=sel,
+            matched=matched,
+            d_ig=d_ig,
+            g_cat=self._g_cat[g_sel],
+            g_ig=g_ig,
+            n_cat=len(self.cat_ids),
         )
         return _summarize(precision, recall)
 

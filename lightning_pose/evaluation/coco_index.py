@@ -110,7 +110,11 @@ class CocoKeypointIndex:
         problems: list[DataProblem] = []
         finite = np.isfinite(kpts).all(axis=(1, 2)) & np.isfinite(boxes).all(axis=1) & np.isfinite(areas)
         for i in np.flatnonzero(~finite):
-            problems.append(DataProblem(self.gt_name, f"annotation {ids[i]}", "non-finite keypoint, bbox or area value", "non_finite"))
+            problems.append(
+                DataProblem(
+                    self.gt_name, f"annotation {ids[i]}", "non-finite keypoint, bbox or area value", "non_finite"
+                )
+            )
         if problems:
             raise DatasetError(problems)
         self._finish_index(img, cat, ids, crowd, kpts, boxes, areas, nkp)
@@ -145,19 +149,33 @@ class CocoKeypointIndex:
                     continue
             else:
                 if len(kp) != 3 * k:
-                    problems.append(DataProblem(
-                        self.gt_name, rec, f"has {len(kp)} keypoint values, expected {3 * k} (K={k})", "keypoint_count"))
+                    problems.append(
+                        DataProblem(
+                            self.gt_name,
+                            rec,
+                            f"has {len(kp)} keypoint values, expected {3 * k} (K={k})",
+                            "keypoint_count",
+                        )
+                    )
                     continue
                 kpts[i] = np.asarray(kp, dtype=np.float64).reshape(k, 3)
             bb = ann.get("bbox")
             if bb is None or len(bb) != 4:
-                problems.append(DataProblem(self.gt_name, rec, "missing or malformed 'bbox' (need x, y, w, h)", "empty_box"))
+                problems.append(
+                    DataProblem(self.gt_name, rec, "missing or malformed 'bbox' (need x, y, w, h)", "empty_box")
+                )
                 continue
             boxes[i] = bb
             if self.use_area:
                 if "area" not in ann:
-                    problems.append(DataProblem(
-                        self.gt_name, rec, "has no 'area' (use use_area=False for AIC/CrowdPose-style files)", "bad_value"))
+                    problems.append(
+                        DataProblem(
+                            self.gt_name,
+                            rec,
+                            "has no 'area' (use use_area=False for AIC/CrowdPose-style files)",
+                            "bad_value",
+                        )
+                    )
                     continue
                 areas[i] = float(ann["area"])
             if "num_keypoints" in ann:
@@ -174,7 +192,9 @@ class CocoKeypointIndex:
             warnings.warn(
                 f"{self.gt_name}: {int(mismatch.sum())} annotation(s) (first id {int(ids[np.argmax(mismatch)])}) have a "
                 "'num_keypoints' field that differs from the number of keypoints with v > 0; the field is used "
-                "(pycocotools behaviour; xtcocotools recounts)", stacklevel=3)
+                "(pycocotools behaviour; xtcocotools recounts)",
+                stacklevel=3,
+            )
         nkp = np.where(have, nkp, counted)
         if not self.use_area:
             # xtcocotools: tmparea = bbox[3] * bbox[2] * 0.53 (OKS) and bbox[2] * bbox[3] * 0.53 (ranges).
@@ -185,7 +205,9 @@ class CocoKeypointIndex:
         if not np.all(known_img):
             warnings.warn(
                 f"{self.gt_name}: {int((~known_img).sum())} annotation(s) refer to images not in 'images' "
-                f"(first: image_id {int(img[np.argmin(known_img)])}); they are not evaluated", stacklevel=3)
+                f"(first: image_id {int(img[np.argmin(known_img)])}); they are not evaluated",
+                stacklevel=3,
+            )
         keep = np.flatnonzero(known_img & known_cat)
         # Order: category, image, then annotation order (pycocotools' per-image GT order).
         order = keep[np.lexsort((keep, img_pos_c[keep], cat_pos_c[keep]))]

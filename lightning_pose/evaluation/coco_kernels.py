@@ -20,7 +20,7 @@ IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 
 #: The 101 recall thresholds of pycocotools.
 RECALL_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 #: Keypoint area ranges in px^2 (all, medium, large), closed at both ends.
-AREA_RANGES: np.ndarray = np.array([[0.0, 1e5 ** 2], [32.0 ** 2, 96.0 ** 2], [96.0 ** 2, 1e5 ** 2]])
+AREA_RANGES: np.ndarray = np.array([[0.0, 1e5**2], [32.0**2, 96.0**2], [96.0**2, 1e5**2]])
 for _a in (IOU_THRESHOLDS, RECALL_THRESHOLDS, AREA_RANGES):
     _a.setflags(write=False)
 
@@ -101,8 +101,9 @@ def _match(
     ignored = np.repeat(d_oor[:, None, :], t_n, axis=1)
     if n == 0 or g_unit.shape[0] == 0:
         return matched, ignored
-    c_unit, c_d, c_g, c_oks = _candidate_pairs(d_unit, d_xy, g_unit, g_kpts, g_area, g_box, variances,
-                                               float(thresholds.min()))
+    c_unit, c_d, c_g, c_oks = _candidate_pairs(
+        d_unit, d_xy, g_unit, g_kpts, g_area, g_box, variances, float(thresholds.min())
+    )
     if c_unit.size == 0:
         return matched, ignored
     # Compress: local indices among the candidate detections / GTs of each unit (order preserved).
@@ -210,7 +211,7 @@ def _candidate_pairs(
     dy0, dy1 = d_xy[:, :, 1].min(axis=1), d_xy[:, :, 1].max(axis=1)
     gap_x = np.maximum(0.0, np.maximum(dx0[p_d] - gx1[p_g], gx0[p_g] - dx1[p_d]))
     gap_y = np.maximum(0.0, np.maximum(dy0[p_d] - gy1[p_g], gy0[p_g] - dy1[p_d]))
-    bound = (gap_x ** 2 + gap_y ** 2) / float(variances.max()) / (g_area[p_g] + _EPS) / 2
+    bound = (gap_x**2 + gap_y**2) / float(variances.max()) / (g_area[p_g] + _EPS) / 2
     keep = ~has_lab[p_g] | ~(bound > 2.0)
     p_d, p_g, pu = p_d[keep], p_g[keep], pu[keep]
     oks = oks_pairs(d_xy[p_d], g_kpts[p_g], g_area[p_g], g_box[p_g], variances)

@@ -41,8 +41,13 @@ def check_coco_pair(gt: dict, results: Sequence[dict], gt_path: Path | str, pred
     n_gt = _evaluated_gt_count(gt)
     if n_gt == 0:
         n = len(gt["annotations"])
-        raise _refuse(gt_path, "annotations", f"no non-crowd person with labelled keypoints (all {n} are crowd "
-                      "regions or have num_keypoints 0): every AP/AR would be undefined (-1)", "no_ground_truth")
+        raise _refuse(
+            gt_path,
+            "annotations",
+            f"no non-crowd person with labelled keypoints (all {n} are crowd "
+            "regions or have num_keypoints 0): every AP/AR would be undefined (-1)",
+            "no_ground_truth",
+        )
     if not results:
         messages.append(f"warning: {pred_path}: no predictions: every GT person counts as missed (AP 0)")
         return messages
@@ -50,13 +55,18 @@ def check_coco_pair(gt: dict, results: Sequence[dict], gt_path: Path | str, pred
     foreign = [i for i, r in enumerate(results) if r.get("category_id", 1) not in gt_cats]
     if len(foreign) == len(results):
         r = results[0]
-        raise _refuse(pred_path, f"result 0 (image {r['image_id']})",
-                      f"category_id {r.get('category_id')} is not a GT category (GT ids {gt_cats}); none of the "
-                      f"{len(results)} predictions would be evaluated")
+        raise _refuse(
+            pred_path,
+            f"result 0 (image {r['image_id']})",
+            f"category_id {r.get('category_id')} is not a GT category (GT ids {gt_cats}); none of the "
+            f"{len(results)} predictions would be evaluated",
+        )
     if foreign:
         ids = sorted({results[i].get("category_id") for i in foreign})
-        messages.append(f"warning: {pred_path}: {len(foreign)} prediction(s) with category_id "
-                        f"{', '.join(str(c) for c in ids)} (not a GT category, GT ids {gt_cats}) are ignored")
+        messages.append(
+            f"warning: {pred_path}: {len(foreign)} prediction(s) with category_id "
+            f"{', '.join(str(c) for c in ids)} (not a GT category, GT ids {gt_cats}) are ignored"
+        )
     seen: set = set()
     duplicates = 0
     for r in results:
@@ -65,8 +75,10 @@ def check_coco_pair(gt: dict, results: Sequence[dict], gt_path: Path | str, pred
             duplicates += 1
         seen.add(key)
     if duplicates:
-        messages.append(f"warning: {pred_path}: {duplicates} duplicated prediction(s) (same image_id, category_id and "
-                        "keypoints as an earlier one): each copy counts as a separate detection (false positive)")
+        messages.append(
+            f"warning: {pred_path}: {duplicates} duplicated prediction(s) (same image_id, category_id and "
+            "keypoints as an earlier one): each copy counts as a separate detection (false positive)"
+        )
     return messages
 
 
@@ -81,12 +93,18 @@ def check_release_preds(preds: Sequence[dict[str, Any]], ignored: Sequence[Any],
     """
     messages: list[str] = []
     if ignored and not preds:
-        raise _refuse(pred_path, f"image {ignored[0]}", f"none of the {len(ignored)} predicted image(s) is in the GT "
-                      f"(first: {ignored[0]!r}): nothing to score", "unknown_image")
+        raise _refuse(
+            pred_path,
+            f"image {ignored[0]}",
+            f"none of the {len(ignored)} predicted image(s) is in the GT (first: {ignored[0]!r}): nothing to score",
+            "unknown_image",
+        )
     if ignored:
         first = ", ".join(repr(i) for i in list(ignored)[:3])
-        messages.append(f"note: {pred_path}: {len(ignored)} predicted image(s) not in the GT were ignored, as the "
-                        f"official AI Challenger evaluator does ({first}{', ...' if len(ignored) > 3 else ''})")
+        messages.append(
+            f"note: {pred_path}: {len(ignored)} predicted image(s) not in the GT were ignored, as the "
+            f"official AI Challenger evaluator does ({first}{', ...' if len(ignored) > 3 else ''})"
+        )
     if not preds or not any(e["keypoint_annotations"] for e in preds):
         messages.append(f"warning: {pred_path}: no predictions: every GT person counts as missed (score 0)")
     return messages

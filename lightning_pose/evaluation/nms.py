@@ -67,7 +67,7 @@ def prediction_oks_matrix(keypoints: np.ndarray, areas: np.ndarray, sigmas: np.n
     dx = kp[None, :, :, 0] - kp[:, None, :, 0]
     dy = kp[None, :, :, 1] - kp[:, None, :, 1]
     scale = (a[:, None] + a[None, :]) / 2 + _EPS
-    e = (dx ** 2 + dy ** 2) / var / scale[:, :, None] / 2
+    e = (dx**2 + dy**2) / var / scale[:, :, None] / 2
     return np.sum(np.exp(-e), axis=2) / k
 
 

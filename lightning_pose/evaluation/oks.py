@@ -29,9 +29,10 @@ __all__ = ["COCO_SIGMAS", "compute_oks", "oks_pairs"]
 
 #: pycocotools' default keypoint sigmas, computed exactly as pycocotools does (``array / 10.0``), so
 #: they are bit-identical to ``COCOeval.params.kpt_oks_sigmas`` (``0.026`` and ``.26 / 10`` differ by 1 ulp).
-COCO_SIGMAS: np.ndarray = np.array(
-    [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
-) / 10.0
+COCO_SIGMAS: np.ndarray = (
+    np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
+    / 10.0
+)
 COCO_SIGMAS.setflags(write=False)
 
 _EPS = np.spacing(1)
@@ -89,7 +90,7 @@ def oks_pairs(
         yr = yd[rows]
         dx[rows] = np.maximum(0.0, x0 - xr) + np.maximum(0.0, xr - x1)
         dy[rows] = np.maximum(0.0, y0 - yr) + np.maximum(0.0, yr - y1)
-    e = (dx ** 2 + dy ** 2) / variances / (gt_areas[:, None] + _EPS) / 2
+    e = (dx**2 + dy**2) / variances / (gt_areas[:, None] + _EPS) / 2
     val = np.exp(-e)
     # Only labelled joints count when the GT has any; all K count otherwise.
     use = lab | no_lab[:, None]

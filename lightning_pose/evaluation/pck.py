@@ -89,8 +89,13 @@ class PCKCounts:
     def __add__(self, other: "PCKCounts") -> "PCKCounts":
         if not np.array_equal(self.thresholds, other.thresholds) or self.comparison != other.comparison:
             raise ValueError("cannot add PCK counts with different thresholds or comparison modes")
-        return PCKCounts(self.thresholds, self.correct + other.correct, self.valid + other.valid,
-                         self.excluded_instances + other.excluded_instances, self.comparison)
+        return PCKCounts(
+            self.thresholds,
+            self.correct + other.correct,
+            self.valid + other.valid,
+            self.excluded_instances + other.excluded_instances,
+            self.comparison,
+        )
 
 
 def _check_inputs(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,8 +224,9 @@ def torso_normalizers(gt: np.ndarray, pair: tuple[int, int], pred: np.ndarray | 
         small = norm < 1
         if small.any():
             p = np.asarray(pred, dtype=np.float64)
-            warnings.warn(f"PCK torso: {int(small.sum())} GT torso length(s) < 1 px; using the predicted torso",
-                          stacklevel=2)
+            warnings.warn(
+                f"PCK torso: {int(small.sum())} GT torso length(s) < 1 px; using the predicted torso", stacklevel=2
+            )
             norm = np.where(small, np.linalg.norm(p[:, a, :2] - p[:, b, :2], axis=-1), norm)
     return norm
 

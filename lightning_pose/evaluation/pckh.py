@@ -44,7 +44,17 @@ MPII_PCKH_THRESHOLDS: np.ndarray = np.arange(0, 0.51, 0.01)
 
 #: keys of the official table, all in percent
 PCKH_TABLE_KEYS: tuple[str, ...] = (
-    "Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Mean", "Mean@0.1", "AUC",
+    "Head",
+    "Shoulder",
+    "Elbow",
+    "Wrist",
+    "Hip",
+    "Knee",
+    "Ankle",
+    "UBody",
+    "Mean",
+    "Mean@0.1",
+    "AUC",
 )
 
 #: part -> MPII joint ids (0-based) averaged as unweighted per-joint values
@@ -161,8 +171,9 @@ def pckh_counts(
     return correct, valid, int((~has_head).sum())
 
 
-def _table_from_counts(correct: np.ndarray, valid: np.ndarray, thresholds: np.ndarray,
-                       hrnet_compat: bool) -> dict[str, float]:
+def _table_from_counts(
+    correct: np.ndarray, valid: np.ndarray, thresholds: np.ndarray, hrnet_compat: bool
+) -> dict[str, float]:
     with np.errstate(invalid="ignore", divide="ignore"):
         per_joint = np.where(valid > 0, 100.0 * correct / np.maximum(valid, 1), np.nan)  # (T, 16)
 

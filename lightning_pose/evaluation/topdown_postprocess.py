@@ -83,8 +83,7 @@ def postprocess_topdown(
     for img in seen:
         idx = order[image_id[order] == img]
         if nms_thr is not None and idx.size > 1:
-            kept = np.asarray(oks_nms(keypoints[idx], score[idx], crop_area[idx], sigmas, thr=nms_thr),
-                              dtype=np.int64)
+            kept = np.asarray(oks_nms(keypoints[idx], score[idx], crop_area[idx], sigmas, thr=nms_thr), dtype=np.int64)
             idx = idx[np.sort(kept)]
         selected.append(idx)
     sel = np.concatenate(selected) if selected else np.zeros(0, dtype=np.int64)

@@ -24,28 +24,57 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lightning-pose predict",
         description="Predict keypoints on images, a folder, a glob or a video with a trained checkpoint "
-                    "(for the config-driven dataset prediction use `lightning-pose predict --config FILE`).")
+        "(for the config-driven dataset prediction use `lightning-pose predict --config FILE`).",
+    )
     p.add_argument("--ckpt_path", "--ckpt-path", required=True, help="checkpoint written by lightning-pose fit")
     p.add_argument("--source", required=True, help="image file, folder, glob pattern (quoted) or video file")
     p.add_argument("--out", default="predictions", help="output folder (default: ./predictions)")
-    p.add_argument("--boxes", default=None,
-                   help="top-down person boxes: a COCO detection-results json (matched by file_name or image_id) "
-                        "or 'image' (the whole image; default when no --detector is given)")
-    p.add_argument("--detector", default=None, choices=DETECTORS, metavar="NAME",
-                   help=f"torchvision person detector, one of: {', '.join(DETECTORS)}")
-    p.add_argument("--detector-weights", default=None,
-                   help="local state-dict file of the detector (default: torchvision's weights, downloaded once)")
-    p.add_argument("--score-threshold", type=float, default=0.3,
-                   help="drop person boxes (detector or --boxes file) scoring below this (default 0.3)")
-    p.add_argument("--nms-threshold", type=float, default=0.9,
-                   help="OKS-NMS: drop a person whose OKS with a higher-scored one exceeds this (default 0.9)")
+    p.add_argument(
+        "--boxes",
+        default=None,
+        help="top-down person boxes: a COCO detection-results json (matched by file_name or image_id) "
+        "or 'image' (the whole image; default when no --detector is given)",
+    )
+    p.add_argument(
+        "--detector",
+        default=None,
+        choices=DETECTORS,
+        metavar="NAME",
+        help=f"torchvision person detector, one of: {', '.join(DETECTORS)}",
+    )
+    p.add_argument(
+        "--detector-weights",
+        default=None,
+        help="local state-dict file of the detector (default: torchvision's weights, downloaded once)",
+    )
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.3,
+        help="drop person boxes (detector or --boxes file) scoring below this (default 0.3)",
+    )
+    p.add_argument(
+        "--nms-threshold",
+        type=float,
+        default=0.9,
+        help="OKS-NMS: drop a person whose OKS with a higher-scored one exceeds this (default 0.9)",
+    )
     p.add_argument("--no-nms", action="store_true", help="keep overlapping people (no OKS-NMS)")
-    p.add_argument("--keypoint-threshold", type=float, default=0.3,
-                   help="draw keypoints scoring at least this on the overlays (default 0.3)")
+    p.add_argument(
+        "--keypoint-threshold",
+        type=float,
+        default=0.3,
+        help="draw keypoints scoring at least this on the overlays (default 0.3)",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="images per detector pass / crops per pose pass")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
-    p.add_argument("--flip-test", dest="flip_test", action="store_true", default=None,
-                   help="average with the flipped image (default: as trained)")
+    p.add_argument(
+        "--flip-test",
+        dest="flip_test",
+        action="store_true",
+        default=None,
+        help="average with the flipped image (default: as trained)",
+    )
     p.add_argument("--no-flip-test", dest="flip_test", action="store_false")
     p.add_argument("--config", default=None, help="optional training config overriding the model options")
     p.add_argument("--no-overlays", action="store_true", help="write predictions.json only")
@@ -69,8 +98,11 @@ def _config_overrides(config: str, ckpt: Path) -> tuple[type | None, dict[str, A
         raise ConfigError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     model = cfg.get("model") or {}
     data = (cfg.get("data") or {}).get("init_args") or {}
-    overrides = {k: v for k, v in (model.get("init_args") or {}).items()
-                 if k not in ("optimizer", "scheduler", "export_dir", "pretrained") and not isinstance(v, dict)}
+    overrides = {
+        k: v
+        for k, v in (model.get("init_args") or {}).items()
+        if k not in ("optimizer", "scheduler", "export_dir", "pretrained") and not isinstance(v, dict)
+    }
     for key in ("input_size", "keypoint_set"):
         if key in data:
             overrides[key] = data[key]
@@ -91,8 +123,12 @@ def _resolve_config(config: str) -> Path:
 
 
 def _load_task(args: argparse.Namespace) -> Any:
-    from lightning_pose.tasks.checkpoint import check_compatible, read_checkpoint, task_from_checkpoint
-    from lightning_pose.tasks.checkpoint import checkpoint_metadata
+    from lightning_pose.tasks.checkpoint import (
+        check_compatible,
+        checkpoint_metadata,
+        read_checkpoint,
+        task_from_checkpoint,
+    )
 
     ckpt = Path(args.ckpt_path)
     if not args.config:
@@ -138,9 +174,17 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
     from lightning_pose.inference.boxes import assign_image_ids, read_box_file
     from lightning_pose.inference.predictor import PosePredictor, iter_batches
     from lightning_pose.inference.sources import resolve_source
-    from lightning_pose.inference.writing import (VideoOverlayWriter, check_outputs, draw_overlay, encode_png,
-                                                  atomic_write_bytes, overlay_name, predictions_document,
-                                                  result_entries, write_json)
+    from lightning_pose.inference.writing import (
+        VideoOverlayWriter,
+        atomic_write_bytes,
+        check_outputs,
+        draw_overlay,
+        encode_png,
+        overlay_name,
+        predictions_document,
+        result_entries,
+        write_json,
+    )
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -152,8 +196,13 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
     check_outputs(_plan_outputs(out, source, overlays), source.paths, args.overwrite)
 
     task = task if task is not None else _load_task(args)
-    predictor = PosePredictor(task, device=args.device, batch_size=args.batch_size, flip_test=args.flip_test,
-                              nms_threshold=None if args.no_nms else args.nms_threshold)
+    predictor = PosePredictor(
+        task,
+        device=args.device,
+        batch_size=args.batch_size,
+        flip_test=args.flip_test,
+        nms_threshold=None if args.no_nms else args.nms_threshold,
+    )
     box_mode, table = "image", None
     if predictor.is_bottomup:
         box_mode = "none"
@@ -164,8 +213,11 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
         if detector is None:
             from lightning_pose.inference.detector import PersonDetector, build_detector
 
-            detector = PersonDetector(build_detector(args.detector, args.detector_weights), device=args.device,
-                                      score_threshold=args.score_threshold)
+            detector = PersonDetector(
+                build_detector(args.detector, args.detector_weights),
+                device=args.device,
+                score_threshold=args.score_threshold,
+            )
     elif args.boxes not in (None, "image"):
         box_mode, table = "file", read_box_file(args.boxes)
     elif args.boxes is None:
@@ -179,8 +231,11 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
 
         ids_by_index = assign_image_ids([_relative_name(p, source.root) for p in source.paths])
         total, unit = len(source.paths), "image"
-    video = VideoOverlayWriter(_plan_outputs(out, source, True)[1], source.fps()) \
-        if overlays and source.kind == "video" else None
+    video = (
+        VideoOverlayWriter(_plan_outputs(out, source, True)[1], source.fps())
+        if overlays and source.kind == "video"
+        else None
+    )
 
     images, annotations, skipped, no_box = [], [], [], 0
     written: list[Path] = []
@@ -214,8 +269,13 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
                 results = predictor.predict_batch(imgs, boxes)
                 for f, iid, poses in zip(readable, ids, results):
                     h, w = f.image.shape[:2]
-                    entry = {"id": int(iid), "file_name": f.name, "width": int(w), "height": int(h),
-                             "path": str(f.path)}
+                    entry = {
+                        "id": int(iid),
+                        "file_name": f.name,
+                        "width": int(w),
+                        "height": int(h),
+                        "path": str(f.path),
+                    }
                     if source.kind == "video":
                         entry["frame_index"] = int(f.index)
                     images.append(entry)
@@ -238,15 +298,28 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
                 written.append(video.path)
     if not images:
         raise PoseUserError(f"--source {args.source}: none of the {len(skipped)} image(s)/frame(s) could be read")
-    info = {"checkpoint": str(args.ckpt_path), "source": str(args.source), "boxes": box_mode,
-            "keypoint_set": predictor.keypoint_set.name, "input_size": list(predictor.input_size),
-            "coordinates": "0-based image pixels", "skipped": skipped}
+    info = {
+        "checkpoint": str(args.ckpt_path),
+        "source": str(args.source),
+        "boxes": box_mode,
+        "keypoint_set": predictor.keypoint_set.name,
+        "input_size": list(predictor.input_size),
+        "coordinates": "0-based image pixels",
+        "skipped": skipped,
+    }
     pred_path = out / "predictions.json"
     write_json(pred_path, predictions_document(images, annotations, predictor.keypoint_set, info))
     written.insert(0, pred_path)
     seconds = time.perf_counter() - start
-    summary = {"images": len(images), "skipped": len(skipped), "skipped_names": skipped, "people": len(annotations),
-               "images_without_boxes": no_box, "files": [str(p) for p in written], "seconds": seconds}
+    summary = {
+        "images": len(images),
+        "skipped": len(skipped),
+        "skipped_names": skipped,
+        "people": len(annotations),
+        "images_without_boxes": no_box,
+        "files": [str(p) for p in written],
+        "seconds": seconds,
+    }
     if table is not None:
         summary["unmatched_box_keys"] = table.unmatched()
     return summary
@@ -265,8 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     summary = run_predict(args)
     skipped = f", {summary['skipped']} unreadable (skipped)" if summary["skipped"] else ""
-    line = (f"{summary['images']} image(s)/frame(s), {summary['people']} people{skipped} "
-            f"in {summary['seconds']:.1f} s -> {summary['files'][0]}")
+    line = (
+        f"{summary['images']} image(s)/frame(s), {summary['people']} people{skipped} "
+        f"in {summary['seconds']:.1f} s -> {summary['files'][0]}"
+    )
     print(line)
     if summary.get("images_without_boxes"):
         print(f"note: {summary['images_without_boxes']} image(s) had no person box above --score-threshold")

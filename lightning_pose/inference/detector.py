@@ -58,15 +58,18 @@ def build_detector(name: str, weights: str | Path | None = None, **kwargs: Any) 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is one user error
-            raise DetectorError(f"--detector-weights {path}: cannot be read ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+            raise DetectorError(
+                f"--detector-weights {path}: cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200] if str(exc) else ''})"
+            ) from None
         if isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
         try:
             model.load_state_dict(state)
         except (RuntimeError, TypeError) as exc:
-            raise DetectorError(f"--detector-weights {path}: does not fit {name} "
-                                f"({str(exc).splitlines()[0][:200]})") from None
+            raise DetectorError(
+                f"--detector-weights {path}: does not fit {name} ({str(exc).splitlines()[0][:200]})"
+            ) from None
         return model.eval()
     try:
         return builder(weights="DEFAULT", **kwargs).eval()
@@ -99,8 +102,10 @@ class PersonDetector:
         """``(N, 5)`` float64 ``x, y, w, h, score`` per ``(H, W, 3)`` uint8 RGB image (image pixels)."""
         import torch
 
-        tensors = [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float().div(255.0).to(self.device)
-                   for im in images]
+        tensors = [
+            torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float().div(255.0).to(self.device)
+            for im in images
+        ]
         if not tensors:
             return []
         with torch.inference_mode():
@@ -113,7 +118,10 @@ class PersonDetector:
             keep = (labels == PERSON_LABEL) & (scores >= self.score_threshold)
             keep &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
             b, s = boxes[keep], scores[keep]
-            xywh = np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1], s], axis=1) if len(b) else \
-                np.zeros((0, 5))
+            xywh = (
+                np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1], s], axis=1)
+                if len(b)
+                else np.zeros((0, 5))
+            )
             result.append(xywh)
         return result

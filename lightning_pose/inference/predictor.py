@@ -43,8 +43,7 @@ class ImagePoses:
         return int(self.scores.shape[0])
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {"keypoints": self.keypoints, "scores": self.scores, "boxes": self.boxes,
-                "box_scores": self.box_scores}
+        return {"keypoints": self.keypoints, "scores": self.scores, "boxes": self.boxes, "box_scores": self.box_scores}
 
 
 def _as_rgb(image: Any, index: int) -> np.ndarray:
@@ -90,8 +89,15 @@ class PosePredictor:
         keypoint_score_threshold: keypoint scores above it count in the instance rescoring (0.2 as HRNet/mmpose).
     """
 
-    def __init__(self, task: Any, device: str = "cpu", batch_size: int = 32, flip_test: bool | None = None,
-                 nms_threshold: float | None = 0.9, keypoint_score_threshold: float = 0.2) -> None:
+    def __init__(
+        self,
+        task: Any,
+        device: str = "cpu",
+        batch_size: int = 32,
+        flip_test: bool | None = None,
+        nms_threshold: float | None = 0.9,
+        keypoint_score_threshold: float = 0.2,
+    ) -> None:
         import torch
 
         if batch_size < 1:
@@ -161,7 +167,7 @@ class PosePredictor:
 
         coords, scores = [], []
         for start in range(0, len(crops), self.batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(crops[start:start + self.batch_size])).to(self.device)
+            batch = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size])).to(self.device)
             with torch.inference_mode():
                 c, s = self.task.predict_keypoints(batch, flip_test=self.flip_test)
             coords.append(c.double().cpu().numpy())
@@ -171,8 +177,9 @@ class PosePredictor:
             return np.zeros((0, k, 2)), np.zeros((0, k))
         return np.concatenate(coords), np.concatenate(scores)
 
-    def _postprocess(self, kpts: np.ndarray, kscores: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray,
-                     areas: np.ndarray) -> ImagePoses:
+    def _postprocess(
+        self, kpts: np.ndarray, kscores: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray, areas: np.ndarray
+    ) -> ImagePoses:
         from lightning_pose.evaluation.nms import oks_nms, rescore
 
         inst = rescore(box_scores, kscores, thr=self.keypoint_score_threshold) if len(boxes) else np.zeros(0)
@@ -209,9 +216,9 @@ class PosePredictor:
         coords_in, kscores = self.predict_crops(crops)
         out = []
         for (start, n), (b, s, mats, areas) in zip(spans, per_image):
-            c = coords_in[start:start + n]
+            c = coords_in[start : start + n]
             img = np.einsum("nij,nkj->nki", mats[:, :, :2], c) + mats[:, None, :, 2]
-            out.append(self._postprocess(img, kscores[start:start + n], b, s, areas))
+            out.append(self._postprocess(img, kscores[start : start + n], b, s, areas))
         return out
 
     def _predict_bottomup(self, images: Sequence[np.ndarray]) -> list[ImagePoses]:

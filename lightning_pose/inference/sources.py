@@ -149,8 +149,9 @@ def resolve_source(spec: str | Path) -> Source:
         videos = [m for m in files if m.suffix.lower() in VIDEO_EXTENSIONS]
         images = [m for m in files if m.suffix.lower() in IMAGE_EXTENSIONS]
         if videos:
-            raise SourceError(f"--source {text}: the pattern matches video file(s) ({videos[0].name}); "
-                              "give one video file at a time")
+            raise SourceError(
+                f"--source {text}: the pattern matches video file(s) ({videos[0].name}); give one video file at a time"
+            )
         if not images:
             raise SourceError(f"--source {text}: the pattern matches no image file")
         return Source(text, "images", images, _glob_root(text))

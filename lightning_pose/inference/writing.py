@@ -24,8 +24,14 @@ import numpy as np
 
 from lightning_pose.errors import OutputPathError
 
-__all__ = ["atomic_write_bytes", "check_outputs", "overlay_name", "draw_overlay", "VideoOverlayWriter",
-           "predictions_document"]
+__all__ = [
+    "atomic_write_bytes",
+    "check_outputs",
+    "overlay_name",
+    "draw_overlay",
+    "VideoOverlayWriter",
+    "predictions_document",
+]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -136,11 +142,15 @@ class VideoOverlayWriter:
             self._tmp.unlink(missing_ok=True)
 
 
-def predictions_document(images: Sequence[dict], annotations: Sequence[dict], keypoint_set: Any,
-                         info: dict) -> dict:
+def predictions_document(images: Sequence[dict], annotations: Sequence[dict], keypoint_set: Any, info: dict) -> dict:
     """The ``predictions.json`` object (see the module docstring)."""
-    category = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(keypoint_set.keypoints),
-                "skeleton": [[a + 1, b + 1] for a, b in keypoint_set.skeleton]}
+    category = {
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": list(keypoint_set.keypoints),
+        "skeleton": [[a + 1, b + 1] for a, b in keypoint_set.skeleton],
+    }
     return {"info": info, "images": list(images), "annotations": list(annotations), "categories": [category]}
 
 
@@ -148,17 +158,19 @@ def result_entries(poses: Any, image_id: int, first_id: int) -> list[dict]:
     """COCO results dicts of one image's people (image pixels)."""
     out = []
     for j, (kp, score, box, bscore) in enumerate(zip(poses.keypoints, poses.scores, poses.boxes, poses.box_scores)):
-        out.append({
-            "id": first_id + j,
-            "image_id": int(image_id),
-            "category_id": 1,
-            "keypoints": [float(v) for v in np.asarray(kp, dtype=np.float64).reshape(-1)],
-            "score": float(score),
-            "bbox": [float(v) for v in box],
-            "area": float(box[2] * box[3]),
-            "box_score": float(bscore),
-            "num_keypoints": int(kp.shape[0]),
-        })
+        out.append(
+            {
+                "id": first_id + j,
+                "image_id": int(image_id),
+                "category_id": 1,
+                "keypoints": [float(v) for v in np.asarray(kp, dtype=np.float64).reshape(-1)],
+                "score": float(score),
+                "bbox": [float(v) for v in box],
+                "area": float(box[2] * box[3]),
+                "box_score": float(bscore),
+                "num_keypoints": int(kp.shape[0]),
+            }
+        )
     return out
 
 

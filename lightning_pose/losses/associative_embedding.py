@@ -31,11 +31,14 @@ def masked_heatmap_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         mask: ``(B, H, W)``, 1 = learn, 0 = ignored region (crowds, persons without keypoints).
     """
     if pred.shape != target.shape or pred.dim() != 4:
-        raise ValueError(f"masked_heatmap_mse: pred {tuple(pred.shape)} and target {tuple(target.shape)} must be "
-                         "the same (B, K, H, W)")
+        raise ValueError(
+            f"masked_heatmap_mse: pred {tuple(pred.shape)} and target {tuple(target.shape)} must be "
+            "the same (B, K, H, W)"
+        )
     if mask.shape != (pred.shape[0], *pred.shape[-2:]):
-        raise ValueError(f"masked_heatmap_mse: mask must be (B, H, W) = {(pred.shape[0], *pred.shape[-2:])}, "
-                         f"got {tuple(mask.shape)}")
+        raise ValueError(
+            f"masked_heatmap_mse: mask must be (B, H, W) = {(pred.shape[0], *pred.shape[-2:])}, got {tuple(mask.shape)}"
+        )
     err = (pred - target.to(pred.dtype)) ** 2 * mask.to(pred.dtype)[:, None]
     return err.mean(dim=(1, 2, 3)).mean()
 
@@ -50,8 +53,9 @@ def gather_tags(tags: Tensor, tag_index: Tensor) -> Tensor:
     return torch.gather(flat, 3, idx).permute(0, 3, 1, 2)
 
 
-def ae_grouping_loss(tags: Tensor, tag_index: Tensor, tag_valid: Tensor, push_kind: str = "exp"
-                     ) -> tuple[Tensor, Tensor]:
+def ae_grouping_loss(
+    tags: Tensor, tag_index: Tensor, tag_valid: Tensor, push_kind: str = "exp"
+) -> tuple[Tensor, Tensor]:
     """Push and pull losses (module docstring), each averaged over the batch.
 
     Args:
@@ -68,8 +72,10 @@ def ae_grouping_loss(tags: Tensor, tag_index: Tensor, tag_valid: Tensor, push_ki
     if tags.dim() == 4:
         tags = tags[:, :, None]
     if tag_index.shape != tag_valid.shape or tag_index.dim() != 3 or tag_index.shape[2] != tags.shape[1]:
-        raise ValueError(f"ae_grouping_loss: tag_index {tuple(tag_index.shape)} / tag_valid "
-                         f"{tuple(tag_valid.shape)} must be (B, N, K={tags.shape[1]})")
+        raise ValueError(
+            f"ae_grouping_loss: tag_index {tuple(tag_index.shape)} / tag_valid "
+            f"{tuple(tag_valid.shape)} must be (B, N, K={tags.shape[1]})"
+        )
     values = gather_tags(tags, tag_index)  # (B, N, K, L)
     v = tag_valid.to(values.dtype)
     count = v.sum(dim=2)  # (B, N)

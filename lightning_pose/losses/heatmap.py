@@ -52,8 +52,9 @@ def weighted_mse_heatmap(pred: Tensor, target: Tensor, weight: Tensor | None, re
     return _reduce((pred - target).pow(2), weight, reduction)
 
 
-def weighted_bce_heatmap(logits: Tensor, target: Tensor, weight: Tensor | None, reduction: str = "mean",
-                         pos_weight: float | None = None) -> Tensor:
+def weighted_bce_heatmap(
+    logits: Tensor, target: Tensor, weight: Tensor | None, reduction: str = "mean", pos_weight: float | None = None
+) -> Tensor:
     """Pixel-wise sigmoid binary cross-entropy (Bulat & Tzimiropoulos part detection), joints scaled by weight.
 
     Per pixel ``-(p * t * log sigmoid(z) + (1 - t) * log(1 - sigmoid(z)))`` with ``p = pos_weight`` (1 when None),

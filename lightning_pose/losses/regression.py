@@ -16,8 +16,9 @@ __all__ = ["coordinate_loss"]
 _KINDS = ("l1", "l2", "smooth_l1")
 
 
-def coordinate_loss(pred: Tensor, target: Tensor, weight: Tensor | None, kind: str = "l1", beta: float = 1.0,
-                    reduction: str = "mean") -> Tensor:
+def coordinate_loss(
+    pred: Tensor, target: Tensor, weight: Tensor | None, kind: str = "l1", beta: float = 1.0, reduction: str = "mean"
+) -> Tensor:
     """Weighted per-coordinate L1, squared L2 or smooth L1 between keypoint coordinates.
 
     Elementwise loss ``l(d)`` of ``d = pred - target`` (``|d|``, ``d^2``, or smooth L1 with threshold ``beta``:

@@ -24,8 +24,10 @@ __all__ = ["SampleStateMetric", "batch_array", "first_occurrence_sorted"]
 def batch_array(batch: Mapping[str, Any], key: str, owner: str) -> np.ndarray:
     """``batch[key]`` as a float64 numpy array (detached, on CPU); a missing key raises a clear ``KeyError``."""
     if key not in batch:
-        raise KeyError(f"{owner}.update: the batch has no {key!r} (keys: {sorted(batch)}); "
-                       "see the top-down sample table in ARCHITECTURE.md")
+        raise KeyError(
+            f"{owner}.update: the batch has no {key!r} (keys: {sorted(batch)}); "
+            "see the top-down sample table in ARCHITECTURE.md"
+        )
     value = batch[key]
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", torch.float64).numpy()
@@ -75,8 +77,12 @@ class SampleStateMetric(Metric):
         call it). Otherwise the states are synced here, which under DDP every rank must do together.
         """
         cache = self._global_cache
-        if not self._is_synced and cache is not None and cache[0] == self._update_count \
-                and all(k in cache[1] for k in per_sample):
+        if (
+            not self._is_synced
+            and cache is not None
+            and cache[0] == self._update_count
+            and all(k in cache[1] for k in per_sample)
+        ):
             return {k: cache[1][k] for k in (*per_sample, "sample_id")}
         with self.synced():
             return self._unique_samples(per_sample)
@@ -103,8 +109,10 @@ class SampleStateMetric(Metric):
         for name, width in per_sample.items():
             arr = self._state(name)
             if arr.shape[0] != n * width:
-                raise RuntimeError(f"{type(self).__name__}: state {name!r} holds {arr.shape[0]} values for {n} "
-                                   f"samples x {width}; the states are out of step")
+                raise RuntimeError(
+                    f"{type(self).__name__}: state {name!r} holds {arr.shape[0]} values for {n} "
+                    f"samples x {width}; the states are out of step"
+                )
             out[name] = arr.reshape(n, width) if width != 1 else arr
         keep = first_occurrence_sorted(ids)
         result = {name: arr[keep] for name, arr in out.items()} | {"sample_id": ids[keep]}

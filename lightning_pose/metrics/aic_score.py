@@ -12,9 +12,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
-from lightning_pose.metrics._base import SampleStateMetric, batch_array
 from lightning_pose.evaluation.formats.aic import coco_image_names, coco_style_aic_to_release, human_order
 from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
+from lightning_pose.metrics._base import SampleStateMetric, batch_array
 from lightning_pose.skeletons import AIC
 
 __all__ = ["AICScore"]
@@ -46,8 +46,9 @@ class AICScore(SampleStateMetric):
         nms_thr: float | None = 0.9,
         **kwargs: Any,
     ) -> None:
-        super().__init__(("sample_id", "image_id", "ann_id", "bbox_score", "crop_area", "keypoints",
-                          "keypoint_scores"), **kwargs)
+        super().__init__(
+            ("sample_id", "image_id", "ann_id", "bbox_score", "crop_area", "keypoints", "keypoint_scores"), **kwargs
+        )
         if isinstance(gt, Mapping):
             release = coco_style_aic_to_release(dict(gt))
             by_name = {str(e["image_id"]): e for e in release}
@@ -66,20 +67,30 @@ class AICScore(SampleStateMetric):
         p = preds.detach().to("cpu").double().numpy()
         s = scores.detach().to("cpu").double().numpy()
         if p.ndim != 3 or p.shape[1] != _K or s.shape != p.shape[:2]:
-            raise ValueError(f"{name}: preds must be (B, 14, 2) and scores (B, 14); got {tuple(p.shape)}, "
-                             f"{tuple(s.shape)}")
+            raise ValueError(
+                f"{name}: preds must be (B, 14, 2) and scores (B, 14); got {tuple(p.shape)}, {tuple(s.shape)}"
+            )
         for key in ("sample_id", "image_id", "ann_id", "bbox_score", "crop_area"):
             self._append(key, batch_array(batch, key, name).reshape(-1))
         self._append("keypoints", p[..., :2])
         self._append("keypoint_scores", s)
 
     def detections(self) -> TopDownDetections:
-        st = self._global_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
-                                   "keypoints": 2 * _K, "keypoint_scores": _K})
+        st = self._global_samples(
+            {"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1, "keypoints": 2 * _K, "keypoint_scores": _K}
+        )
         det = postprocess_topdown(
-            st["image_id"], st["ann_id"], st["keypoints"].reshape(-1, _K, 2), st["keypoint_scores"],
-            st["bbox_score"], st["crop_area"], sigmas=self.sigmas, rescore_instances=self.rescore,
-            score_thr=self.score_thr, nms_thr=self.nms_thr)
+            st["image_id"],
+            st["ann_id"],
+            st["keypoints"].reshape(-1, _K, 2),
+            st["keypoint_scores"],
+            st["bbox_score"],
+            st["crop_area"],
+            sigmas=self.sigmas,
+            rescore_instances=self.rescore,
+            score_thr=self.score_thr,
+            nms_thr=self.nms_thr,
+        )
         unknown = sorted({int(i) for i in det.seen_image_ids} - set(self._gt_by_id))
         if unknown:
             raise ValueError(f"AICScore: image ids {unknown[:5]} are not images of the GT")

@@ -19,10 +19,10 @@ from typing import Any, Mapping
 import numpy as np
 from torch import Tensor
 
+from lightning_pose.evaluation.topdown_postprocess import TopDownDetections
 from lightning_pose.metrics._base import batch_array
 from lightning_pose.metrics.aic_score import AICScore
 from lightning_pose.metrics.coco_ap import COCOKeypointAP
-from lightning_pose.evaluation.topdown_postprocess import TopDownDetections
 
 __all__ = ["BottomUpCOCOAP", "BottomUpAICScore"]
 

@@ -12,8 +12,8 @@ from torch import Tensor
 from lightning_pose.evaluation.coco import STAT_NAMES, CocoKeypointEvaluator
 from lightning_pose.evaluation.formats.common import category_num_keypoints
 from lightning_pose.evaluation.oks import COCO_SIGMAS
-from lightning_pose.metrics._base import SampleStateMetric, batch_array
 from lightning_pose.evaluation.topdown_postprocess import TopDownDetections, postprocess_topdown
+from lightning_pose.metrics._base import SampleStateMetric, batch_array
 
 __all__ = ["COCOKeypointAP", "gt_num_keypoints"]
 
@@ -65,8 +65,9 @@ class COCOKeypointAP(SampleStateMetric):
         drop_zero_score: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(("sample_id", "image_id", "ann_id", "bbox_score", "crop_area", "keypoints",
-                          "keypoint_scores"), **kwargs)
+        super().__init__(
+            ("sample_id", "image_id", "ann_id", "bbox_score", "crop_area", "keypoints", "keypoint_scores"), **kwargs
+        )
         self.gt = gt
         self.num_keypoints = gt_num_keypoints(gt)
         if sigmas is None:
@@ -103,22 +104,33 @@ class COCOKeypointAP(SampleStateMetric):
     def detections(self) -> TopDownDetections:
         """The post-processed detections that ``compute`` evaluates (after de-dup, rescoring and NMS)."""
         k = self.num_keypoints
-        st = self._global_samples({"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1,
-                                   "keypoints": 2 * k, "keypoint_scores": k})
+        st = self._global_samples(
+            {"image_id": 1, "ann_id": 1, "bbox_score": 1, "crop_area": 1, "keypoints": 2 * k, "keypoint_scores": k}
+        )
         if self.use_gt_boxes:
             self._check_gt_boxes(st["image_id"], st["ann_id"])
         det = postprocess_topdown(
-            st["image_id"], st["ann_id"], st["keypoints"].reshape(-1, k, 2), st["keypoint_scores"],
-            st["bbox_score"], st["crop_area"], sigmas=self.sigmas, rescore_instances=self.rescore,
-            score_thr=self.score_thr, nms_thr=self.nms_thr)
+            st["image_id"],
+            st["ann_id"],
+            st["keypoints"].reshape(-1, k, 2),
+            st["keypoint_scores"],
+            st["bbox_score"],
+            st["crop_area"],
+            sigmas=self.sigmas,
+            rescore_instances=self.rescore,
+            score_thr=self.score_thr,
+            nms_thr=self.nms_thr,
+        )
         return det
 
     def _check_gt_boxes(self, image_ids: np.ndarray, ann_ids: np.ndarray) -> None:
         known = {(int(a["image_id"]), int(a["id"])) for a in self.gt["annotations"]}
         bad = [(int(i), int(a)) for i, a in zip(image_ids, ann_ids) if (int(i), int(a)) not in known]
         if bad:
-            raise ValueError(f"COCOKeypointAP(use_gt_boxes=True): {len(bad)} sample(s) whose (image_id, ann_id) is "
-                             f"not a GT annotation, e.g. {bad[:3]}")
+            raise ValueError(
+                f"COCOKeypointAP(use_gt_boxes=True): {len(bad)} sample(s) whose (image_id, ann_id) is "
+                f"not a GT annotation, e.g. {bad[:3]}"
+            )
 
     def results(self) -> list[dict]:
         """COCO results list ``{image_id, category_id, keypoints: [x, y, s] * K, score}`` (image pixels) --
@@ -130,8 +142,12 @@ class COCOKeypointAP(SampleStateMetric):
         cat_id = int(self.gt["categories"][0]["id"]) if self.gt.get("categories") else 1
         trip = np.concatenate([det.keypoints, det.keypoint_scores[..., None]], axis=-1)
         return [
-            {"image_id": int(det.image_id[i]), "category_id": cat_id,
-             "keypoints": [float(v) for v in trip[i].reshape(-1)], "score": float(det.score[i])}
+            {
+                "image_id": int(det.image_id[i]),
+                "category_id": cat_id,
+                "keypoints": [float(v) for v in trip[i].reshape(-1)],
+                "score": float(det.score[i]),
+            }
             for i in range(det.image_id.shape[0])
         ]
 
@@ -156,6 +172,7 @@ class COCOKeypointAP(SampleStateMetric):
             return {k: -1.0 for k in STAT_NAMES}
         if self._evaluator is None:
             self._evaluator = CocoKeypointEvaluator(self.gt, sigmas=self.sigmas, use_area=self.use_area)
-        stats = self._evaluator.evaluate(self._results_from(det), img_ids=[int(i) for i in det.seen_image_ids],
-                                         drop_zero_score=self.drop_zero_score)
+        stats = self._evaluator.evaluate(
+            self._results_from(det), img_ids=[int(i) for i in det.seen_image_ids], drop_zero_score=self.drop_zero_score
+        )
         return {k: float(stats[k]) for k in STAT_NAMES}

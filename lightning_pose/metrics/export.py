@@ -77,13 +77,16 @@ def predictions_to_coco_results(batches: list[dict], *, score_thr: float = 0.2) 
         kpts = batch["keypoints"].detach().cpu().double().numpy()
         scores = batch["scores"].detach().cpu().double().numpy()
         n = kpts.shape[0]
-        bbox_scores = (batch["bbox_score"].detach().cpu().double().numpy() if "bbox_score" in batch
-                       else np.ones(n))
+        bbox_scores = batch["bbox_score"].detach().cpu().double().numpy() if "bbox_score" in batch else np.ones(n)
         inst = rescore(bbox_scores, scores, thr=score_thr)
         for i in range(n):
             triplets = np.concatenate([kpts[i], scores[i][:, None]], axis=1).reshape(-1)
-            entry = {"image_id": int(batch["image_id"][i]), "category_id": 1,
-                     "keypoints": [float(v) for v in triplets], "score": float(inst[i])}
+            entry = {
+                "image_id": int(batch["image_id"][i]),
+                "category_id": 1,
+                "keypoints": [float(v) for v in triplets],
+                "score": float(inst[i]),
+            }
             if "ann_id" in batch:
                 entry["ann_id"] = int(batch["ann_id"][i])
             results.append(entry)

@@ -89,8 +89,10 @@ class PCKh(SampleStateMetric):
         s = self._global_samples({"pred": 2 * _K, "source_index": 1})
         src = s["source_index"].astype(np.int64)
         if (src < 0).any():
-            raise ValueError("PCKh.mpii_preds: some samples have no source_index (-1); the batches must carry "
-                             "'source_index' (the MPII GT row) to export in the native order")
+            raise ValueError(
+                "PCKh.mpii_preds: some samples have no source_index (-1); the batches must carry "
+                "'source_index' (the MPII GT row) to export in the native order"
+            )
         n = int(src.max()) + 1 if num_persons is None and src.size else int(num_persons or 0)
         if src.size and src.max() >= n:
             raise ValueError(f"PCKh.mpii_preds: source_index {int(src.max())} >= num_persons {n}")

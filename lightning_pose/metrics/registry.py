@@ -23,8 +23,14 @@ from lightning_pose.errors import ConfigError
 from lightning_pose.metric_specs import DEFAULT_METRIC_SPECS, MetricSpec
 from lightning_pose.skeletons import KeypointSet
 
-__all__ = ["MetricContext", "register_metric", "registered_metrics", "build_metrics", "metric_specs_of",
-           "uses_gt_boxes"]
+__all__ = [
+    "MetricContext",
+    "register_metric",
+    "registered_metrics",
+    "build_metrics",
+    "metric_specs_of",
+    "uses_gt_boxes",
+]
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,14 @@ def _ground_truth(datamodule: Any, spec: MetricSpec, split: str) -> Any:
     return sum(len(r.persons) for r in datamodule.records(split))  # "persons"
 
 
-def build_metrics(datamodule: Any, split: str, keypoint_set: KeypointSet, *, bottomup: bool = False,
-                  pck_thresholds: Sequence[float] = (0.05, 0.1, 0.2)) -> dict[str, Metric]:
+def build_metrics(
+    datamodule: Any,
+    split: str,
+    keypoint_set: KeypointSet,
+    *,
+    bottomup: bool = False,
+    pck_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
+) -> dict[str, Metric]:
     """The metrics of ``split``: one per spec the datamodule declares, keyed by the spec's name, in spec order.
 
     Raises:
@@ -98,15 +110,22 @@ def build_metrics(datamodule: Any, split: str, keypoint_set: KeypointSet, *, bot
     metrics: dict[str, Metric] = {}
     for spec in metric_specs_of(datamodule):
         if spec.name not in _REGISTRY:
-            raise ConfigError(f"{type(datamodule).__name__}.metric_specs: unknown metric {spec.name!r} "
-                              f"(registered: {', '.join(registered_metrics())})")
+            raise ConfigError(
+                f"{type(datamodule).__name__}.metric_specs: unknown metric {spec.name!r} "
+                f"(registered: {', '.join(registered_metrics())})"
+            )
         if spec.name in metrics:
             raise ConfigError(f"{type(datamodule).__name__}.metric_specs: metric {spec.name!r} listed twice")
         builder = _REGISTRY[spec.name][1 if bottomup else 0]
         if builder is None or (spec.gt_boxes_only and not gt_boxes):
             continue
-        ctx = MetricContext(keypoint_set, split, _ground_truth(datamodule, spec, split), gt_boxes,
-                            tuple(float(t) for t in pck_thresholds))
+        ctx = MetricContext(
+            keypoint_set,
+            split,
+            _ground_truth(datamodule, spec, split),
+            gt_boxes,
+            tuple(float(t) for t in pck_thresholds),
+        )
         metric = builder(ctx, dict(spec.options))
         if metric is not None:
             metrics[spec.name] = metric

@@ -38,10 +38,17 @@ class AEOutput(NamedTuple):
 class ConvUnit(nn.Sequential):
     """``conv(k x k, stride, bias) -> [BN] -> ReLU`` (the ReLU and BN optional)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1, *, bn: bool = False,
-                 relu: bool = True) -> None:
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2,
-                                             bias=not bn)]
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int = 3,
+        stride: int = 1,
+        *,
+        bn: bool = False,
+        relu: bool = True,
+    ) -> None:
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, bias=not bn)]
         if bn:
             layers.append(nn.BatchNorm2d(out_channels))
         if relu:
@@ -58,8 +65,9 @@ class _AEHourglass(nn.Module):
         self.up1 = ConvUnit(channels, channels, bn=bn)
         self.pool = nn.MaxPool2d(2, 2)
         self.low1 = ConvUnit(channels, inner, bn=bn)
-        self.low2: nn.Module = (_AEHourglass(depth - 1, inner, increase, bn) if depth > 1
-                                else ConvUnit(inner, inner, bn=bn))
+        self.low2: nn.Module = (
+            _AEHourglass(depth - 1, inner, increase, bn) if depth > 1 else ConvUnit(inner, inner, bn=bn)
+        )
         self.low3 = ConvUnit(inner, channels, bn=bn)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -87,26 +95,45 @@ class HourglassAENet(nn.Module):
 
     stride: int = 4
 
-    def __init__(self, num_keypoints: int, tag_dim: int = 1, num_stacks: int = 4, channels: int = 256,
-                 increase: int = 128, depth: int = 4, stem_channels: int = 64, batch_norm: bool = False) -> None:
+    def __init__(
+        self,
+        num_keypoints: int,
+        tag_dim: int = 1,
+        num_stacks: int = 4,
+        channels: int = 256,
+        increase: int = 128,
+        depth: int = 4,
+        stem_channels: int = 64,
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
         if num_keypoints < 1 or tag_dim < 1 or num_stacks < 1 or depth < 1 or channels < 1 or stem_channels < 1:
-            raise ValueError("HourglassAENet: num_keypoints, tag_dim, num_stacks, depth, channels and stem_channels "
-                             f"must be >= 1, got {num_keypoints}, {tag_dim}, {num_stacks}, {depth}, {channels}, "
-                             f"{stem_channels}")
+            raise ValueError(
+                "HourglassAENet: num_keypoints, tag_dim, num_stacks, depth, channels and stem_channels "
+                f"must be >= 1, got {num_keypoints}, {tag_dim}, {num_stacks}, {depth}, {channels}, "
+                f"{stem_channels}"
+            )
         if increase < 0:
             raise ValueError(f"HourglassAENet: increase must be >= 0, got {increase}")
         self.num_keypoints, self.tag_dim, self.num_stacks, self.depth = num_keypoints, tag_dim, num_stacks, depth
         bn = bool(batch_norm)
         s = stem_channels
         self.stem = nn.Sequential(
-            ConvUnit(3, s, 7, 2, bn=bn), ConvUnit(s, 2 * s, bn=bn), nn.MaxPool2d(2, 2),
-            ConvUnit(2 * s, 2 * s, bn=bn), ConvUnit(2 * s, channels, bn=bn))
+            ConvUnit(3, s, 7, 2, bn=bn),
+            ConvUnit(s, 2 * s, bn=bn),
+            nn.MaxPool2d(2, 2),
+            ConvUnit(2 * s, 2 * s, bn=bn),
+            ConvUnit(2 * s, channels, bn=bn),
+        )
         out_ch = num_keypoints * (1 + tag_dim)
         self.features = nn.ModuleList(
-            nn.Sequential(_AEHourglass(depth, channels, increase, bn), ConvUnit(channels, channels, bn=bn),
-                          ConvUnit(channels, channels, bn=bn))
-            for _ in range(num_stacks))
+            nn.Sequential(
+                _AEHourglass(depth, channels, increase, bn),
+                ConvUnit(channels, channels, bn=bn),
+                ConvUnit(channels, channels, bn=bn),
+            )
+            for _ in range(num_stacks)
+        )
         self.outs = nn.ModuleList(nn.Conv2d(channels, out_ch, 1) for _ in range(num_stacks))
         self.merge_features = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(num_stacks - 1))
         self.merge_preds = nn.ModuleList(nn.Conv2d(out_ch, channels, 1) for _ in range(num_stacks - 1))
@@ -139,8 +166,9 @@ class _BasicBlock(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(ConvUnit(channels, channels, bn=True), ConvUnit(channels, channels, bn=True,
-                                                                                 relu=False))
+        self.body = nn.Sequential(
+            ConvUnit(channels, channels, bn=True), ConvUnit(channels, channels, bn=True, relu=False)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.body(x) + x)
@@ -163,9 +191,18 @@ class HigherHRNetAENet(nn.Module):
     ``[AEOutput(heatmaps, tags) at stride r, AEOutput(heatmaps, None) at stride r/2]``.
     """
 
-    def __init__(self, num_keypoints: int, backbone: str = "hrnet_w32", *, pretrained: bool = False,
-                 out_indices: Sequence[int] = (1, 2, 3, 4), tag_dim: int = 1, channels: int = 32,
-                 num_blocks: int = 4, deconv: bool = True) -> None:
+    def __init__(
+        self,
+        num_keypoints: int,
+        backbone: str = "hrnet_w32",
+        *,
+        pretrained: bool = False,
+        out_indices: Sequence[int] = (1, 2, 3, 4),
+        tag_dim: int = 1,
+        channels: int = 32,
+        num_blocks: int = 4,
+        deconv: bool = True,
+    ) -> None:
         super().__init__()
         from lightning_pose.models.backbones import create_backbone
 
@@ -179,7 +216,8 @@ class HigherHRNetAENet(nn.Module):
         self.finest = reductions.index(self.stride)
         self.lateral = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c, channels, 1, bias=False), nn.BatchNorm2d(channels))
-            for c in self.backbone.channels)
+            for c in self.backbone.channels
+        )
         self.fuse = ConvUnit(channels, channels, bn=True)
         out_ch = num_keypoints * (1 + tag_dim)
         self.head = nn.Conv2d(channels, out_ch, 1)
@@ -187,15 +225,16 @@ class HigherHRNetAENet(nn.Module):
         if deconv:
             self.deconv = nn.Sequential(
                 nn.ConvTranspose2d(channels + out_ch, channels, 4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-                *[_BasicBlock(channels) for _ in range(num_blocks)])
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+                *[_BasicBlock(channels) for _ in range(num_blocks)],
+            )
             self.deconv_head = nn.Conv2d(channels, num_keypoints, 1)
 
     def forward(self, x: Tensor) -> list[AEOutput]:
         d = self.size_divisor
         if x.dim() != 4 or x.shape[-1] % d or x.shape[-2] % d:
-            raise ValueError(f"HigherHRNetAENet input {tuple(x.shape)} must be (B, 3, H, W) with H, W multiples "
-                             f"of {d}")
+            raise ValueError(f"HigherHRNetAENet input {tuple(x.shape)} must be (B, 3, H, W) with H, W multiples of {d}")
         feats = self.backbone(x)
         size = feats[self.finest].shape[-2:]
         fused = torch.zeros((), device=x.device, dtype=feats[0].dtype)

@@ -103,8 +103,9 @@ def create_backbone(
         raise ValueError(f"unknown timm backbone {name!r} (see timm.list_models())")
     try:
         with _hub_cache_only_when_unreachable(pretrained):
-            body = timm.create_model(name, pretrained=pretrained, features_only=True, out_indices=indices,
-                                     **timm_kwargs)
+            body = timm.create_model(
+                name, pretrained=pretrained, features_only=True, out_indices=indices, **timm_kwargs
+            )
     except Exception as err:
         if pretrained and _is_download_failure(err):
             raise _offline_error(name) from None
@@ -115,8 +116,18 @@ def create_backbone(
 
 
 #: exception class names (any module) that mean "the weights could not be fetched over the network"
-_DOWNLOAD_FAILURES = ("LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout",
-                      "ReadTimeout", "ConnectionError", "URLError", "gaierror", "MaxRetryError", "NewConnectionError")
+_DOWNLOAD_FAILURES = (
+    "LocalEntryNotFoundError",
+    "OfflineModeIsEnabled",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "ConnectionError",
+    "URLError",
+    "gaierror",
+    "MaxRetryError",
+    "NewConnectionError",
+)
 
 
 def _is_download_failure(err: BaseException) -> bool:
@@ -176,4 +187,5 @@ def _offline_error(name: str) -> ConfigError:
         f"and are not in the local Hugging Face cache {cache} (the machine seems offline). Either set "
         "pretrained: false (random initialisation), or fetch the weights once on a machine with internet "
         f"(python -c \"import timm; timm.create_model('{name}', pretrained=True)\") and copy its Hugging Face "
-        "cache here (HF_HOME / HF_HUB_CACHE point to it; HF_HUB_OFFLINE=1 then uses it without network)")
+        "cache here (HF_HOME / HF_HUB_CACHE point to it; HF_HUB_OFFLINE=1 then uses it without network)"
+    )

@@ -65,14 +65,17 @@ class _StageNet(nn.Module):
     def __init__(self, in_channels: int, num_keypoints: int, crop_size: int, width: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         ]
         ch, size = width, (crop_size + 1) // 2
         while size > 4:
             out = min(ch * 2, 2 * width)
             layers += [
-                nn.Conv2d(ch, out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)
+                nn.Conv2d(ch, out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
             ]
             ch, size = out, (size + 1) // 2
         self.features = nn.Sequential(*layers)
@@ -276,8 +279,10 @@ class DeepPoseCascade(nn.Module):
             momentum: weight of the batch estimate in the running std.
         """
         if tuple(residual_std.shape) != (self.num_stages, self.num_keypoints, 2):
-            raise ValueError(f"DeepPoseCascade.training_losses: residual_std must be ({self.num_stages}, "
-                             f"{self.num_keypoints}, 2), got {tuple(residual_std.shape)}")
+            raise ValueError(
+                f"DeepPoseCascade.training_losses: residual_std must be ({self.num_stages}, "
+                f"{self.num_keypoints}, 2), got {tuple(residual_std.shape)}"
+            )
         losses = []
         previous = coords.detach()
         for stage in range(self.num_stages):

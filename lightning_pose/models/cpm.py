@@ -156,9 +156,7 @@ class ConvolutionalPoseMachine(nn.Module):
             _conv(head, head, 1, batch_norm),
             _conv(head, k_out, 1, batch_norm, activation=False),
         )
-        self.trunk: nn.Module | None = (
-            nn.Sequential(*_image_trunk(trunk, batch_norm)) if num_stages > 1 else None
-        )
+        self.trunk: nn.Module | None = nn.Sequential(*_image_trunk(trunk, batch_norm)) if num_stages > 1 else None
         self.stage_features = nn.ModuleList(_conv(trunk, feat, 5, batch_norm) for _ in range(num_stages - 1))
         stage_in = feat + k_out + (1 if center_map else 0)
         self.stages = nn.ModuleList(

@@ -122,9 +122,7 @@ class StackedHourglass(nn.Module):
         if num_keypoints < 1:
             raise ValueError(f"num_keypoints must be >= 1, got {num_keypoints}")
         if num_stacks < 1 or num_blocks < 1 or depth < 1:
-            raise ValueError(
-                f"num_stacks, num_blocks and depth must be >= 1, got {num_stacks}, {num_blocks}, {depth}"
-            )
+            raise ValueError(f"num_stacks, num_blocks and depth must be >= 1, got {num_stacks}, {num_blocks}, {depth}")
         if channels < 2 or channels % 2 or stem_channels < 1:
             raise ValueError(f"channels must be even and >= 2 and stem_channels >= 1, got {channels}, {stem_channels}")
         self.num_keypoints = num_keypoints

@@ -58,12 +58,17 @@ class _DilatedBottleneck(nn.Module):
         super().__init__()
         mid = max(channels // 2, 1)
         self.body = nn.Sequential(
-            nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-            nn.Conv2d(mid, mid, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(mid),
+            nn.Conv2d(channels, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
             nn.ReLU(inplace=True),
-            nn.Conv2d(mid, mid, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(mid),
+            nn.Conv2d(mid, mid, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(mid),
             nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1, bias=False), nn.BatchNorm2d(channels),
+            nn.Conv2d(mid, mid, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
         )
         self.act = nn.ReLU(inplace=True)
 
@@ -176,7 +181,10 @@ class HybridPoseNet(nn.Module):
         self.coord_fc: nn.Module | None = None
         if fc_regressor:
             self.coord_fc = nn.Sequential(
-                nn.AdaptiveAvgPool2d((8, 8)), nn.Flatten(), nn.Linear(num_keypoints * 64, 256), nn.ReLU(inplace=True),
+                nn.AdaptiveAvgPool2d((8, 8)),
+                nn.Flatten(),
+                nn.Linear(num_keypoints * 64, 256),
+                nn.ReLU(inplace=True),
                 nn.Linear(256, num_keypoints * 2),
             )
         self.reset_head_parameters()

@@ -45,8 +45,20 @@ _CHECKPOINT_EXTRAS = ("num_keypoints", "method", "optimizer_config", "scheduler_
 _HOURGLASS_NET = "lightning_pose.models.associative_embedding.HourglassAENet"
 _HRNET_NET = "lightning_pose.models.associative_embedding.HigherHRNetAENet"
 #: the older network arguments (model.init_args.network replaces them)
-_LEGACY = ("backbone", "num_stacks", "channels", "increase", "depth", "stem_channels", "batch_norm", "pretrained",
-           "out_indices", "head_channels", "num_blocks", "deconv")
+_LEGACY = (
+    "backbone",
+    "num_stacks",
+    "channels",
+    "increase",
+    "depth",
+    "stem_channels",
+    "batch_norm",
+    "pretrained",
+    "out_indices",
+    "head_channels",
+    "num_blocks",
+    "deconv",
+)
 #: person slots per image in the metric sample ids (``sample_id * _PERSON_SLOTS + person``)
 _PERSON_SLOTS = 1000
 
@@ -59,8 +71,9 @@ def build_bottomup_metrics(datamodule: Any, split: str, keypoint_set: Any) -> di
     return build_metrics(datamodule, split, keypoint_set, bottomup=True)
 
 
-def persons_to_metric_inputs(persons: Sequence[dict], sample_ids: Tensor, image_ids: Tensor
-                             ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+def persons_to_metric_inputs(
+    persons: Sequence[dict], sample_ids: Tensor, image_ids: Tensor
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Per-image ``{"keypoints" (P, K, 3), "scores" (P,)}`` (image frame) -> flat metric inputs.
 
     Returns ``preds (P_total, K, 2)``, ``scores (P_total, K)`` and the per-person batch dict of
@@ -154,14 +167,26 @@ class AssociativeEmbeddingTask(PoseTask):
             kwargs.pop(key, None)
         # arguments of the other network family are ignored (older checkpoints store every one of them)
         if backbone in (None, "hourglass"):
-            legacy = dict(num_stacks=num_stacks, channels=channels, increase=increase, depth=depth,
-                          stem_channels=stem_channels, batch_norm=batch_norm)
+            legacy = dict(
+                num_stacks=num_stacks,
+                channels=channels,
+                increase=increase,
+                depth=depth,
+                stem_channels=stem_channels,
+                batch_norm=batch_norm,
+            )
             class_path, renames = _HOURGLASS_NET, None
             if backbone is not None and network is not None:
                 legacy["backbone"] = backbone  # refused together with network, as the other old arguments
         else:
-            legacy = dict(backbone=backbone, pretrained=pretrained, out_indices=out_indices,
-                          head_channels=head_channels, num_blocks=num_blocks, deconv=deconv)
+            legacy = dict(
+                backbone=backbone,
+                pretrained=pretrained,
+                out_indices=out_indices,
+                head_channels=head_channels,
+                num_blocks=num_blocks,
+                deconv=deconv,
+            )
             class_path, renames = _HRNET_NET, {"head_channels": "channels"}
         network = network_from_legacy_args(type(self).__name__, network, class_path, legacy, renames)
         super().__init__(network=network, **kwargs)
@@ -174,8 +199,11 @@ class AssociativeEmbeddingTask(PoseTask):
         if 1.0 not in scales or any(s <= 0 for s in scales):
             raise ConfigError(f"model.init_args.test_scales must be positive and contain 1.0, got {list(scales)}")
         self.test_scales = scales
-        self.heatmap_weight, self.push_weight, self.pull_weight = float(heatmap_weight), float(push_weight), \
-            float(pull_weight)
+        self.heatmap_weight, self.push_weight, self.pull_weight = (
+            float(heatmap_weight),
+            float(push_weight),
+            float(pull_weight),
+        )
         self.push_kind = push_kind
         self.loss_aggregate = loss_aggregate
         self.tag_dim = int(tag_dim)
@@ -186,12 +214,23 @@ class AssociativeEmbeddingTask(PoseTask):
         div = int(self.network.size_divisor)
         w, h = self.input_size
         if w % div or h % div:
-            raise ConfigError(f"input size {list(self.input_size)} (data.init_args.input_size) must be a multiple of "
-                              f"{div} for this network")
+            raise ConfigError(
+                f"input size {list(self.input_size)} (data.init_args.input_size) must be a multiple of "
+                f"{div} for this network"
+            )
         self.codec = AssociativeEmbeddingCodec(
-            self.input_size, (w // stride, h // stride), k, sigma=sigma, unbiased=unbiased, max_people=max_detections,
-            top_k=top_k, nms_kernel=nms_kernel, detection_threshold=detection_threshold,
-            tag_threshold=tag_threshold, refine=refine)
+            self.input_size,
+            (w // stride, h // stride),
+            k,
+            sigma=sigma,
+            unbiased=unbiased,
+            max_people=max_detections,
+            top_k=top_k,
+            nms_kernel=nms_kernel,
+            detection_threshold=detection_threshold,
+            tag_threshold=tag_threshold,
+            refine=refine,
+        )
 
     # ------------------------------------------------------------------ network and loss
     def forward(self, images: Tensor) -> list:
@@ -214,8 +253,9 @@ class AssociativeEmbeddingTask(PoseTask):
             total = self.heatmap_weight * hm
             parts["loss_heatmap"] = hm.detach()  # the last output's values are logged
             if out.tags is not None:
-                push, pull = ae_grouping_loss(split_tags(out.tags, self.num_keypoints), t["tag_index"], t["tag_valid"],
-                                              self.push_kind)
+                push, pull = ae_grouping_loss(
+                    split_tags(out.tags, self.num_keypoints), t["tag_index"], t["tag_valid"], self.push_kind
+                )
                 total = total + self.push_weight * push + self.pull_weight * pull
                 parts.update(loss_push=push.detach(), loss_pull=pull.detach())
             totals.append(total)
@@ -311,12 +351,14 @@ class AssociativeEmbeddingTask(PoseTask):
         self.eval()
         try:
             for start in range(0, len(images), 8):
-                chunk = images[start:start + 8]
+                chunk = images[start : start + 8]
                 tensors, mats = [], []
                 for j, img in enumerate(chunk):
                     if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-                        raise ValueError(f"infer_bottomup: image {start + j} must be an (H, W, 3) uint8 RGB array, "
-                                         f"got {getattr(img, 'shape', None)} {getattr(img, 'dtype', type(img))}")
+                        raise ValueError(
+                            f"infer_bottomup: image {start + j} must be an (H, W, 3) uint8 RGB array, "
+                            f"got {getattr(img, 'shape', None)} {getattr(img, 'dtype', type(img))}"
+                        )
                     r = transform(img, empty)
                     tensors.append(to_normalized_tensor(r.image))
                     mats.append(torch.from_numpy(r.input_to_image))
@@ -334,8 +376,10 @@ class AssociativeEmbeddingTask(PoseTask):
         if dm is None:
             return
         if getattr(dm, "mode", "bottomup") != "bottomup":
-            raise ConfigError(f"{type(self).__name__} is a bottom-up method but the datamodule "
-                              f"{type(dm).__name__} is in mode {dm.mode!r}; set data.init_args.mode: bottomup")
+            raise ConfigError(
+                f"{type(self).__name__} is a bottom-up method but the datamodule "
+                f"{type(dm).__name__} is in mode {dm.mode!r}; set data.init_args.mode: bottomup"
+            )
         for split in splits_for_stage(stage):
             if split in self._metrics:
                 continue
@@ -358,4 +402,3 @@ class AssociativeEmbeddingTask(PoseTask):
         for p, image_id in zip(persons, batch["image_id"].tolist()):
             p["image_id"] = int(image_id)
         return persons
-

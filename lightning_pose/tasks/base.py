@@ -113,8 +113,9 @@ class PoseTask(LightningModule):
         self.final_metrics: dict[str, dict[str, float]] = {}
         self._base_lrs: list[float] | None = None
         self.channels_last = bool(channels_last)
-        self._compile_args: dict[str, Any] | None = (dict(compile) if isinstance(compile, dict)
-                                                     else {} if compile else None)
+        self._compile_args: dict[str, Any] | None = (
+            dict(compile) if isinstance(compile, dict) else {} if compile else None
+        )
         self._gpu_options_applied = False
         self.save_hyperparameters(ignore=["keypoint_set", "optimizer", "scheduler", "network"])
         # what W&B shows and what load_from_checkpoint needs (it passes only the keys __init__ accepts);
@@ -223,8 +224,12 @@ class PoseTask(LightningModule):
             "keypoint_set": self.keypoint_set.to_dict(),
             "num_keypoints": self.num_keypoints,
             "input_size": list(self.input_size),
-            "normalization": {"mean": [float(v) for v in IMAGENET_MEAN], "std": [float(v) for v in IMAGENET_STD],
-                              "color": "RGB", "pixel_range": 255},
+            "normalization": {
+                "mean": [float(v) for v in IMAGENET_MEAN],
+                "std": [float(v) for v in IMAGENET_STD],
+                "color": "RGB",
+                "pixel_range": 255,
+            },
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -234,8 +239,12 @@ class PoseTask(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse (one line naming the file) a checkpoint of another keypoint count or input size."""
-        from lightning_pose.tasks.checkpoint import (METADATA_KEY, check_compatible, check_state_shapes,
-                                                     checkpoint_metadata)
+        from lightning_pose.tasks.checkpoint import (
+            METADATA_KEY,
+            check_compatible,
+            check_state_shapes,
+            checkpoint_metadata,
+        )
 
         path = self._checkpoint_path_in_use()
         if METADATA_KEY in checkpoint or "hyper_parameters" in checkpoint:
@@ -249,8 +258,14 @@ class PoseTask(LightningModule):
         return str(getattr(trainer, "ckpt_path", None) or getattr(self, "checkpoint_path", "") or "<checkpoint>")
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = "cpu", hparams_file: Any = None,
-                             strict: bool | None = None, **kwargs: Any) -> "PoseTask":
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = "cpu",
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> "PoseTask":
         """Rebuild the task stored in a checkpoint (no config needed) and load its weights, in eval mode.
 
         Reads the file with ``weights_only=True``; any problem (missing, empty or truncated file, unsafe pickled
@@ -261,8 +276,13 @@ class PoseTask(LightningModule):
             raise TypeError("hparams_file is not supported: lightning_pose checkpoints carry their model description")
         from lightning_pose.tasks.checkpoint import task_from_checkpoint
 
-        return task_from_checkpoint(checkpoint_path, cls=cls, map_location=map_location,
-                                    strict=True if strict is None else bool(strict), **kwargs)
+        return task_from_checkpoint(
+            checkpoint_path,
+            cls=cls,
+            map_location=map_location,
+            strict=True if strict is None else bool(strict),
+            **kwargs,
+        )
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -351,8 +371,12 @@ class PoseTask(LightningModule):
         self.log(f"{split}/loss", loss, batch_size=images.shape[0], sync_dist=True)
         for metric in self._metrics.get(split, {}).values():
             metric.update(coords_img, scores.to(torch.float64), batch)
-        return {"loss": loss, "coords_input": coords_in.detach(), "scores": scores.detach(),
-                "coords_image": coords_img.detach()}
+        return {
+            "loss": loss,
+            "coords_input": coords_in.detach(),
+            "scores": scores.detach(),
+            "coords_image": coords_img.detach(),
+        }
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "val")
@@ -424,8 +448,9 @@ class PoseTask(LightningModule):
 
 def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:
     """Forward pre-hook of ``channels_last``: 4-D tensor inputs in NHWC memory order (values unchanged)."""
-    return tuple(a.contiguous(memory_format=torch.channels_last) if isinstance(a, Tensor) and a.dim() == 4 else a
-                 for a in args)
+    return tuple(
+        a.contiguous(memory_format=torch.channels_last) if isinstance(a, Tensor) and a.dim() == 4 else a for a in args
+    )
 
 
 def _is_plain(v: Any) -> bool:
@@ -467,5 +492,5 @@ def _jsonable(v: Any) -> bool:
         json.dumps(v)
         return True
     except (TypeError, ValueError):
-        warnings.warn(f"optimizer argument {v!r} is not JSON-serialisable; left out of the logged config")
+        warnings.warn(f"optimizer argument {v!r} is not JSON-serialisable; left out of the logged config", stacklevel=2)
         return False

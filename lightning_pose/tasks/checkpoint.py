@@ -98,10 +98,19 @@ def checkpoint_metadata(ckpt: Mapping[str, Any], path: str | Path = "") -> dict:
             f"checkpoint {path}: holds no lightning_pose model description (no '{METADATA_KEY}' entry and no "
             "keypoint_set/input_size hyper-parameters); was it written by lightning_pose?"
         )
-    init_args = {k: v for k, v in hp.items() if k not in _DESCRIPTIVE_KEYS | _TRAINING_ONLY_KEYS
-                 and k not in ("keypoint_set", "input_size")}
-    return {"format": 0, "class_path": None, "init_args": init_args, "keypoint_set": hp["keypoint_set"],
-            "input_size": list(hp["input_size"]), "num_keypoints": hp.get("num_keypoints")}
+    init_args = {
+        k: v
+        for k, v in hp.items()
+        if k not in _DESCRIPTIVE_KEYS | _TRAINING_ONLY_KEYS and k not in ("keypoint_set", "input_size")
+    }
+    return {
+        "format": 0,
+        "class_path": None,
+        "init_args": init_args,
+        "keypoint_set": hp["keypoint_set"],
+        "input_size": list(hp["input_size"]),
+        "num_keypoints": hp.get("num_keypoints"),
+    }
 
 
 def _accepted_arguments(cls: type) -> set[str]:
@@ -156,8 +165,9 @@ def _state_shapes(state_dict: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in state_dict.items() if hasattr(v, "shape")}
 
 
-def check_compatible(meta: Mapping[str, Any], num_keypoints: int, input_size: tuple[int, int],
-                     path: str | Path) -> None:
+def check_compatible(
+    meta: Mapping[str, Any], num_keypoints: int, input_size: tuple[int, int], path: str | Path
+) -> None:
     """Refuse a checkpoint whose keypoint count or input size differs from the model it is loaded into."""
     stored_k = meta.get("num_keypoints")
     if stored_k is None and isinstance(meta.get("keypoint_set"), Mapping):
@@ -210,8 +220,9 @@ def load_state_dict_checked(model: Any, state_dict: Mapping[str, Any], path: str
     model.load_state_dict(state_dict, strict=strict)
 
 
-def task_from_checkpoint(path: str | Path, cls: type | None = None, map_location: Any = "cpu",
-                         strict: bool = True, **overrides: Any) -> Any:
+def task_from_checkpoint(
+    path: str | Path, cls: type | None = None, map_location: Any = "cpu", strict: bool = True, **overrides: Any
+) -> Any:
     """Rebuild the task stored in ``path`` and load its weights; returns it in eval mode.
 
     Args:
@@ -237,8 +248,12 @@ def task_from_checkpoint(path: str | Path, cls: type | None = None, map_location
     if "pretrained" in accepted and "pretrained" not in overrides:
         kwargs["pretrained"] = False  # the checkpoint's weights replace them: never download ImageNet weights
     network = kwargs.get("network")
-    if isinstance(network, Mapping) and "network" not in overrides and \
-            isinstance(network.get("init_args"), Mapping) and "pretrained" in network["init_args"]:
+    if (
+        isinstance(network, Mapping)
+        and "network" not in overrides
+        and isinstance(network.get("init_args"), Mapping)
+        and "pretrained" in network["init_args"]
+    ):
         # the same for an injected network ({class_path, init_args} stored by the task)
         kwargs["network"] = {**network, "init_args": {**network["init_args"], "pretrained": False}}
     try:
@@ -284,10 +299,12 @@ def guard_trainer_checkpoint_loading(trainer: Any) -> None:
             except pickle.UnpicklingError as exc:
                 raise CheckpointError(
                     f"checkpoint {path}: refused, it holds objects that safe loading (weights_only=True) does not "
-                    f"allow ({_first_line(exc)})") from None
+                    f"allow ({_first_line(exc)})"
+                ) from None
             except (EOFError, RuntimeError, zipfile.BadZipFile) as exc:
                 raise CheckpointError(
-                    f"checkpoint {path}: cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+                    f"checkpoint {path}: cannot be read ({type(exc).__name__}: {_first_line(exc)})"
+                ) from None
 
         def remove_checkpoint(self, path: Any) -> None:
             inner.remove_checkpoint(path)

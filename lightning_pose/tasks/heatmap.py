@@ -135,21 +135,27 @@ class HeatmapTask(PoseTask):
         """Build the injected network, passing ``background`` when it takes it, and check stride and background."""
         owner = type(self).__name__
         if self.network_spec is None:
-            raise ConfigError(f"{owner}: no network given; set model.init_args.network, e.g. "
-                              "{class_path: lightning_pose.models.SimpleBaseline, init_args: {backbone: resnet50}}")
+            raise ConfigError(
+                f"{owner}: no network given; set model.init_args.network, e.g. "
+                "{class_path: lightning_pose.models.SimpleBaseline, init_args: {backbone: resnet50}}"
+            )
         target = _network_class(self.network_spec)
         extra = {"background": self.background} if _accepts(target, "background") else {}
         net = self.make_network(**extra)
         name = type(net).__name__
         stride = getattr(net, "stride", None)
         if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
-            raise ConfigError(f"{owner}: network {name} has no integer 'stride' attribute (input pixels per heatmap "
-                              f"pixel), got {stride!r}")
+            raise ConfigError(
+                f"{owner}: network {name} has no integer 'stride' attribute (input pixels per heatmap "
+                f"pixel), got {stride!r}"
+            )
         net_background = bool(getattr(net, "background", False))
         if net_background != self.background:
-            raise ConfigError(f"{owner}: background={self.background} but network {name} has "
-                              f"background={net_background}; set model.init_args.background and the network's "
-                              "background to the same value")
+            raise ConfigError(
+                f"{owner}: background={self.background} but network {name} has "
+                f"background={net_background}; set model.init_args.background and the network's "
+                "background to the same value"
+            )
         return net
 
     def forward(self, images: Tensor) -> list[Tensor]:
@@ -187,14 +193,21 @@ def _own_network(owner: str, cls: type, args: dict[str, Any], given: NetworkSpec
     stored = describe_network(given)
     own = describe_network(functools.partial(cls, **args))
     if _network_class(given) is not cls:
-        raise ConfigError(f"{owner} builds a {cls.__name__}, not the given network {stored['class_path']}; "
-                          "use HeatmapTask with that network instead")
-    clash = sorted(k for k, v in own["init_args"].items()
-                   if k != "pretrained" and k in stored["init_args"] and stored["init_args"][k] != v)
+        raise ConfigError(
+            f"{owner} builds a {cls.__name__}, not the given network {stored['class_path']}; "
+            "use HeatmapTask with that network instead"
+        )
+    clash = sorted(
+        k
+        for k, v in own["init_args"].items()
+        if k != "pretrained" and k in stored["init_args"] and stored["init_args"][k] != v
+    )
     if clash:
         k = clash[0]
-        raise ConfigError(f"{owner}: network argument {k}={stored['init_args'][k]!r} contradicts the task's "
-                          f"{k}={own['init_args'][k]!r}; set it once, or use HeatmapTask with a network")
+        raise ConfigError(
+            f"{owner}: network argument {k}={stored['init_args'][k]!r} contradicts the task's "
+            f"{k}={own['init_args'][k]!r}; set it once, or use HeatmapTask with a network"
+        )
     return functools.partial(cls, **{**stored["init_args"], **args})
 
 
@@ -238,8 +251,9 @@ class StackedHourglassTask(HeatmapTask):
 
     method_name = "hourglass"
 
-    def __init__(self, num_stacks: int = 8, channels: int = 256, depth: int = 4, stem_channels: int = 64,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, num_stacks: int = 8, channels: int = 256, depth: int = 4, stem_channels: int = 64, **kwargs: Any
+    ) -> None:
         from lightning_pose.models.hourglass import StackedHourglass
 
         args = {"num_stacks": num_stacks, "channels": channels, "depth": depth, "stem_channels": stem_channels}
@@ -272,7 +286,12 @@ class CPMTask(HeatmapTask):
     ) -> None:
         from lightning_pose.models.cpm import ConvolutionalPoseMachine
 
-        args = {"num_stages": num_stages, "channels": channels, "center_map": center_map, "batch_norm": batch_norm,
-                "background": bool(kwargs.get("background", False))}
+        args = {
+            "num_stages": num_stages,
+            "channels": channels,
+            "center_map": center_map,
+            "batch_norm": batch_norm,
+            "background": bool(kwargs.get("background", False)),
+        }
         network = _own_network(type(self).__name__, ConvolutionalPoseMachine, args, kwargs.pop("network", None))
         super().__init__(network=network, **kwargs)

@@ -67,8 +67,13 @@ class HybridTask(PoseTask):
         network: NetworkSpec | None = None,
         **kwargs: Any,
     ) -> None:
-        legacy = dict(backbone=backbone, pretrained=pretrained, deconv_channels=deconv_channels,
-                      refine_channels=refine_channels, dilations=dilations)
+        legacy = dict(
+            backbone=backbone,
+            pretrained=pretrained,
+            deconv_channels=deconv_channels,
+            refine_channels=refine_channels,
+            dilations=dilations,
+        )
         network = network_from_legacy_args(type(self).__name__, network, _NET, legacy)
         super().__init__(network=network, **kwargs)
         drop_legacy_hparams(self, _LEGACY)
@@ -78,8 +83,9 @@ class HybridTask(PoseTask):
         check_input_size(self.network, self.input_size, type(self).__name__)
         stride = int(self.network.stride)
         w, h = self.input_size
-        self.codec = HybridCodec(self.input_size, (w // stride, h // stride), sigma=sigma, disk_radius=disk_radius,
-                                 decode_mode=decode_mode)
+        self.codec = HybridCodec(
+            self.input_size, (w // stride, h // stride), sigma=sigma, disk_radius=disk_radius, decode_mode=decode_mode
+        )
         self.det_weight, self.reg_weight, self.coord_weight = float(det_weight), float(reg_weight), float(coord_weight)
         self.decode_mode = decode_mode
 

@@ -34,8 +34,11 @@ def check_input_size(network: nn.Module, input_size: Sequence[int], owner: str) 
     if w % stride or h % stride:
         raise ConfigError(
             f"{owner}: input_size [{w}, {h}] (W, H; the datamodule's input_size) is not a multiple of the network "
-            f"stride {stride} px; use a width of {_nearest(w, stride)} and a height of {_nearest(h, stride)}")
+            f"stride {stride} px; use a width of {_nearest(w, stride)} and a height of {_nearest(h, stride)}"
+        )
     min_side = int(getattr(network, "min_input_side", 0) or 0)
     if min(w, h) < min_side:
-        raise ConfigError(f"{owner}: input_size [{w}, {h}] (W, H; the datamodule's input_size) is too small: this "
-                          f"network needs at least {min_side} px on each side")
+        raise ConfigError(
+            f"{owner}: input_size [{w}, {h}] (W, H; the datamodule's input_size) is too small: this "
+            f"network needs at least {min_side} px on each side"
+        )

@@ -28,7 +28,8 @@ def no_metrics_error(task: Any, split: str) -> ConfigError:
     return ConfigError(
         f"{type(task).__name__}: {_CALL.get(split, split)} without a datamodule: the {split!r} metrics come from the "
         "datamodule (its metric_specs), so only the loss would be logged; pass datamodule=... (e.g. COCODataModule) "
-        f"or set them with task.set_metrics({split!r}, {{name: metric}})")
+        f"or set them with task.set_metrics({split!r}, {{name: metric}})"
+    )
 
 
 def metric_datamodule(task: Any, stage: str, evaluated: Iterable[str] = ()) -> Any:

@@ -70,8 +70,7 @@ def describe_network(spec: NetworkSpec) -> dict[str, Any]:
         raise ConfigError(f"network: expected a class_path/init_args block or a callable, got {spec!r}")
     target, kwargs = _unwrap(spec)
     qualname = getattr(target, "__qualname__", type(target).__name__)
-    out: dict[str, Any] = {"class_path": f"{getattr(target, '__module__', '')}.{qualname}",
-                           "init_args": _plain(kwargs)}
+    out: dict[str, Any] = {"class_path": f"{getattr(target, '__module__', '')}.{qualname}", "init_args": _plain(kwargs)}
     if "<" in qualname:  # <lambda>, <locals>
         out["rebuildable"] = False
     return out
@@ -96,8 +95,10 @@ def build_network(spec: NetworkSpec, num_keypoints: int, **extra: Any) -> nn.Mod
     if isinstance(spec, Mapping):
         desc = describe_network(spec)
         if "<" in desc["class_path"]:
-            raise ConfigError(f"network: {desc['class_path']} was a lambda or local function and cannot be rebuilt;"
-                              " give the network as an importable class")
+            raise ConfigError(
+                f"network: {desc['class_path']} was a lambda or local function and cannot be rebuilt;"
+                " give the network as an importable class"
+            )
         cls = _import(desc["class_path"])
         net = cls(num_keypoints, **{**extra, **desc["init_args"]})
     else:
@@ -106,6 +107,7 @@ def build_network(spec: NetworkSpec, num_keypoints: int, **extra: Any) -> nn.Mod
         _, bound = _unwrap(spec)
         net = spec(num_keypoints, **{k: v for k, v in extra.items() if k not in bound})
     if not isinstance(net, nn.Module):
-        raise ConfigError(f"network: {describe_network(spec)['class_path']} returned {type(net).__name__}, "
-                          "not a torch.nn.Module")
+        raise ConfigError(
+            f"network: {describe_network(spec)['class_path']} returned {type(net).__name__}, not a torch.nn.Module"
+        )
     return net

@@ -19,8 +19,13 @@ from lightning_pose.tasks.network import NetworkSpec, describe_network
 __all__ = ["network_from_legacy_args", "drop_legacy_hparams", "override_network_args"]
 
 
-def network_from_legacy_args(task: str, network: NetworkSpec | None, class_path: str,
-                             legacy: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> NetworkSpec:
+def network_from_legacy_args(
+    task: str,
+    network: NetworkSpec | None,
+    class_path: str,
+    legacy: Mapping[str, Any],
+    renames: Mapping[str, str] | None = None,
+) -> NetworkSpec:
     """The network spec of a task.
 
     Args:
@@ -48,8 +53,10 @@ def network_from_legacy_args(task: str, network: NetworkSpec | None, class_path:
             network = override_network_args(network, pretrained=False)
     if network is not None:
         if given:
-            raise ConfigError(f"{task}: give the network either as model.init_args.network or with the old "
-                              f"arguments {sorted(given)}, not both")
+            raise ConfigError(
+                f"{task}: give the network either as model.init_args.network or with the old "
+                f"arguments {sorted(given)}, not both"
+            )
         return network
     renames = renames or {}
     init_args = {renames.get(k, k): (list(v) if isinstance(v, tuple) else v) for k, v in given.items()}

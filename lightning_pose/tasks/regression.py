@@ -93,8 +93,11 @@ class DeepPoseTask(PoseTask):
             from lightning_pose.models.cascade import DeepPoseCascade, torso_pairs
 
             self.cascade = DeepPoseCascade(
-                self.num_keypoints, num_stages=self.cascade_stages, crop_size=cascade_crop_size,
-                box_factor=cascade_box_factor, torso_pairs=torso_pairs(self.keypoint_set.keypoints),
+                self.num_keypoints,
+                num_stages=self.cascade_stages,
+                crop_size=cascade_crop_size,
+                box_factor=cascade_box_factor,
+                torso_pairs=torso_pairs(self.keypoint_set.keypoints),
             )
             # residual spread (normalised units) of the previous stage, per stage, joint and axis; updated by the
             # cascade's training loop, kept here so that checkpoints keep their "residual_std" key
@@ -117,8 +120,14 @@ class DeepPoseTask(PoseTask):
         parts: dict[str, Tensor] = {"loss_regressor": loss.detach()}
         if self.cascade_stages > 0 and self.training:
             stage_losses = self.cascade.training_losses(
-                batch["image"], outputs["coords"], target, weight, self.residual_std,
-                partial(coordinate_loss, kind="l1"), min_std=self.cascade_min_std)
+                batch["image"],
+                outputs["coords"],
+                target,
+                weight,
+                self.residual_std,
+                partial(coordinate_loss, kind="l1"),
+                min_std=self.cascade_min_std,
+            )
             for stage, stage_loss in enumerate(stage_losses):
                 loss = loss + self.cascade_loss_weight * stage_loss
                 parts[f"loss_cascade{stage + 1}"] = stage_loss.detach()
@@ -179,9 +188,13 @@ class IntegralRegressionTask(PoseTask):
         self.heatmap_loss_weight = float(heatmap_loss_weight)
         check_input_size(self.network, self.input_size, type(self).__name__)
         stride = int(self.network.stride)
-        self.codec = IntegralCodec(self.input_size, (self.input_size[0] // stride, self.input_size[1] // stride),
-                                   beta=self.beta, debias=self.debias,
-                                   heatmap_sigma=sigma if self.heatmap_loss_weight > 0 else None)
+        self.codec = IntegralCodec(
+            self.input_size,
+            (self.input_size[0] // stride, self.input_size[1] // stride),
+            beta=self.beta,
+            debias=self.debias,
+            heatmap_sigma=sigma if self.heatmap_loss_weight > 0 else None,
+        )
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """``{"coords": (B, K, 2) normalised soft-argmax, "probs": (B, K, h, w) softmax maps, "logits"}``."""

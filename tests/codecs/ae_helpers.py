@@ -8,8 +8,9 @@ BACKGROUND_TAG = -50.0
 TAG_SPACING = 3.0
 
 
-def ideal_tags(tag_index: torch.Tensor, tag_valid: torch.Tensor, num_keypoints: int, heatmap_size: tuple[int, int],
-               radius: int = 3) -> torch.Tensor:
+def ideal_tags(
+    tag_index: torch.Tensor, tag_valid: torch.Tensor, num_keypoints: int, heatmap_size: tuple[int, int], radius: int = 3
+) -> torch.Tensor:
     """Ideal 1-D tag maps ``(B, K, 1, H, W)``: person ``n``'s tag ``3 n`` in a ``(2 radius + 1)^2`` window around each
     of its joints (what a trained network predicts), a far background tag elsewhere."""
     w, h = heatmap_size
@@ -21,5 +22,7 @@ def ideal_tags(tag_index: torch.Tensor, tag_valid: torch.Tensor, num_keypoints: 
                 if not bool(tag_valid[bi, p, j]):
                     continue
                 y, x = divmod(int(tag_index[bi, p, j]), w)
-                tags[bi, j, 0, max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = TAG_SPACING * p
+                tags[bi, j, 0, max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = (
+                    TAG_SPACING * p
+                )
     return tags

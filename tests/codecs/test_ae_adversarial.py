@@ -27,22 +27,43 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "grouping.py"
 
 def _pose(cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
     """A (17, 3) COCO-like person (input px) centred at (cx, cy), all joints visible."""
-    rel = np.array([[0, -40], [-3, -43], [3, -43], [-7, -41], [7, -41], [-12, -28], [12, -28], [-16, -12],
-                    [16, -12], [-18, 2], [18, 2], [-8, 5], [8, 5], [-9, 25], [9, 25], [-9, 44], [9, 44]], float)
+    rel = np.array(
+        [
+            [0, -40],
+            [-3, -43],
+            [3, -43],
+            [-7, -41],
+            [7, -41],
+            [-12, -28],
+            [12, -28],
+            [-16, -12],
+            [16, -12],
+            [-18, 2],
+            [18, 2],
+            [-8, 5],
+            [8, 5],
+            [-9, 25],
+            [9, 25],
+            [-9, 44],
+            [9, 44],
+        ],
+        float,
+    )
     kp = np.ones((17, 3)) * 2.0
     kp[:, :2] = rel * scale + [cx, cy]
     return kp
 
 
-def _decode(codec: AssociativeEmbeddingCodec, persons: np.ndarray, peak_scale: np.ndarray | None = None,
-            radius: int = 3):
+def _decode(
+    codec: AssociativeEmbeddingCodec, persons: np.ndarray, peak_scale: np.ndarray | None = None, radius: int = 3
+):
     kp = torch.from_numpy(persons[None])
     t = codec.encode(kp, torch.tensor([persons.shape[0]]))
     hm = t["heatmaps"]
     if peak_scale is not None:  # give each person its own peak height (encode each person separately)
         hm = torch.zeros_like(hm)
         for n in range(persons.shape[0]):
-            one = codec.encode(kp[:, n:n + 1])["heatmaps"] * float(peak_scale[n])
+            one = codec.encode(kp[:, n : n + 1])["heatmaps"] * float(peak_scale[n])
             hm = torch.maximum(hm, one)
     tags = ideal_tags(t["tag_index"], t["tag_valid"], 17, codec.heatmap_size, radius=radius)
     return t, codec.decode_persons(hm, tags)[0]
@@ -91,7 +112,8 @@ def test_missing_joints_refined_only_when_found() -> None:
         missing = g[:, 2] == 0
         assert np.all(plain.keypoints[i, missing] == 0.0)
         assert plain.scores[list(_match(plain.keypoints, gt, 1.0 + 1e-9)).index(i)] == pytest.approx(
-            plain.keypoints[i, :, 2].mean())
+            plain.keypoints[i, :, 2].mean()
+        )
 
 
 def test_refinement_fills_a_joint_below_the_detection_threshold() -> None:

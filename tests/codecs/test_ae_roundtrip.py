@@ -80,10 +80,17 @@ def test_roundtrip_coco_ap_is_one(coco_bottomup) -> None:
         kp = persons.keypoints.copy()
         kp[..., :2] = kp[..., :2] @ a[:, :2].T + a[:, 2]
         for j in range(kp.shape[0]):
-            results.append({"image_id": int(s["image_id"]), "category_id": 1,
-                            "keypoints": kp[j].reshape(-1).tolist(), "score": float(persons.scores[j])})
-        preds, scores, batch = persons_to_metric_inputs([{"keypoints": kp, "scores": persons.scores}],
-                                                        s["sample_id"][None], s["image_id"][None])
+            results.append(
+                {
+                    "image_id": int(s["image_id"]),
+                    "category_id": 1,
+                    "keypoints": kp[j].reshape(-1).tolist(),
+                    "score": float(persons.scores[j]),
+                }
+            )
+        preds, scores, batch = persons_to_metric_inputs(
+            [{"keypoints": kp, "scores": persons.scores}], s["sample_id"][None], s["image_id"][None]
+        )
         metric.update(preds, scores, batch)
     stats = CocoKeypointEvaluator(gt).evaluate(results)
     assert stats["AP"] == 1.0 and stats["AR"] == 1.0

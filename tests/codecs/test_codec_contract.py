@@ -20,12 +20,11 @@ from typing import Any, Callable
 
 import pytest
 import torch
+from ae_helpers import ideal_tags
 from torch import Tensor
 
 from lightning_pose.codecs import Codec, DiskCodec, HeatmapCodec, HybridCodec, IntegralCodec, RegressionCodec
 from lightning_pose.codecs.associative_embedding import AssociativeEmbeddingCodec
-
-from ae_helpers import ideal_tags
 
 INPUT, HEATMAP, STRIDE, K, B = (64, 48), (16, 12), 4, 4, 2
 
@@ -69,37 +68,64 @@ def _ae_ideal(codec: AssociativeEmbeddingCodec, t: dict[str, Tensor], kp: Tensor
 
 
 CASES = {
-    "heatmap_quarter": Case(lambda: HeatmapCodec(INPUT, HEATMAP, sigma=2.0),
-                            lambda c, t, kp: (t["heatmaps"],), 1e-5,
-                            lambda: (torch.zeros(B, K, 12),)),
-    "heatmap_dark_unbiased": Case(lambda: HeatmapCodec(INPUT, HEATMAP, sigma=2.0, unbiased=True, decode="dark"),
-                                  lambda c, t, kp: (t["heatmaps"],), 0.007 * STRIDE,
-                                  lambda: (torch.zeros(B, K, 6, 8),)),
-    "heatmap_background": Case(lambda: HeatmapCodec(INPUT, HEATMAP, sigma=2.0, background=True, num_keypoints=K),
-                               lambda c, t, kp: (t["heatmaps"],), 1e-5,
-                               lambda: (torch.zeros(B, K + 2, 12, 16),)),
-    "regression": Case(lambda: RegressionCodec(INPUT), lambda c, t, kp: (t["coords"],), 1e-9,
-                       lambda: (torch.zeros(B, K, 3),)),
-    "regression_rle": Case(lambda: RegressionCodec(INPUT),
-                           lambda c, t, kp: (t["coords"], torch.full_like(t["coords"], 0.25)), 1e-9,
-                           lambda: (torch.zeros(B, K, 2), torch.zeros(B, K, 3))),
-    "disk": Case(lambda: DiskCodec(INPUT, HEATMAP, radius=0.5), lambda c, t, kp: (t["disks"],), 1e-5,
-                 lambda: (torch.zeros(B, K, 12),)),
+    "heatmap_quarter": Case(
+        lambda: HeatmapCodec(INPUT, HEATMAP, sigma=2.0),
+        lambda c, t, kp: (t["heatmaps"],),
+        1e-5,
+        lambda: (torch.zeros(B, K, 12),),
+    ),
+    "heatmap_dark_unbiased": Case(
+        lambda: HeatmapCodec(INPUT, HEATMAP, sigma=2.0, unbiased=True, decode="dark"),
+        lambda c, t, kp: (t["heatmaps"],),
+        0.007 * STRIDE,
+        lambda: (torch.zeros(B, K, 6, 8),),
+    ),
+    "heatmap_background": Case(
+        lambda: HeatmapCodec(INPUT, HEATMAP, sigma=2.0, background=True, num_keypoints=K),
+        lambda c, t, kp: (t["heatmaps"],),
+        1e-5,
+        lambda: (torch.zeros(B, K + 2, 12, 16),),
+    ),
+    "regression": Case(
+        lambda: RegressionCodec(INPUT), lambda c, t, kp: (t["coords"],), 1e-9, lambda: (torch.zeros(B, K, 3),)
+    ),
+    "regression_rle": Case(
+        lambda: RegressionCodec(INPUT),
+        lambda c, t, kp: (t["coords"], torch.full_like(t["coords"], 0.25)),
+        1e-9,
+        lambda: (torch.zeros(B, K, 2), torch.zeros(B, K, 3)),
+    ),
+    "disk": Case(
+        lambda: DiskCodec(INPUT, HEATMAP, radius=0.5),
+        lambda c, t, kp: (t["disks"],),
+        1e-5,
+        lambda: (torch.zeros(B, K, 12),),
+    ),
     "integral_debias": Case(
         lambda: IntegralCodec(INPUT, HEATMAP, beta=1.0, debias=True, heatmap_sigma=2.0),
-        lambda c, t, kp: tuple(c.integrate(_one_hot_logits(kp))[key] for key in ("coords", "probs")), 1e-6,
-        lambda: (torch.zeros(B, K, 2), torch.zeros(B, K, 12))),
-    "hybrid_fuse": Case(lambda: HybridCodec(INPUT, HEATMAP, sigma=2.0, disk_radius=0.5), _hybrid_ideal, 1e-5,
-                        lambda: ({"det": torch.zeros(B, K, 12, 16), "reg": torch.zeros(B, K, 6, 8),
-                                  "coords": torch.zeros(B, K, 2)},)),
-    "hybrid_detection": Case(lambda: HybridCodec(INPUT, HEATMAP, disk_radius=0.5, decode_mode="detection"),
-                             _hybrid_ideal, 1e-5,
-                             lambda: ({"det": torch.zeros(B, K, 6, 8), "reg": torch.zeros(B, K, 12, 16),
-                                       "coords": torch.zeros(B, K, 2)},)),
-    "associative_embedding": Case(lambda: AssociativeEmbeddingCodec(INPUT, HEATMAP, K, sigma=2.0, max_people=3),
-                                  _ae_ideal, 1e-5,
-                                  lambda: (torch.zeros(B, K + 1, 12, 16), torch.zeros(B, K + 1, 12, 16)),
-                                  bottom_up=True),
+        lambda c, t, kp: tuple(c.integrate(_one_hot_logits(kp))[key] for key in ("coords", "probs")),
+        1e-6,
+        lambda: (torch.zeros(B, K, 2), torch.zeros(B, K, 12)),
+    ),
+    "hybrid_fuse": Case(
+        lambda: HybridCodec(INPUT, HEATMAP, sigma=2.0, disk_radius=0.5),
+        _hybrid_ideal,
+        1e-5,
+        lambda: ({"det": torch.zeros(B, K, 12, 16), "reg": torch.zeros(B, K, 6, 8), "coords": torch.zeros(B, K, 2)},),
+    ),
+    "hybrid_detection": Case(
+        lambda: HybridCodec(INPUT, HEATMAP, disk_radius=0.5, decode_mode="detection"),
+        _hybrid_ideal,
+        1e-5,
+        lambda: ({"det": torch.zeros(B, K, 6, 8), "reg": torch.zeros(B, K, 12, 16), "coords": torch.zeros(B, K, 2)},),
+    ),
+    "associative_embedding": Case(
+        lambda: AssociativeEmbeddingCodec(INPUT, HEATMAP, K, sigma=2.0, max_people=3),
+        _ae_ideal,
+        1e-5,
+        lambda: (torch.zeros(B, K + 1, 12, 16), torch.zeros(B, K + 1, 12, 16)),
+        bottom_up=True,
+    ),
 }
 
 

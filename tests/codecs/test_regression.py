@@ -26,8 +26,17 @@ def test_encode_decode_identity() -> None:
 def test_weights_visibility_and_inside() -> None:
     codec = RegressionCodec((192, 256))
     kp = torch.tensor(
-        [[[10.0, 10.0, 0.0], [10.0, 10.0, 1.0], [0.0, 0.0, 2.0], [191.0, 255.0, 2.0], [191.5, 10.0, 2.0],
-          [10.0, -0.1, 2.0], [float("nan"), 3.0, 0.0]]]
+        [
+            [
+                [10.0, 10.0, 0.0],
+                [10.0, 10.0, 1.0],
+                [0.0, 0.0, 2.0],
+                [191.0, 255.0, 2.0],
+                [191.5, 10.0, 2.0],
+                [10.0, -0.1, 2.0],
+                [float("nan"), 3.0, 0.0],
+            ]
+        ]
     )
     _t = codec.encode(kp)
     targets, weights = _t["coords"], _t["weights"]

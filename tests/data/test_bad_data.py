@@ -55,14 +55,14 @@ def _truncate(img: Path, ann: Path) -> None:
 def _zero_middle(img: Path, ann: Path) -> None:
     data = bytearray(img.read_bytes())
     n = len(data)
-    data[n // 3: 2 * n // 3] = bytes(2 * n // 3 - n // 3)
+    data[n // 3 : 2 * n // 3] = bytes(2 * n // 3 - n // 3)
     img.write_bytes(bytes(data))
 
 
 def _zero_one_sector(img: Path, ann: Path) -> None:
     data = bytearray(img.read_bytes())
     start = len(data) // 2 // 512 * 512
-    data[start:start + 512] = bytes(512)
+    data[start : start + 512] = bytes(512)
     img.write_bytes(bytes(data))
 
 
@@ -97,7 +97,8 @@ def _png(img: Path, damage: Callable[[bytes], bytes]) -> None:
 def _png_zeroed(img: Path, ann: Path) -> None:
     def zero(b: bytes) -> bytes:
         n = len(b)
-        return b[: n // 2] + bytes(1024) + b[n // 2 + 1024:]
+        return b[: n // 2] + bytes(1024) + b[n // 2 + 1024 :]
+
     _png(img, zero)
     _set_file_name(ann, VICTIM, VICTIM.replace(".jpg", ".png"))
 
@@ -130,8 +131,17 @@ def _damage(case: str, ann: Path, img_dir: Path) -> Path:
 
 
 def _dm(ann: Path, img_dir: Path, **kw) -> COCODataModule:
-    return COCODataModule(root=str(ann.parent), train_ann=str(ann), train_images=str(img_dir), val_ann=str(ann),
-                          val_images=str(img_dir), input_size=(64, 64), batch_size=2, num_workers=0, **kw)
+    return COCODataModule(
+        root=str(ann.parent),
+        train_ann=str(ann),
+        train_images=str(img_dir),
+        val_ann=str(ann),
+        val_images=str(img_dir),
+        input_size=(64, 64),
+        batch_size=2,
+        num_workers=0,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("case", sorted(BAD_IMAGES))
@@ -182,12 +192,15 @@ def test_healthy_flat_and_progressive_jpegs_are_not_flagged(tmp_path: Path) -> N
     black = np.zeros((480, 640, 3), np.uint8)
     letterbox = black.copy()
     letterbox[60:420] = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
-    cases = {"black_opt.jpg": (black, {"optimize": True}), "black_prog.jpg": (black, {"progressive": True}),
-             "letterbox_prog.jpg": (letterbox, {"progressive": True})}
+    cases = {
+        "black_opt.jpg": (black, {"optimize": True}),
+        "black_prog.jpg": (black, {"progressive": True}),
+        "letterbox_prog.jpg": (letterbox, {"progressive": True}),
+    }
     for name, (pixels, opts) in cases.items():
         Image.fromarray(pixels).save(tmp_path / name, quality=90, **opts)
         data = (tmp_path / name).read_bytes()
-        assert b"\x00" * 64 in data[data.find(b"\xff\xda"):], name  # the suspicious pattern is really there
+        assert b"\x00" * 64 in data[data.find(b"\xff\xda") :], name  # the suspicious pattern is really there
         result = check_image_file(tmp_path / name, 640, 480)
         assert result.ok and result.size == (640, 480), (name, result.problem)
 
@@ -236,15 +249,18 @@ def test_reader_without_image_check_still_refuses_escapes(coco_copy: tuple[Path,
         read_coco(ann, img_dir)
 
 
-@pytest.mark.parametrize("kwargs, text", [
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"batch_size": -4}, "batch_size must be an integer >= 1"),
-    ({"val_batch_size": 0}, "val_batch_size must be an integer >= 1"),
-    ({"num_workers": -1}, "num_workers must be an integer >= 0"),
-    ({"input_size": (0, 64)}, "input_size must be two positive integers"),
-    ({"input_size": (64,)}, "input_size must be two positive integers"),
-    ({"mode": "sideways"}, "mode must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"batch_size": -4}, "batch_size must be an integer >= 1"),
+        ({"val_batch_size": 0}, "val_batch_size must be an integer >= 1"),
+        ({"num_workers": -1}, "num_workers must be an integer >= 0"),
+        ({"input_size": (0, 64)}, "input_size must be two positive integers"),
+        ({"input_size": (64,)}, "input_size must be two positive integers"),
+        ({"mode": "sideways"}, "mode must be one of"),
+    ],
+)
 def test_bad_options_are_config_errors(kwargs: dict, text: str, tmp_path: Path) -> None:
     args = {"root": str(tmp_path), "num_workers": 0, **kwargs}
     with pytest.raises(ConfigError, match=text) as ei:
@@ -252,12 +268,18 @@ def test_bad_options_are_config_errors(kwargs: dict, text: str, tmp_path: Path) 
     assert str(ei.value).startswith("COCODataModule: ") and "\n" not in str(ei.value)
 
 
-@pytest.mark.parametrize("layout, text", [
-    ("no_root", "data root of MPIIDataModule not found"),
-    ("no_annotation", "annotation file of the 'train' split of MPIIDataModule not found (default location under"),
-    ("no_image_folder", "image folder of the 'train' split of MPIIDataModule not found (default location under"),
-    ("explicit_annotation", "annotation file of the 'train' split of MPIIDataModule not found (given as train_ann)"),
-])
+@pytest.mark.parametrize(
+    "layout, text",
+    [
+        ("no_root", "data root of MPIIDataModule not found"),
+        ("no_annotation", "annotation file of the 'train' split of MPIIDataModule not found (default location under"),
+        ("no_image_folder", "image folder of the 'train' split of MPIIDataModule not found (default location under"),
+        (
+            "explicit_annotation",
+            "annotation file of the 'train' split of MPIIDataModule not found (given as train_ann)",
+        ),
+    ],
+)
 def test_missing_paths_are_one_line(layout: str, text: str, shared_data: Path, tmp_path: Path) -> None:
     root = tmp_path / "mpii"
     kw: dict = {}

@@ -76,10 +76,11 @@ def test_clean_aic_both_formats(shared_data: Path, tmp_path: Path) -> None:
 def test_clean_mpii_with_headboxes(shared_data: Path, tmp_path: Path) -> None:
     d = shared_data / "mpii"
     raw = json.loads((d / "test_mpii.json").read_text())
-    code, rep, _ = _check_json(tmp_path, ["mpii", "--ann", str(d / "test_mpii.json"), "--images", str(d),
-                                          "--headboxes", str(d / "mpii_gt_val.mat")])
-    labelled = np.array([[v == 1 and xy != [-1.0, -1.0] for v, xy in zip(e["joints_vis"], e["joints"])]
-                         for e in raw])
+    code, rep, _ = _check_json(
+        tmp_path,
+        ["mpii", "--ann", str(d / "test_mpii.json"), "--images", str(d), "--headboxes", str(d / "mpii_gt_val.mat")],
+    )
+    labelled = np.array([[v == 1 and xy != [-1.0, -1.0] for v, xy in zip(e["joints_vis"], e["joints"])] for e in raw])
     assert code == 0 and rep["problems"] == []
     assert rep["images"] == len({e["image"] for e in raw}) == 5
     assert rep["persons"] == len(raw) and rep["head_boxes"] == 5
@@ -97,8 +98,14 @@ def test_corrupted_coco_copy(shared_data: Path, tmp_path: Path) -> None:
     # images: 0 -> 785, 1 -> 40083 (anns 1..3), 2 -> 196141 (anns 4..8), 3 -> 197388 (anns 9..13)
     data = (img_dir / "000000040083.jpg").read_bytes()
     (img_dir / "000000040083.jpg").write_bytes(data[: len(data) * 2 // 3])  # truncated JPEG
-    extra = [dict(d["images"][0], id=id_, file_name=name) for id_, name in
-             [(9001, "gone.jpg"), (9002, "../images/000000000785.jpg"), (9003, str(img_dir / "000000000785.jpg"))]]
+    extra = [
+        dict(d["images"][0], id=id_, file_name=name)
+        for id_, name in [
+            (9001, "gone.jpg"),
+            (9002, "../images/000000000785.jpg"),
+            (9003, str(img_dir / "000000000785.jpg")),
+        ]
+    ]
     d["images"].extend(extra)
     d["annotations"][4]["keypoints"] = d["annotations"][4]["keypoints"][:-3]  # 460541: wrong count
     d["annotations"][5]["bbox"][1] = float("nan")  # 488308: NaN
@@ -108,15 +115,17 @@ def test_corrupted_coco_copy(shared_data: Path, tmp_path: Path) -> None:
     code, rep, out = _check_json(tmp_path, ["coco", "--ann", str(ann), "--images", str(img_dir)])
     assert code == 1
     got = sorted((p["kind"], p["record"]) for p in rep["problems"])
-    assert got == sorted([
-        ("unreadable_image", "image 40083 (000000040083.jpg)"),
-        ("missing_image", "image 9001 (gone.jpg)"),
-        ("path_escape", "image 9002 (../images/000000000785.jpg)"),
-        ("path_escape", f"image 9003 ({img_dir / '000000000785.jpg'})"),
-        ("keypoint_count", "annotation 460541 (image 196141)"),
-        ("non_finite", "annotation 488308 (image 196141)"),
-        ("empty_box", "annotation 437295 (image 197388)"),
-    ])
+    assert got == sorted(
+        [
+            ("unreadable_image", "image 40083 (000000040083.jpg)"),
+            ("missing_image", "image 9001 (gone.jpg)"),
+            ("path_escape", "image 9002 (../images/000000000785.jpg)"),
+            ("path_escape", f"image 9003 ({img_dir / '000000000785.jpg'})"),
+            ("keypoint_count", "annotation 460541 (image 196141)"),
+            ("non_finite", "annotation 488308 (image 196141)"),
+            ("empty_box", "annotation 437295 (image 197388)"),
+        ]
+    )
     by_kind = {p["kind"]: p for p in rep["problems"]}
     assert by_kind["keypoint_count"]["file"] == str(ann)
     assert by_kind["missing_image"]["file"] == str(img_dir / "gone.jpg")
@@ -143,12 +152,23 @@ def test_usage_and_unreadable_files(shared_data: Path, tmp_path: Path) -> None:
     # the AIC file read as COCO: wrong keypoint count for the whole file
     code, _, err = _run(["coco", "--ann", str(shared_data / "aic" / "test_aic.json"), "--images", str(tmp_path)])
     assert code == 2 and "14 keypoints" in err
-    code, out, _ = _run(["coco", "--ann", str(shared_data / "aic" / "test_aic.json"),
-                         "--images", str(shared_data / "aic"), "--keypoint-set", "aic"])
+    code, out, _ = _run(
+        [
+            "coco",
+            "--ann",
+            str(shared_data / "aic" / "test_aic.json"),
+            "--images",
+            str(shared_data / "aic"),
+            "--keypoint-set",
+            "aic",
+        ]
+    )
     assert code == 0
 
 
 def test_torch_free() -> None:
-    code = ("import sys, lightning_pose.data.check, lightning_pose.data.readers; "
-            "sys.exit(int(any(m in sys.modules for m in ('torch', 'lightning', 'cv2'))))")
+    code = (
+        "import sys, lightning_pose.data.check, lightning_pose.data.readers; "
+        "sys.exit(int(any(m in sys.modules for m in ('torch', 'lightning', 'cv2'))))"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0

@@ -51,8 +51,9 @@ def _images(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_ops_without_compose_give_what_compose_gives() -> None:
-    settings = PhotometricAugmentation(color_jitter_prob=0.7, blur_prob=0.5, noise_prob=0.5, occlusion_prob=0.5,
-                                       hue=0.05)
+    settings = PhotometricAugmentation(
+        color_jitter_prob=0.7, blur_prob=0.5, noise_prob=0.5, occlusion_prob=0.5, hue=0.05
+    )
     ours, ref = build_photometric(settings), build_photometric(settings)
     ours.set_random_seed(11)
     ref.set_random_seed(11)
@@ -86,9 +87,14 @@ def test_add_truncated_noise_against_albumentations_add_noise() -> None:
 
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (16, 12, 3), dtype=np.uint8)
-    for noise in (np.zeros(img.shape, np.float32), rng.normal(0, 5, img.shape).astype(np.float32),
-                  rng.normal(0, 400, img.shape).astype(np.float32), np.abs(rng.normal(0, 9, img.shape)),
-                  np.full(img.shape, -0.999, np.float32), np.full(img.shape, 1e6, np.float32)):
+    for noise in (
+        np.zeros(img.shape, np.float32),
+        rng.normal(0, 5, img.shape).astype(np.float32),
+        rng.normal(0, 400, img.shape).astype(np.float32),
+        np.abs(rng.normal(0, 9, img.shape)),
+        np.full(img.shape, -0.999, np.float32),
+        np.full(img.shape, 1e6, np.float32),
+    ):
         got = add_truncated_noise(img, noise)
         assert got.dtype == np.uint8 and np.array_equal(got, add_noise(img, noise))
 

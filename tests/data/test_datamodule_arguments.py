@@ -11,11 +11,29 @@ from lightning_pose.data.datamodules import AICDataModule, COCODataModule, DemoD
 
 #: the options every datamodule took before the refactor, with their defaults (PoseDataModule's signature)
 COMMON = {
-    "train_ann": None, "train_images": None, "val_ann": None, "val_images": None, "test_ann": None,
-    "test_images": None, "input_size": (192, 256), "batch_size": 32, "val_batch_size": None, "num_workers": 2,
-    "augmentation": None, "val_boxes": "gt", "test_boxes": "gt", "mode": "topdown", "skip_invalid": False,
-    "keypoint_set": None, "pin_memory": False, "persistent_workers": False, "max_persons": 30, "seed": 0,
-    "check_images": True, "prefetch_factor": None, "augment_on": "cpu",
+    "train_ann": None,
+    "train_images": None,
+    "val_ann": None,
+    "val_images": None,
+    "test_ann": None,
+    "test_images": None,
+    "input_size": (192, 256),
+    "batch_size": 32,
+    "val_batch_size": None,
+    "num_workers": 2,
+    "augmentation": None,
+    "val_boxes": "gt",
+    "test_boxes": "gt",
+    "mode": "topdown",
+    "skip_invalid": False,
+    "keypoint_set": None,
+    "pin_memory": False,
+    "persistent_workers": False,
+    "max_persons": 30,
+    "seed": 0,
+    "check_images": True,
+    "prefetch_factor": None,
+    "augment_on": "cpu",
 }
 _NO_PATHS = ("train_ann", "train_images", "val_ann", "val_images", "test_ann", "test_images")
 
@@ -23,14 +41,24 @@ EXPECTED = {
     COCODataModule: {**COMMON, "root": "data/coco"},
     AICDataModule: {**COMMON, "root": "data/aic", "format": "coco"},
     # MPII has no detection boxes; 256x256 input; head boxes for PCKh
-    MPIIDataModule: {**{k: v for k, v in COMMON.items() if k not in ("val_boxes", "test_boxes")},
-                     "root": "data/mpii", "input_size": (256, 256), "train_headboxes": None, "val_headboxes": None,
-                     "test_headboxes": None},
+    MPIIDataModule: {
+        **{k: v for k, v in COMMON.items() if k not in ("val_boxes", "test_boxes")},
+        "root": "data/mpii",
+        "input_size": (256, 256),
+        "train_headboxes": None,
+        "val_headboxes": None,
+        "test_headboxes": None,
+    },
     # the demo files live in the generated folder: no root / paths / boxes / keypoint set options
-    DemoDataModule: {**{k: v for k, v in COMMON.items()
-                        if k not in (*_NO_PATHS, "val_boxes", "test_boxes", "keypoint_set")},
-                     "cache_root": None, "demo_seed": 0, "num_train": 1200, "num_val": 200, "image_size": (256, 256),
-                     "max_people": 3},
+    DemoDataModule: {
+        **{k: v for k, v in COMMON.items() if k not in (*_NO_PATHS, "val_boxes", "test_boxes", "keypoint_set")},
+        "cache_root": None,
+        "demo_seed": 0,
+        "num_train": 1200,
+        "num_val": 200,
+        "image_size": (256, 256),
+        "max_people": 3,
+    },
 }
 
 
@@ -41,8 +69,15 @@ def test_cli_sees_every_option_with_its_default(cls: type) -> None:
     assert parser.get_defaults().data.as_dict() == EXPECTED[cls]
 
 
-@pytest.mark.parametrize("cls, option", [(MPIIDataModule, "val_boxes"), (DemoDataModule, "root"),
-                                         (DemoDataModule, "train_ann"), (DemoDataModule, "keypoint_set")])
+@pytest.mark.parametrize(
+    "cls, option",
+    [
+        (MPIIDataModule, "val_boxes"),
+        (DemoDataModule, "root"),
+        (DemoDataModule, "train_ann"),
+        (DemoDataModule, "keypoint_set"),
+    ],
+)
 def test_options_a_dataset_does_not_offer_are_refused(cls: type, option: str, tmp_path) -> None:
     with pytest.raises(TypeError, match=option):
         cls(**{option: str(tmp_path)})

@@ -22,8 +22,17 @@ from lightning_pose.skeletons import AIC, COCO, MPII
 
 def _coco_dm(shared_data: Path, **kw) -> COCODataModule:
     ann, images = str(shared_data / "coco" / "test_coco.json"), str(shared_data / "coco")
-    return COCODataModule(root="unused", train_ann=ann, train_images=images, val_ann=ann, val_images=images,
-                          test_ann=ann, test_images=images, num_workers=0, **kw)
+    return COCODataModule(
+        root="unused",
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        test_ann=ann,
+        test_images=images,
+        num_workers=0,
+        **kw,
+    )
 
 
 def test_linked_attributes_exist_before_setup(tmp_path: Path) -> None:
@@ -119,8 +128,12 @@ def test_augmentation_dict_reaches_the_dataset(shared_data: Path) -> None:
 
 
 def test_custom_keypoint_set_override(shared_data: Path) -> None:
-    custom = {"name": "coco-custom", "keypoints": list(COCO.keypoints),
-              "flip_pairs": [list(p) for p in COCO.flip_pairs], "upper_body": list(COCO.upper_body)}
+    custom = {
+        "name": "coco-custom",
+        "keypoints": list(COCO.keypoints),
+        "flip_pairs": [list(p) for p in COCO.flip_pairs],
+        "upper_body": list(COCO.upper_body),
+    }
     dm = _coco_dm(shared_data, keypoint_set=custom)
     assert dm.keypoint_set.name == "coco-custom" and dm.flip_indices == COCO.flip_indices
     dm.setup("validate")
@@ -129,8 +142,14 @@ def test_custom_keypoint_set_override(shared_data: Path) -> None:
 
 def test_mpii_datamodule_on_shared_sample(shared_data: Path) -> None:
     mp = shared_data / "mpii"
-    dm = MPIIDataModule(root="x", val_ann=str(mp / "test_mpii.json"), val_images=str(mp),
-                        val_headboxes=str(mp / "mpii_gt_val.mat"), num_workers=0, batch_size=5)
+    dm = MPIIDataModule(
+        root="x",
+        val_ann=str(mp / "test_mpii.json"),
+        val_images=str(mp),
+        val_headboxes=str(mp / "mpii_gt_val.mat"),
+        num_workers=0,
+        batch_size=5,
+    )
     assert dm.headbox_file("val") == mp / "mpii_gt_val.mat"
     dm.setup("validate")
     batch = next(iter(dm.val_dataloader()))
@@ -140,11 +159,13 @@ def test_mpii_datamodule_on_shared_sample(shared_data: Path) -> None:
 
 
 def test_aic_formats_agree(shared_data: Path) -> None:
-    coco_style = AICDataModule(root="x", val_ann=str(shared_data / "aic" / "test_aic.json"),
-                               val_images=str(shared_data / "aic"), num_workers=0)
+    coco_style = AICDataModule(
+        root="x", val_ann=str(shared_data / "aic" / "test_aic.json"), val_images=str(shared_data / "aic"), num_workers=0
+    )
     raw_ann = shared_data / "aic_raw" / "keypoint_annotations_sample.json"
-    raw = AICDataModule(root="x", format="raw", val_ann=str(raw_ann), val_images=str(shared_data / "aic"),
-                        num_workers=0)
+    raw = AICDataModule(
+        root="x", format="raw", val_ann=str(raw_ann), val_images=str(shared_data / "aic"), num_workers=0
+    )
     a, b = coco_style.dataset("val"), raw.dataset("val")
     assert len(a) == len(b) == 9
     ka = sorted(tuple(s["gt_keypoints"].flatten().tolist()) for s in (a[i] for i in range(9)))

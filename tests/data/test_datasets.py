@@ -52,8 +52,12 @@ def _bilinear(img: np.ndarray, x: float, y: float) -> np.ndarray:
     x0, y0 = int(math.floor(x)), int(math.floor(y))
     ax, ay = x - x0, y - y0
     p = img.astype(np.float64)
-    return ((1 - ax) * (1 - ay) * p[y0, x0] + ax * (1 - ay) * p[y0, x0 + 1] + (1 - ax) * ay * p[y0 + 1, x0]
-            + ax * ay * p[y0 + 1, x0 + 1])
+    return (
+        (1 - ax) * (1 - ay) * p[y0, x0]
+        + ax * (1 - ay) * p[y0, x0 + 1]
+        + (1 - ax) * ay * p[y0 + 1, x0]
+        + ax * ay * p[y0 + 1, x0 + 1]
+    )
 
 
 def test_topdown_eval_samples_match_the_annotations(coco, coco_json, shared_data: Path) -> None:
@@ -84,8 +88,9 @@ def test_topdown_eval_samples_match_the_annotations(coco, coco_json, shared_data
         np.testing.assert_allclose(g.apply_affine(a, [[95.5, 127.5]]), [[x + w / 2, y + h / 2]], atol=1e-9)
         np.testing.assert_allclose(a[0, 0], w2 * 1.25 / 192, rtol=1e-12)
         # keypoints in the input frame map back onto the annotation
-        np.testing.assert_allclose(g.apply_affine(a, s["keypoints"].numpy()[lab, :2].astype(np.float64)),
-                                   gt[lab, :2], atol=1e-3)
+        np.testing.assert_allclose(
+            g.apply_affine(a, s["keypoints"].numpy()[lab, :2].astype(np.float64)), gt[lab, :2], atol=1e-3
+        )
         # pixels: RGB order, from the right place (independent decoder: PIL)
         pil = np.asarray(Image.open(shared_data / "coco" / images[ann["image_id"]]["file_name"]).convert("RGB"))
         crop = denormalize_image(s["image"].numpy())
@@ -188,8 +193,11 @@ def test_wrong_keypoint_count_is_a_dataset_error(tmp_path: Path) -> None:
 def test_custom_image_reader_and_selection_rules(tmp_path: Path) -> None:
     rec = _tiny_record(tmp_path / "x.jpg")
     rec.persons.append(PersonRecord(keypoints=np.zeros((17, 3)), bbox=np.array([0.0, 0, 5, 5]), area=25.0, id=8))
-    rec.persons.append(PersonRecord(keypoints=np.tile([[3.0, 3.0, 2.0]], (17, 1)), bbox=np.array([0.0, 0, 9, 9]),
-                                    area=81.0, iscrowd=True, id=9))
+    rec.persons.append(
+        PersonRecord(
+            keypoints=np.tile([[3.0, 3.0, 2.0]], (17, 1)), bbox=np.array([0.0, 0, 9, 9]), area=81.0, iscrowd=True, id=9
+        )
+    )
     reader_calls = []
 
     def reader(p: Path) -> np.ndarray:
@@ -210,8 +218,16 @@ def test_bottomup_sample_on_coco(coco, coco_json) -> None:
     assert len(ds) == 4
     idx = [r.image_id for r in ds.records].index(40083)
     s = ds[idx]
-    assert set(s) == {"image", "keypoints", "num_persons", "mask", "image_to_input", "input_to_image", "image_id",
-                      "sample_id"}
+    assert set(s) == {
+        "image",
+        "keypoints",
+        "num_persons",
+        "mask",
+        "image_to_input",
+        "input_to_image",
+        "image_id",
+        "sample_id",
+    }
     assert s["image"].shape == (3, 256, 256) and s["keypoints"].shape == (30, 17, 3)
     assert s["keypoints"].dtype == torch.float32 and s["mask"].dtype == torch.uint8
     assert s["image_to_input"].dtype == torch.float64 and int(s["image_id"]) == 40083
@@ -238,14 +254,19 @@ def test_bottomup_crowd_rle_and_truncation(tmp_path: Path) -> None:
 
     img_path = tmp_path / "img.png"
     Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(img_path)
-    persons = [PersonRecord(keypoints=np.tile([[30.0, 20.0, 2.0]], (17, 1)), bbox=np.array([20.0, 10, 20, 20]),
-                            area=400.0, id=i + 1) for i in range(3)]
+    persons = [
+        PersonRecord(
+            keypoints=np.tile([[30.0, 20.0, 2.0]], (17, 1)), bbox=np.array([20.0, 10, 20, 20]), area=400.0, id=i + 1
+        )
+        for i in range(3)
+    ]
     crowd = np.zeros((40, 60), np.uint8, order="F")
     crowd[0:10, 0:20] = 1
     rle = mask_utils.encode(crowd)
     rle["counts"] = rle["counts"].decode()
-    persons.append(PersonRecord(keypoints=np.zeros((17, 3)), bbox=np.array([0.0, 0, 20, 10]), area=200.0,
-                                iscrowd=True, id=99))
+    persons.append(
+        PersonRecord(keypoints=np.zeros((17, 3)), bbox=np.array([0.0, 0, 20, 10]), area=200.0, iscrowd=True, id=99)
+    )
     rec = ImageRecord(image_id=5, file=img_path, width=60, height=40, persons=persons)
     ds = BottomUpDataset([rec], "coco", (60, 40), None, max_persons=2, segmentations={99: rle})
     with pytest.warns(UserWarning, match="keeping 2"):
@@ -261,9 +282,9 @@ def test_bottomup_crowd_rle_and_truncation(tmp_path: Path) -> None:
 
 def _blob_centroid(img: np.ndarray, x: float, y: float, r: int = 6) -> tuple[float, float]:
     x0, y0 = int(round(x)) - r, int(round(y)) - r
-    win = img[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1].astype(np.float64)
+    win = img[y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1].astype(np.float64)
     win = np.clip(win - np.median(img), 0, None)
-    yy, xx = np.mgrid[0:win.shape[0], 0:win.shape[1]]
+    yy, xx = np.mgrid[0 : win.shape[0], 0 : win.shape[1]]
     return x0 + (win * xx).sum() / win.sum(), y0 + (win * yy).sum() / win.sum()
 
 
@@ -285,8 +306,15 @@ def test_reduced_jpeg_decoding_keeps_the_geometry(tmp_path: Path, flip: bool) ->
     kp[[0, 9, 10], 2] = 2
     person = PersonRecord(keypoints=kp, bbox=np.array([139.0, 104.0, 102.4, 102.4]), area=1.0, id=1)
     rec = ImageRecord(image_id=1, file=path, width=0, height=0, persons=[person])  # size from the header
-    aug = {"flip_prob": 1.0 if flip else 0.0, "scale_factor": 0.0, "rotation_factor": 0.0, "half_body_prob": 0.0,
-           "color_jitter_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0}
+    aug = {
+        "flip_prob": 1.0 if flip else 0.0,
+        "scale_factor": 0.0,
+        "rotation_factor": 0.0,
+        "half_body_prob": 0.0,
+        "color_jitter_prob": 0.0,
+        "blur_prob": 0.0,
+        "noise_prob": 0.0,
+    }
     fast = TopDownDataset([rec], "coco", (64, 64), aug, train=True)
     full = TopDownDataset([rec], "coco", (64, 64), aug, train=True, reduced_decoding=False)
     params = fast.transform.sample_params(*fast.center_scale(0), kp)

@@ -139,8 +139,8 @@ def test_visible_keypoints_sit_on_their_own_body_pixels(scenes) -> None:
 def _wrist_brightness(scene, i: int, j: int) -> float:
     grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY).astype(np.float64)
     x, y = int(round(scene.persons[i].keypoints[j, 0])), int(round(scene.persons[i].keypoints[j, 1]))
-    lab = scene.label_map[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3] - LABEL_STRIDE * (i + 1)
-    win = grey[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3]
+    lab = scene.label_map[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3] - LABEL_STRIDE * (i + 1)
+    win = grey[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3]
     return float(win[np.isin(lab, list(KEYPOINT_OWNER_PARTS[j]))].mean())
 
 
@@ -163,15 +163,22 @@ def test_no_fixed_left_right_colour_code(scenes) -> None:
 def test_front_of_the_shirt_shows_only_when_facing_the_camera() -> None:
     # same person, same pose and appearance, seen from the front and from the back: the neckline (skin on the
     # torso) and the face are drawn on the front view only
-    app = dataclasses.replace(sample_appearance(np.random.default_rng(3)), shirt=np.array([200.0, 40.0, 30.0]),
-                              skin=np.array([120.0, 160.0, 210.0]), chest_print=None, stripes=0.0, noise=0.0)
+    app = dataclasses.replace(
+        sample_appearance(np.random.default_rng(3)),
+        shirt=np.array([200.0, 40.0, 30.0]),
+        skin=np.array([120.0, 160.0, 210.0]),
+        chest_print=None,
+        stripes=0.0,
+        noise=0.0,
+    )
     skin = np.clip(app.skin, 0, 255).astype(np.uint8)
     counts = {}
     for view, yaw in (("front", 0.0), ("back", np.pi)):
         fig3 = sample_figure(np.random.default_rng(4), kind="standing", yaw=yaw)
         assert view_of(fig3) == view
-        layer = draw_person(project_figure(fig3, 200.0, np.array([120.0, 130.0]), 0.0), app, (240, 260),
-                            np.random.default_rng(5))
+        layer = draw_person(
+            project_figure(fig3, 200.0, np.array([120.0, 130.0]), 0.0), app, (240, 260), np.random.default_rng(5)
+        )
         torso = layer.parts == PART_IDS["torso"]
         near_skin = (np.abs(layer.colour.astype(int) - skin.astype(int)).max(axis=2) <= 40) & torso
         counts[view] = (int(near_skin.sum()), int((layer.parts == PART_IDS["face"]).sum()))
@@ -206,10 +213,12 @@ def test_limb_lengths_match_the_body_shape() -> None:
         fig = sample_figure(rng, kind=kind)
         b = fig.shape
         for side in ("left", "right"):
-            for a, c, length in ((f"{side}_shoulder", f"{side}_elbow", b.upper_arm),
-                                 (f"{side}_elbow", f"{side}_wrist", b.forearm),
-                                 (f"{side}_hip", f"{side}_knee", b.thigh),
-                                 (f"{side}_knee", f"{side}_ankle", b.shin)):
+            for a, c, length in (
+                (f"{side}_shoulder", f"{side}_elbow", b.upper_arm),
+                (f"{side}_elbow", f"{side}_wrist", b.forearm),
+                (f"{side}_hip", f"{side}_knee", b.thigh),
+                (f"{side}_knee", f"{side}_ankle", b.shin),
+            ):
                 assert np.linalg.norm(fig.point(a) - fig.point(c)) == pytest.approx(length, rel=1e-9)
         proj = project_figure(fig, 80.0, np.zeros(2), 0.3)
         # orthographic projection never makes a limb longer than in 3-D

@@ -82,8 +82,12 @@ def test_crop_matrix_is_warpaffine_compatible() -> None:
 def test_inverse_and_composition_identity_random() -> None:
     rng = np.random.default_rng(0)
     for _ in range(200):
-        m = g.crop_matrix(rng.uniform(-500, 500, 2), rng.uniform(5, 900, 2), rng.uniform(-180, 180),
-                          (int(rng.integers(16, 512)), int(rng.integers(16, 512))))
+        m = g.crop_matrix(
+            rng.uniform(-500, 500, 2),
+            rng.uniform(5, 900, 2),
+            rng.uniform(-180, 180),
+            (int(rng.integers(16, 512)), int(rng.integers(16, 512))),
+        )
         inv = g.invert_affine(m)
         np.testing.assert_allclose(g.compose_affine(m, inv), [[1, 0, 0], [0, 1, 0]], atol=1e-9)
         np.testing.assert_allclose(g.compose_affine(inv, m), [[1, 0, 0], [0, 1, 0]], atol=1e-9)
@@ -114,8 +118,9 @@ def test_flip_of_image_equals_flip_of_crop() -> None:
 
 def test_resize_pad_matrix_hand_case() -> None:
     m = g.resize_pad_matrix((640, 480), (512, 512))  # factor 0.8, 384 px tall, 64 px bands
-    np.testing.assert_allclose(g.apply_affine(m, [[-0.5, -0.5], [639.5, 479.5]]), [[-0.5, 63.5], [511.5, 447.5]],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        g.apply_affine(m, [[-0.5, -0.5], [639.5, 479.5]]), [[-0.5, 63.5], [511.5, 447.5]], atol=1e-9
+    )
 
 
 def test_apply_affine_shapes() -> None:

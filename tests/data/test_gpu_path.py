@@ -46,7 +46,7 @@ def _marker_images(points: np.ndarray) -> list[np.ndarray]:
     images = []
     for start in range(0, len(points), 3):
         img = np.zeros((IMG_H, IMG_W, 3), np.uint8)
-        for c, (x, y) in enumerate(points[start:start + 3]):
+        for c, (x, y) in enumerate(points[start : start + 3]):
             img[..., c] = np.rint(255 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * SIGMA**2))).astype(np.uint8)
         images.append(img)
     return images
@@ -55,7 +55,7 @@ def _marker_images(points: np.ndarray) -> list[np.ndarray]:
 def _centroids(crops: np.ndarray, n: int) -> np.ndarray:
     """``crops`` ``(M, H, W, 3)``: marker i is channel i % 3 of crop i // 3; NaN when it left the crop."""
     out = np.full((n, 2), np.nan)
-    yy, xx = np.mgrid[0:crops.shape[1], 0:crops.shape[2]]
+    yy, xx = np.mgrid[0 : crops.shape[1], 0 : crops.shape[2]]
     for i in range(n):
         ch = crops[i // 3, ..., i % 3].astype(np.float64)
         ch[ch < 8] = 0.0
@@ -64,15 +64,47 @@ def _centroids(crops: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("name, aug, size", [
-    ("composite", {"scale_factor": 0.35, "rotation_factor": 45.0, "rotation_prob": 1.0, "shift_factor": 0.15,
-                   "shift_prob": 0.5, "flip_prob": 0.5, "half_body_prob": 0.3}, (96, 128)),
-    ("flip_rotation", {"scale_factor": 0.2, "rotation_factor": 30.0, "rotation_prob": 1.0, "flip_prob": 1.0,
-                       "half_body_prob": 0.0}, (96, 128)),
-    # the crop shrinks the image >= 2x: the device path block-averages by 2 first (the CPU path's reduced decoding)
-    ("reduced", {"scale_factor": 0.1, "rotation_factor": 30.0, "rotation_prob": 1.0, "flip_prob": 0.5,
-                 "half_body_prob": 0.0}, (48, 64)),
-])
+@pytest.mark.parametrize(
+    "name, aug, size",
+    [
+        (
+            "composite",
+            {
+                "scale_factor": 0.35,
+                "rotation_factor": 45.0,
+                "rotation_prob": 1.0,
+                "shift_factor": 0.15,
+                "shift_prob": 0.5,
+                "flip_prob": 0.5,
+                "half_body_prob": 0.3,
+            },
+            (96, 128),
+        ),
+        (
+            "flip_rotation",
+            {
+                "scale_factor": 0.2,
+                "rotation_factor": 30.0,
+                "rotation_prob": 1.0,
+                "flip_prob": 1.0,
+                "half_body_prob": 0.0,
+            },
+            (96, 128),
+        ),
+        # the crop shrinks the image >= 2x: the device path block-averages by 2 first (the CPU path's reduced decoding)
+        (
+            "reduced",
+            {
+                "scale_factor": 0.1,
+                "rotation_factor": 30.0,
+                "rotation_prob": 1.0,
+                "flip_prob": 0.5,
+                "half_body_prob": 0.0,
+            },
+            (48, 64),
+        ),
+    ],
+)
 def test_device_warp_markers_follow_cpu_keypoints(name: str, aug: dict, size: tuple) -> None:
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     t = TopDownTransform(COCO, size, {**aug, **NO_PHOTO}, seed=7)
@@ -90,8 +122,9 @@ def test_device_warp_markers_follow_cpu_keypoints(name: str, aug: dict, size: tu
         c2i = torch.from_numpy(np.stack([r.crop_to_image for r in cpu]))
         f = t.decode_downscale(params)
         assert f == (2 if name == "reduced" else 1)
-        warped = warp_images([torch.from_numpy(im).permute(2, 0, 1).contiguous() for im in images], c2i, size,
-                             [f] * len(images))
+        warped = warp_images(
+            [torch.from_numpy(im).permute(2, 0, 1).contiguous() for im in images], c2i, size, [f] * len(images)
+        )
         crops = warped.permute(0, 2, 3, 1).numpy()
         # pixels: the CPU crop is cv2's (fixed-point coordinates, rounded to uint8), from the full-resolution image
         for r, g in zip(cpu, crops if f == 1 else []):
@@ -103,8 +136,12 @@ def test_device_warp_markers_follow_cpu_keypoints(name: str, aug: dict, size: tu
         expected = reported[flip_indices if params.flip else np.arange(17), :2]
         zoom = w_in / params.scale[0]
         margin = 4 * SIGMA * zoom + 2
-        ok = ((expected[:, 0] >= margin) & (expected[:, 0] <= w_in - 1 - margin) & (expected[:, 1] >= margin)
-              & (expected[:, 1] <= h_in - 1 - margin))
+        ok = (
+            (expected[:, 0] >= margin)
+            & (expected[:, 0] <= w_in - 1 - margin)
+            & (expected[:, 1] >= margin)
+            & (expected[:, 1] <= h_in - 1 - margin)
+        )
         np.testing.assert_allclose(found[ok], expected[ok], atol=1.0, err_msg=f"device warp markers for {params}")
         checked += int(ok.sum())
     assert checked >= 8 * 8
@@ -120,8 +157,15 @@ def coco_records(shared_data: Path) -> list:
     return read_coco(shared_data / "coco" / "test_coco.json", shared_data / "coco").records
 
 
-GEOMETRY = {"scale_factor": 0.35, "rotation_factor": 45.0, "rotation_prob": 0.6, "flip_prob": 0.5,
-            "half_body_prob": 0.3, "shift_factor": 0.1, "shift_prob": 0.5}
+GEOMETRY = {
+    "scale_factor": 0.35,
+    "rotation_factor": 45.0,
+    "rotation_prob": 0.6,
+    "flip_prob": 0.5,
+    "half_body_prob": 0.3,
+    "shift_factor": 0.1,
+    "shift_prob": 0.5,
+}
 
 
 def test_bytes_dataset_matches_cpu_dataset_on_coco_jpegs(coco_records: list) -> None:
@@ -170,15 +214,25 @@ def test_bytes_dataset_matches_cpu_dataset_on_mpii_with_reduced_decoding(shared_
         s = cpu[i]
         assert torch.equal(batch["crop_to_image"][i], s["crop_to_image"])
         assert torch.equal(batch["keypoints"][i], s["keypoints"])
-        diff = np.abs(denormalize_image(s["image"].numpy()).astype(np.float64)
-                      - denormalize_image(batch["image"][i].numpy()).astype(np.float64))
+        diff = np.abs(
+            denormalize_image(s["image"].numpy()).astype(np.float64)
+            - denormalize_image(batch["image"][i].numpy()).astype(np.float64)
+        )
         assert diff.mean() <= 0.5 and diff.max() <= (24 if factors[i] > 1 else 4), (i, diff.mean(), diff.max())
 
 
 def test_photometric_params_follow_the_settings() -> None:
     rng = np.random.default_rng(0)
-    always = PhotometricAugmentation(color_jitter_prob=1.0, hue=0.1, blur_prob=1.0, blur_max_kernel=7, noise_prob=1.0,
-                                     occlusion_prob=1.0, occlusion_max_holes=3, occlusion_max_size=0.3)
+    always = PhotometricAugmentation(
+        color_jitter_prob=1.0,
+        hue=0.1,
+        blur_prob=1.0,
+        blur_max_kernel=7,
+        noise_prob=1.0,
+        occlusion_prob=1.0,
+        occlusion_max_holes=3,
+        occlusion_max_size=0.3,
+    )
     for _ in range(50):
         p = draw_photometric_params(always, (96, 128), rng)
         assert p["photo_jitter"][0] == 1 and 0.8 <= p["photo_jitter"][1] <= 1.2 and abs(p["photo_jitter"][4]) <= 0.1
@@ -192,8 +246,12 @@ def test_photometric_params_follow_the_settings() -> None:
 
 
 def _params(n: int, jitter=None, blur=None, noise=None, holes=None) -> dict:
-    out = {"jitter": torch.tensor([[0, 1, 1, 1, 0.0]] * n), "blur": torch.tensor([[0, 1, 0.0]] * n),
-           "noise": torch.tensor([[0, 0, 0.5]] * n), "holes": torch.zeros(n, 2, 4)}
+    out = {
+        "jitter": torch.tensor([[0, 1, 1, 1, 0.0]] * n),
+        "blur": torch.tensor([[0, 1, 0.0]] * n),
+        "noise": torch.tensor([[0, 0, 0.5]] * n),
+        "holes": torch.zeros(n, 2, 4),
+    }
     for key, value in (("jitter", jitter), ("blur", blur), ("noise", noise), ("holes", holes)):
         if value is not None:
             out[key][0] = torch.tensor(value, dtype=torch.float32)
@@ -217,7 +275,7 @@ def test_photometric_ops_with_known_parameters() -> None:
     # hue against colorsys
     p = _params(2, jitter=[1, 1, 1, 1, 0.3])
     y = photometric(x, p["jitter"], p["blur"], p["noise"], p["holes"])
-    for (i, j) in ((0, 0), (5, 7), (31, 23)):
+    for i, j in ((0, 0), (5, 7), (31, 23)):
         h, s, v = colorsys.rgb_to_hsv(*x[0, :, i, j].tolist())
         np.testing.assert_allclose(y[0, :, i, j].numpy(), colorsys.hsv_to_rgb((h + 0.3) % 1, s, v), atol=1e-5)
     # blur: a constant image stays constant (reflect border), an impulse spreads with unit mass
@@ -250,9 +308,14 @@ def test_bad_image_bytes_name_the_file(tmp_path: Path, shared_data: Path) -> Non
     good = (shared_data / "coco" / "000000000785.jpg").read_bytes()
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(good[:2] + b"\x00" * 64)
-    enc = EncodedImages([torch.frombuffer(bytearray(good), dtype=torch.uint8),
-                         torch.frombuffer(bytearray(broken.read_bytes()), dtype=torch.uint8)],
-                        [str(shared_data / "coco" / "000000000785.jpg"), str(broken)], ["image 785", "image 7"])
+    enc = EncodedImages(
+        [
+            torch.frombuffer(bytearray(good), dtype=torch.uint8),
+            torch.frombuffer(bytearray(broken.read_bytes()), dtype=torch.uint8),
+        ],
+        [str(shared_data / "coco" / "000000000785.jpg"), str(broken)],
+        ["image 785", "image 7"],
+    )
     with pytest.raises(DatasetError, match=r"broken\.jpg.*image 7.*cannot decode"):
         decode_images(enc)
     with pytest.raises(DatasetError, match=r"000000000785\.jpg.*decoded image is 640x425 px but the annotation says"):
@@ -263,16 +326,24 @@ def test_loader_options_and_their_validation(shared_data: Path) -> None:
     from lightning_pose.data.datamodules import COCODataModule
 
     ann, images = str(shared_data / "coco" / "test_coco.json"), str(shared_data / "coco")
-    kw = dict(root=images, train_ann=ann, train_images=images, val_ann=ann, val_images=images, input_size=(96, 128),
-              batch_size=4)
+    kw = dict(
+        root=images,
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        input_size=(96, 128),
+        batch_size=4,
+    )
     with pytest.raises(ConfigError, match="prefetch_factor=4 needs num_workers > 0"):
         COCODataModule(num_workers=0, prefetch_factor=4, **kw)
     with pytest.raises(ConfigError, match="augment_on must be 'cpu' or 'gpu'"):
         COCODataModule(num_workers=0, augment_on="tpu", **kw)
     with pytest.raises(ConfigError, match="mode: topdown only"):
         COCODataModule(num_workers=0, augment_on="gpu", mode="bottomup", **kw)
-    dm = COCODataModule(num_workers=1, prefetch_factor=3, pin_memory=True, persistent_workers=True,
-                        augment_on="gpu", **kw)
+    dm = COCODataModule(
+        num_workers=1, prefetch_factor=3, pin_memory=True, persistent_workers=True, augment_on="gpu", **kw
+    )
     loader = dm.train_dataloader()
     assert (loader.prefetch_factor, loader.pin_memory, loader.persistent_workers) == (3, True, True)
     assert isinstance(loader.dataset, TopDownBytesDataset) and loader.collate_fn is collate_encoded
@@ -294,16 +365,37 @@ def test_training_through_the_gpu_path_learns(demo_cache: Path) -> None:
 
     torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)
-    dm = DemoDataModule(num_train=64, num_val=16, image_size=(128, 128), input_size=(64, 64), batch_size=16,
-                        num_workers=0, augment_on="gpu", augmentation={"rotation_factor": 20.0, "half_body_prob": 0.0})
+    dm = DemoDataModule(
+        num_train=64,
+        num_val=16,
+        image_size=(128, 128),
+        input_size=(64, 64),
+        batch_size=16,
+        num_workers=0,
+        augment_on="gpu",
+        augmentation={"rotation_factor": 20.0, "half_body_prob": 0.0},
+    )
 
     def optimizer(params: object) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=3e-3)
 
-    task = SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(32, 32), keypoint_set=dm.keypoint_set,
-                              input_size=dm.input_size, optimizer=optimizer, flip_test=False)
-    common = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, num_sanity_val_steps=0)
+    task = SimpleBaselineTask(
+        backbone="lcnet_050",
+        deconv_channels=(32, 32),
+        keypoint_set=dm.keypoint_set,
+        input_size=dm.input_size,
+        optimizer=optimizer,
+        flip_test=False,
+    )
+    common = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     before = L.Trainer(**common).validate(task, datamodule=dm, verbose=False)[0]["val/PCK@0.2"]
     losses: list[float] = []
 

@@ -25,11 +25,13 @@ def _write(tmp_path: Path, data, name: str = "aic.json") -> Path:
 
 
 def test_raw_reader_against_hand_conversion(shared_data: Path, raw: list) -> None:
-    res = read_aic_raw(shared_data / "aic_raw" / "keypoint_annotations_sample.json", shared_data / "aic",
-                       check_images=True)
+    res = read_aic_raw(
+        shared_data / "aic_raw" / "keypoint_annotations_sample.json", shared_data / "aic", check_images=True
+    )
     assert res.problems == [] and res.keypoint_set.name == "aic"
     assert [(r.image_id, r.source_id, r.file.name) for r in res.records] == [
-        (i + 1, e["image_id"], e["image_id"] + ".jpg") for i, e in enumerate(raw)]
+        (i + 1, e["image_id"], e["image_id"] + ".jpg") for i, e in enumerate(raw)
+    ]
     persons = [p for r in res.records for p in r.persons]
     assert [p.id for p in persons] == list(range(1, 10))
     assert [p.source_index for p in persons] == list(range(9))
@@ -66,16 +68,24 @@ def test_both_aic_readers_agree(shared_data: Path) -> None:
     assert [r.width for r in coco_style.records] == [900, 900, 950]
 
 
-@pytest.mark.parametrize("mutate,kind,record,dropped_id", [
-    (lambda d: d[0]["keypoint_annotations"]["human2"].__setitem__(2, 4), "bad_value", "human2 (image 054d9c", 2),
-    (lambda d: d[0]["keypoint_annotations"]["human2"].pop(), "keypoint_count", "human2 (image 054d9c", 2),
-    (lambda d: d[1]["human_annotations"]["human1"].__setitem__(2, 400), "empty_box", "human1 (image fa436c", 4),
-    (lambda d: d[1]["keypoint_annotations"]["human3"].__setitem__(0, float("inf")), "non_finite",
-     "human3 (image fa436c", 6),
-    (lambda d: d[2]["keypoint_annotations"].pop("human2"), "keypoint_count", "human2 (image ff945a", 8),
-])
-def test_person_problems(mutate, kind: str, record: str, dropped_id: int, raw: list, shared_data: Path,
-                         tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mutate,kind,record,dropped_id",
+    [
+        (lambda d: d[0]["keypoint_annotations"]["human2"].__setitem__(2, 4), "bad_value", "human2 (image 054d9c", 2),
+        (lambda d: d[0]["keypoint_annotations"]["human2"].pop(), "keypoint_count", "human2 (image 054d9c", 2),
+        (lambda d: d[1]["human_annotations"]["human1"].__setitem__(2, 400), "empty_box", "human1 (image fa436c", 4),
+        (
+            lambda d: d[1]["keypoint_annotations"]["human3"].__setitem__(0, float("inf")),
+            "non_finite",
+            "human3 (image fa436c",
+            6,
+        ),
+        (lambda d: d[2]["keypoint_annotations"].pop("human2"), "keypoint_count", "human2 (image ff945a", 8),
+    ],
+)
+def test_person_problems(
+    mutate, kind: str, record: str, dropped_id: int, raw: list, shared_data: Path, tmp_path: Path
+) -> None:
     d = copy.deepcopy(raw)
     mutate(d)
     f = _write(tmp_path, d)

@@ -114,24 +114,39 @@ def test_records_to_coco_warns_on_id_zero(shared_data: Path) -> None:
 
 CORRUPTIONS = {
     # name: (mutation on the raw dict, expected kind, text that must appear in the record)
-    "keypoint_count": (lambda d: d["annotations"][0].__setitem__("keypoints", d["annotations"][0]["keypoints"][:-3]),
-                       "keypoint_count", "annotation 442619 (image 785)"),
-    "nan": (lambda d: d["annotations"][1]["keypoints"].__setitem__(0, float("nan")), "non_finite",
-            "annotation 198196 (image 40083)"),
-    "bad_visibility": (lambda d: d["annotations"][1]["keypoints"].__setitem__(2, 3), "bad_value",
-                       "annotation 198196"),
-    "empty_box": (lambda d: d["annotations"][2]["bbox"].__setitem__(2, 0.0), "empty_box",
-                  "annotation 230195 (image 40083)"),
-    "unknown_image": (lambda d: d["annotations"][4].__setitem__("image_id", 999), "unknown_image",
-                      "annotation 460541 (image 999)"),
-    "dup_ann": (lambda d: d["annotations"][5].__setitem__("id", d["annotations"][4]["id"]), "duplicate_id",
-                "annotation 460541"),
+    "keypoint_count": (
+        lambda d: d["annotations"][0].__setitem__("keypoints", d["annotations"][0]["keypoints"][:-3]),
+        "keypoint_count",
+        "annotation 442619 (image 785)",
+    ),
+    "nan": (
+        lambda d: d["annotations"][1]["keypoints"].__setitem__(0, float("nan")),
+        "non_finite",
+        "annotation 198196 (image 40083)",
+    ),
+    "bad_visibility": (lambda d: d["annotations"][1]["keypoints"].__setitem__(2, 3), "bad_value", "annotation 198196"),
+    "empty_box": (
+        lambda d: d["annotations"][2]["bbox"].__setitem__(2, 0.0),
+        "empty_box",
+        "annotation 230195 (image 40083)",
+    ),
+    "unknown_image": (
+        lambda d: d["annotations"][4].__setitem__("image_id", 999),
+        "unknown_image",
+        "annotation 460541 (image 999)",
+    ),
+    "dup_ann": (
+        lambda d: d["annotations"][5].__setitem__("id", d["annotations"][4]["id"]),
+        "duplicate_id",
+        "annotation 460541",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
-def test_annotation_corruption_reported_and_skipped(name: str, coco_raw: dict, shared_data: Path,
-                                                    tmp_path: Path) -> None:
+def test_annotation_corruption_reported_and_skipped(
+    name: str, coco_raw: dict, shared_data: Path, tmp_path: Path
+) -> None:
     mutate, kind, record = CORRUPTIONS[name]
     d = copy.deepcopy(coco_raw)
     mutate(d)
@@ -215,8 +230,9 @@ def test_file_level_errors(tmp_path: Path, coco_raw: dict) -> None:
         read_dataset("voc", tmp_path / "x.json", tmp_path)
 
 
-def test_non_person_ignored_missing_area_and_num_keypoints_advisory(coco_raw: dict, shared_data: Path,
-                                                                    tmp_path: Path) -> None:
+def test_non_person_ignored_missing_area_and_num_keypoints_advisory(
+    coco_raw: dict, shared_data: Path, tmp_path: Path
+) -> None:
     d = copy.deepcopy(coco_raw)
     d["categories"].append({"id": 2, "name": "dog", "supercategory": "animal"})
     extra = copy.deepcopy(d["annotations"][0])

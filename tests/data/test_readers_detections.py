@@ -51,7 +51,10 @@ def test_category_filter_and_invalid_entries(det_raw: list, tmp_path: Path) -> N
     with pytest.raises(DatasetError) as ei:
         read_detections(f)
     assert [(p.kind, p.record.split(" (")[0]) for p in ei.value.problems] == [
-        ("empty_box", "detection 3"), ("non_finite", "detection 4"), ("bad_value", "detection 5")]
+        ("empty_box", "detection 3"),
+        ("non_finite", "detection 4"),
+        ("bad_value", "detection 5"),
+    ]
     assert all(p.file == str(f) for p in ei.value.problems)
     with pytest.warns(UserWarning, match="skipped 3 invalid"):
         assert [x.index for x in read_detections(f, skip_invalid=True)] == [0, 2]

@@ -62,7 +62,10 @@ def test_image_ids_by_first_appearance_and_placeholders(mpii_raw: list, shared_d
     data = [b, a, b2, c, a]
     res = read_mpii(_write(tmp_path, data), shared_data / "mpii")
     assert [(r.file.name, r.image_id, [p.source_index for p in r.persons]) for r in res.records] == [
-        (b["image"], 1, [0, 2]), (a["image"], 2, [1, 4]), (c["image"], 3, [3])]
+        (b["image"], 1, [0, 2]),
+        (a["image"], 2, [1, 4]),
+        (c["image"], 3, [3]),
+    ]
     p = res.records[0].persons[1]
     assert p.id == 3 and p.keypoints[1].tolist() == [0, 0, 0] and p.num_keypoints == 15
 
@@ -77,14 +80,17 @@ def test_test_split_without_joints(mpii_raw: list, shared_data: Path, tmp_path: 
     assert p.head_box is None
 
 
-@pytest.mark.parametrize("mutate,kind", [
-    (lambda e: e["joints"].pop(), "keypoint_count"),
-    (lambda e: e["joints_vis"].pop(), "keypoint_count"),
-    (lambda e: e["joints"][3].__setitem__(0, float("nan")), "non_finite"),
-    (lambda e: e["joints_vis"].__setitem__(3, 2), "bad_value"),
-    (lambda e: e.__setitem__("scale", 0), "bad_value"),
-    (lambda e: e.__delitem__("center"), "bad_value"),
-])
+@pytest.mark.parametrize(
+    "mutate,kind",
+    [
+        (lambda e: e["joints"].pop(), "keypoint_count"),
+        (lambda e: e["joints_vis"].pop(), "keypoint_count"),
+        (lambda e: e["joints"][3].__setitem__(0, float("nan")), "non_finite"),
+        (lambda e: e["joints_vis"].__setitem__(3, 2), "bad_value"),
+        (lambda e: e.__setitem__("scale", 0), "bad_value"),
+        (lambda e: e.__delitem__("center"), "bad_value"),
+    ],
+)
 def test_person_problems(mutate, kind: str, mpii_raw: list, shared_data: Path, tmp_path: Path) -> None:
     data = copy.deepcopy(mpii_raw)
     mutate(data[1])
@@ -109,8 +115,10 @@ def test_image_problems_drop_all_persons_of_the_image(mpii_raw: list, shared_dat
     with pytest.warns(UserWarning):
         res = read_mpii(f, img_dir, check_images=True, skip_invalid=True)
     kinds = sorted((p.kind, p.record) for p in res.problems)
-    assert kinds == [("missing_image", f"image 1 ({mpii_raw[0]['image']})"),
-                     ("path_escape", f"image 4 (../{mpii_raw[3]['image']})")]
+    assert kinds == [
+        ("missing_image", f"image 1 ({mpii_raw[0]['image']})"),
+        ("path_escape", f"image 4 (../{mpii_raw[3]['image']})"),
+    ]
     assert sorted(p.source_index for r in res.records for p in r.persons) == [1, 2, 4]
 
 

@@ -104,10 +104,16 @@ def _datamodules(shared: Path) -> dict:
     aug = {"occlusion_prob": 0.5, "noise_prob": 0.5, "shift_prob": 0.5, "shift_factor": 0.1}
     return {
         "topdown_coco": COCODataModule(input_size=(96, 128), augmentation=aug, **coco),
-        "bottomup_coco": COCODataModule(input_size=(128, 128), mode="bottomup", augmentation={"occlusion_prob": 0.5},
-                                        **coco),
-        "topdown_mpii": MPIIDataModule(root="unused", train_ann=str(shared / "mpii" / "test_mpii.json"),
-                                       train_images=str(shared / "mpii"), input_size=(64, 64), num_workers=0),
+        "bottomup_coco": COCODataModule(
+            input_size=(128, 128), mode="bottomup", augmentation={"occlusion_prob": 0.5}, **coco
+        ),
+        "topdown_mpii": MPIIDataModule(
+            root="unused",
+            train_ann=str(shared / "mpii" / "test_mpii.json"),
+            train_images=str(shared / "mpii"),
+            input_size=(64, 64),
+            num_workers=0,
+        ),
     }
 
 
@@ -121,5 +127,7 @@ def test_seeded_samples_are_bit_identical(shared_data: Path) -> None:
             ds = dm.dataset(split)
             got[f"{name}_{split}"] = [_digest(ds[i]) for i in range(len(ds))] + [_digest(ds[0])]
     for key, expected in FINGERPRINTS.items():
-        assert got[key] == expected, f"{key}: seeded samples changed (first differing index " \
+        assert got[key] == expected, (
+            f"{key}: seeded samples changed (first differing index "
             f"{next(i for i, (a, b) in enumerate(zip(got[key], expected)) if a != b)})"
+        )

@@ -44,8 +44,21 @@ def _check_colours(out: Path, kset, png_size: tuple[int, int]) -> int:
 
 def test_show_topdown_coco_writes_pngs_with_coloured_keypoints(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "show"
-    code = main(["coco", "--ann", str(shared_data / "coco" / "test_coco.json"), "--images",
-                 str(shared_data / "coco"), "--out", str(out), "-n", "3", "--seed", "1"])
+    code = main(
+        [
+            "coco",
+            "--ann",
+            str(shared_data / "coco" / "test_coco.json"),
+            "--images",
+            str(shared_data / "coco"),
+            "--out",
+            str(out),
+            "-n",
+            "3",
+            "--seed",
+            "1",
+        ]
+    )
     assert code == 0
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 3
@@ -56,12 +69,50 @@ def test_show_topdown_coco_writes_pngs_with_coloured_keypoints(shared_data: Path
 
 def test_show_mpii_val_and_bottomup(shared_data: Path, tmp_path: Path) -> None:
     mp = shared_data / "mpii"
-    assert main(["mpii", "--ann", str(mp / "test_mpii.json"), "--images", str(mp), "--out", str(tmp_path / "m"),
-                 "-n", "2", "--split", "val", "--zoom", "1"]) == 0
+    assert (
+        main(
+            [
+                "mpii",
+                "--ann",
+                str(mp / "test_mpii.json"),
+                "--images",
+                str(mp),
+                "--out",
+                str(tmp_path / "m"),
+                "-n",
+                "2",
+                "--split",
+                "val",
+                "--zoom",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert _check_colours(tmp_path / "m", MPII, (256, 256)) >= 3
-    assert main(["coco", "--ann", str(shared_data / "coco" / "test_coco.json"), "--images",
-                 str(shared_data / "coco"), "--out", str(tmp_path / "b"), "-n", "1", "--mode", "bottomup",
-                 "--input-size", "160", "128", "--zoom", "1"]) == 0
+    assert (
+        main(
+            [
+                "coco",
+                "--ann",
+                str(shared_data / "coco" / "test_coco.json"),
+                "--images",
+                str(shared_data / "coco"),
+                "--out",
+                str(tmp_path / "b"),
+                "-n",
+                "1",
+                "--mode",
+                "bottomup",
+                "--input-size",
+                "160",
+                "128",
+                "--zoom",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "b").glob("*bottomup*.png"))) == 1
     assert _check_colours(tmp_path / "b", COCO, (128, 160)) >= 1
 
@@ -69,7 +120,9 @@ def test_show_mpii_val_and_bottomup(shared_data: Path, tmp_path: Path) -> None:
 def test_show_usage_and_data_errors(shared_data: Path, tmp_path: Path, capsys) -> None:
     assert main(["coco", "--out", str(tmp_path)]) == 2
     assert "--ann and --images are required" in capsys.readouterr().err
-    assert main(["coco", "--ann", str(tmp_path / "missing.json"), "--images", str(tmp_path),
-                 "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(["coco", "--ann", str(tmp_path / "missing.json"), "--images", str(tmp_path), "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "missing.json" in capsys.readouterr().err
     assert main(["nope", "--out", str(tmp_path)]) == 2

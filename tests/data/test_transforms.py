@@ -37,8 +37,9 @@ def test_crop_to_image_is_the_exact_inverse_of_the_warp() -> None:
     for _ in range(20):
         c, s = t.base_center_scale([120.0, 60.0, 80.0, 120.0])
         r = t(img, c, s, None)
-        np.testing.assert_allclose(g.compose_affine(r.crop_to_image, r.image_to_crop), [[1, 0, 0], [0, 1, 0]],
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            g.compose_affine(r.crop_to_image, r.image_to_crop), [[1, 0, 0], [0, 1, 0]], atol=1e-12
+        )
         # every crop pixel shows the image at crop_to_image(pixel)  (cv2 pixel-centre convention)
         vv, uu = np.mgrid[0:64, 0:48].astype(np.float64)
         src = g.apply_affine(r.crop_to_image, np.stack([uu, vv], -1))
@@ -76,8 +77,19 @@ def test_visibility_is_kept_outside_the_crop() -> None:
 
 
 def test_hrnet_scale_and_rotation_distributions() -> None:
-    t = TopDownTransform(COCO, (192, 256), {"scale_factor": 0.25, "rotation_factor": 30.0, "rotation_prob": 0.6,
-                                            "flip_prob": 0.5, "half_body_prob": 0.0, **NO_PHOTO}, seed=1)
+    t = TopDownTransform(
+        COCO,
+        (192, 256),
+        {
+            "scale_factor": 0.25,
+            "rotation_factor": 30.0,
+            "rotation_prob": 0.6,
+            "flip_prob": 0.5,
+            "half_body_prob": 0.0,
+            **NO_PHOTO,
+        },
+        seed=1,
+    )
     base = np.array([100.0, 100.0])
     draws = [t.sample_params(np.zeros(2), base) for _ in range(3000)]
     ratios = np.array([p.scale[0] / 100.0 for p in draws])
@@ -94,8 +106,14 @@ def test_hrnet_scale_and_rotation_distributions() -> None:
 
 
 def test_half_body_needs_more_than_min_joints_and_uses_the_chosen_half() -> None:
-    aug = {"half_body_prob": 1.0, "half_body_upper_prob": 1.0, "scale_factor": 0.0, "rotation_factor": 0.0,
-           "flip_prob": 0.0, **NO_PHOTO}
+    aug = {
+        "half_body_prob": 1.0,
+        "half_body_upper_prob": 1.0,
+        "scale_factor": 0.0,
+        "rotation_factor": 0.0,
+        "flip_prob": 0.0,
+        **NO_PHOTO,
+    }
     t = TopDownTransform(COCO, (192, 256), aug)
     rng = np.random.default_rng(0)
     kp = np.zeros((17, 3))
@@ -133,8 +151,18 @@ def test_photometric_changes_pixels_not_geometry() -> None:
     kp = np.tile([[100.0, 100.0, 2.0]], (17, 1))
     geo = {"scale_factor": 0.0, "rotation_factor": 0.0, "flip_prob": 0.0, "half_body_prob": 0.0}
     plain = TopDownTransform(COCO, (64, 64), {**geo, **NO_PHOTO})
-    photo = TopDownTransform(COCO, (64, 64), {**geo, **NO_PHOTO, "color_jitter_prob": 1.0, "brightness": 0.5,
-                                             "occlusion_prob": 1.0, "occlusion_max_size": 0.5})
+    photo = TopDownTransform(
+        COCO,
+        (64, 64),
+        {
+            **geo,
+            **NO_PHOTO,
+            "color_jitter_prob": 1.0,
+            "brightness": 0.5,
+            "occlusion_prob": 1.0,
+            "occlusion_max_size": 0.5,
+        },
+    )
     c, s = plain.base_center_scale([50.0, 50.0, 100.0, 100.0])
     a, b = plain(img, c, s, kp), photo(img, c, s, kp)
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
@@ -184,8 +212,7 @@ def test_bottomup_without_augmentation_is_resize_and_pad() -> None:
     np.testing.assert_allclose(r.image_to_input, g.resize_pad_matrix((640, 480), (512, 512)), atol=1e-12)
     np.testing.assert_allclose(r.keypoints[0, 0, :2], [(320 + 0.5) * 0.8 - 0.5, (240 + 0.5) * 0.8 - 0.5 + 64])
     assert r.image[10, 256].max() == 0 and r.image[256, 256].min() == 100  # padding band / content
-    np.testing.assert_allclose(g.compose_affine(r.input_to_image, r.image_to_input), [[1, 0, 0], [0, 1, 0]],
-                               atol=1e-12)
+    np.testing.assert_allclose(g.compose_affine(r.input_to_image, r.image_to_input), [[1, 0, 0], [0, 1, 0]], atol=1e-12)
 
 
 def test_bottomup_mask_zeroes_ignored_regions() -> None:

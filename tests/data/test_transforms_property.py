@@ -33,7 +33,7 @@ def _marker_images(points: np.ndarray, width: int = IMG_W, height: int = IMG_H) 
     images = []
     for start in range(0, len(points), 3):
         img = np.zeros((height, width, 3), np.uint8)
-        for c, (x, y) in enumerate(points[start:start + 3]):
+        for c, (x, y) in enumerate(points[start : start + 3]):
             blob = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * SIGMA**2))
             img[..., c] = np.rint(255 * blob).astype(np.uint8)
         images.append(img)
@@ -48,7 +48,7 @@ def _centroids(outputs: list[np.ndarray], n: int) -> np.ndarray:
         ch[ch < 8] = 0.0  # ignore interpolation dust
         total = ch.sum()
         if total > 0:
-            yy, xx = np.mgrid[0:ch.shape[0], 0:ch.shape[1]]
+            yy, xx = np.mgrid[0 : ch.shape[0], 0 : ch.shape[1]]
             out[i] = [(ch * xx).sum() / total, (ch * yy).sum() / total]
     return out
 
@@ -79,8 +79,9 @@ def _check_topdown(t: TopDownTransform, kp: np.ndarray, params: CropParams, flip
     expected = reported[out_index, :2]  # row i: reported position of marker i
     zoom = t.input_size[0] / params.scale[0]
     ok = _inside(expected, t.input_size, margin=4 * SIGMA * zoom + 2)
-    np.testing.assert_allclose(found[ok], expected[ok], atol=1.0,
-                               err_msg=f"markers do not follow the keypoints for {params}")
+    np.testing.assert_allclose(
+        found[ok], expected[ok], atol=1.0, err_msg=f"markers do not follow the keypoints for {params}"
+    )
     return int(ok.sum())
 
 
@@ -88,14 +89,41 @@ def _check_topdown(t: TopDownTransform, kp: np.ndarray, params: CropParams, flip
     "name, aug",
     [
         ("scale", {"scale_factor": 0.35, "rotation_factor": 0.0, "flip_prob": 0.0, "half_body_prob": 0.0}),
-        ("rotation", {"scale_factor": 0.0, "rotation_factor": 45.0, "rotation_prob": 1.0, "flip_prob": 0.0,
-                      "half_body_prob": 0.0}),
-        ("shift", {"scale_factor": 0.0, "rotation_factor": 0.0, "shift_factor": 0.2, "shift_prob": 1.0,
-                   "flip_prob": 0.0, "half_body_prob": 0.0}),
+        (
+            "rotation",
+            {
+                "scale_factor": 0.0,
+                "rotation_factor": 45.0,
+                "rotation_prob": 1.0,
+                "flip_prob": 0.0,
+                "half_body_prob": 0.0,
+            },
+        ),
+        (
+            "shift",
+            {
+                "scale_factor": 0.0,
+                "rotation_factor": 0.0,
+                "shift_factor": 0.2,
+                "shift_prob": 1.0,
+                "flip_prob": 0.0,
+                "half_body_prob": 0.0,
+            },
+        ),
         ("flip", {"scale_factor": 0.0, "rotation_factor": 0.0, "flip_prob": 1.0, "half_body_prob": 0.0}),
         ("half_body", {"scale_factor": 0.0, "rotation_factor": 0.0, "flip_prob": 0.0, "half_body_prob": 1.0}),
-        ("composite", {"scale_factor": 0.35, "rotation_factor": 45.0, "rotation_prob": 1.0, "shift_factor": 0.15,
-                       "shift_prob": 0.5, "flip_prob": 0.5, "half_body_prob": 0.3}),
+        (
+            "composite",
+            {
+                "scale_factor": 0.35,
+                "rotation_factor": 45.0,
+                "rotation_prob": 1.0,
+                "shift_factor": 0.15,
+                "shift_prob": 0.5,
+                "flip_prob": 0.5,
+                "half_body_prob": 0.3,
+            },
+        ),
     ],
 )
 def test_topdown_markers_follow_keypoints(name: str, aug: dict) -> None:
@@ -120,8 +148,11 @@ def test_topdown_markers_follow_keypoints(name: str, aug: dict) -> None:
 
 
 def test_flip_swaps_left_and_right_labels_explicitly() -> None:
-    t = TopDownTransform(COCO, (96, 128), {"flip_prob": 1.0, "scale_factor": 0.0, "rotation_factor": 0.0,
-                                           "half_body_prob": 0.0, **NO_PHOTO})
+    t = TopDownTransform(
+        COCO,
+        (96, 128),
+        {"flip_prob": 1.0, "scale_factor": 0.0, "rotation_factor": 0.0, "half_body_prob": 0.0, **NO_PHOTO},
+    )
     kp = _random_person(np.random.default_rng(3), 17)
     center, scale = t.base_center_scale([100.0, 40.0, 120.0, 160.0])
     params = t.sample_params(center, scale, kp)
@@ -134,8 +165,12 @@ def test_flip_swaps_left_and_right_labels_explicitly() -> None:
 
 
 def test_mpii_flip_pairs_follow_markers() -> None:
-    t = TopDownTransform(MPII, (128, 128), {"flip_prob": 1.0, "rotation_factor": 30.0, "rotation_prob": 1.0,
-                                            "half_body_prob": 0.0, **NO_PHOTO}, seed=1)
+    t = TopDownTransform(
+        MPII,
+        (128, 128),
+        {"flip_prob": 1.0, "rotation_factor": 30.0, "rotation_prob": 1.0, "half_body_prob": 0.0, **NO_PHOTO},
+        seed=1,
+    )
     rng = np.random.default_rng(11)
     for _ in range(4):
         kp = _random_person(rng, 16)
@@ -154,14 +189,22 @@ def _check_bottomup(t: BottomUpTransform, kp: np.ndarray, params: BottomUpParams
     expected = reported[:, idx, :2]  # marker (n, i) is reported at joint idx[i]
     zoom = t.input_size[0] / IMG_W / params.scale
     ok = _inside(expected.reshape(-1, 2), t.input_size, margin=4 * SIGMA * zoom + 2)
-    np.testing.assert_allclose(found.reshape(-1, 2)[ok], expected.reshape(-1, 2)[ok], atol=1.0,
-                               err_msg=f"bottom-up markers do not follow the keypoints for {params}")
+    np.testing.assert_allclose(
+        found.reshape(-1, 2)[ok],
+        expected.reshape(-1, 2)[ok],
+        atol=1.0,
+        err_msg=f"bottom-up markers do not follow the keypoints for {params}",
+    )
     return int(ok.sum())
 
 
 def test_bottomup_markers_follow_keypoints() -> None:
-    t = BottomUpTransform(COCO, (256, 192), {"scale_range": (0.75, 1.5), "max_rotation": 30.0,
-                                             "max_translate": 0.2, "flip_prob": 0.5, **NO_PHOTO}, seed=3)
+    t = BottomUpTransform(
+        COCO,
+        (256, 192),
+        {"scale_range": (0.75, 1.5), "max_rotation": 30.0, "max_translate": 0.2, "flip_prob": 0.5, **NO_PHOTO},
+        seed=3,
+    )
     rng = np.random.default_rng(5)
     checked, flips = 0, 0
     for _ in range(6):

@@ -47,8 +47,10 @@ def ref_keypoint_eval(gt_list, pred_list):
     annotations = {"image_ids": [], "annos": {}, "delta": 2 * np.array(AIC_SIGMAS)}
     for a in gt_list:
         annotations["image_ids"].append(a["image_id"])
-        annotations["annos"][a["image_id"]] = {"human_annos": a["human_annotations"],
-                                               "keypoint_annos": a["keypoint_annotations"]}
+        annotations["annos"][a["image_id"]] = {
+            "human_annos": a["human_annotations"],
+            "keypoint_annos": a["keypoint_annotations"],
+        }
     predictions = {"image_ids": [], "annos": {}}
     for p in pred_list:
         predictions["image_ids"].append(p["image_id"].split(".")[0])
@@ -58,8 +60,9 @@ def ref_keypoint_eval(gt_list, pred_list):
     pred_set = set(predictions["image_ids"])
     for image_id in annotations["image_ids"]:
         if image_id in pred_set:
-            oks = ref_compute_oks(annotations["annos"][image_id], predictions["annos"][image_id]["keypoint_annos"],
-                                  annotations["delta"])
+            oks = ref_compute_oks(
+                annotations["annos"][image_id], predictions["annos"][image_id]["keypoint_annos"], annotations["delta"]
+            )
             oks_all = np.concatenate((oks_all, np.max(oks, axis=1)), axis=0)
             oks_num += np.max(oks.shape)
         else:
@@ -162,8 +165,12 @@ def test_coco_style_conversion_inverts_to_release_format(shared_data):
     back = coco_style_aic_to_release(coco_style)
     assert [e["image_id"] for e in back] == [e["image_id"] for e in raw]
     for b, r in zip(back, raw):
-        got = sorted((tuple(b["human_annotations"][h]), tuple(b["keypoint_annotations"][h])) for h in b["human_annotations"])
-        ref = sorted((tuple(r["human_annotations"][h]), tuple(r["keypoint_annotations"][h])) for h in r["human_annotations"])
+        got = sorted(
+            (tuple(b["human_annotations"][h]), tuple(b["keypoint_annotations"][h])) for h in b["human_annotations"]
+        )
+        ref = sorted(
+            (tuple(r["human_annotations"][h]), tuple(r["keypoint_annotations"][h])) for h in r["human_annotations"]
+        )
         assert got == ref
     # scoring the converted GT against the raw GT as predictions is perfect
     assert aic_official_score(back, _gt_as_pred(raw)) == pytest.approx(1.0, abs=1e-12)

@@ -28,7 +28,9 @@ def test_person_check():
     assert release_person_problems(zero_codes, _BOX, check_codes=False) == []
     assert release_person_problems(_KP, None, gt=False) == []  # predictions have no box
     # one visibility table and its inverse
-    assert {AIC_VISIBILITY_TO_COCO[a]: a for a in AIC_VISIBILITY_TO_COCO} == COCO_VISIBILITY_TO_AIC == {2: 1, 1: 2, 0: 3}
+    assert (
+        {AIC_VISIBILITY_TO_COCO[a]: a for a in AIC_VISIBILITY_TO_COCO} == COCO_VISIBILITY_TO_AIC == {2: 1, 1: 2, 0: 3}
+    )
 
 
 def test_loader_and_scorer_refuse_the_same_person(tmp_path):

@@ -49,10 +49,15 @@ def _mpii_mat_gt(path: Path, n: int) -> np.ndarray:
     import scipy.io
 
     joints = np.random.default_rng(3).uniform(20, 300, size=(n, 16, 2))
-    scipy.io.savemat(str(path), {
-        "dataset_joints": np.array([[np.array(["j"])] * 16], dtype=object),
-        "jnt_missing": np.zeros((16, n)), "pos_gt_src": np.transpose(joints, (1, 2, 0)),
-        "headboxes_src": np.stack([np.zeros((2, n)), np.full((2, n), 50.0)])})
+    scipy.io.savemat(
+        str(path),
+        {
+            "dataset_joints": np.array([[np.array(["j"])] * 16], dtype=object),
+            "jnt_missing": np.zeros((16, n)),
+            "pos_gt_src": np.transpose(joints, (1, 2, 0)),
+            "headboxes_src": np.stack([np.zeros((2, n)), np.full((2, n), 50.0)]),
+        },
+    )
     return joints
 
 
@@ -72,6 +77,7 @@ def _coco_case(mutate_results=None, mutate_gt=None):
         if mutate_results is not None:
             mutate_results(res)
         return ["coco", "--gt", gt_path, "--pred", _write(tmp / "preds.json", res)]
+
     return build
 
 
@@ -125,6 +131,7 @@ def _mpii_garbage(which, content: bytes):
             gt, heads = d / "test_mpii.json", bad
         argv = ["mpii", "--gt", gt, "--pred", pred]
         return argv + (["--headboxes", heads] if heads is not None else [])
+
     return build
 
 
@@ -154,15 +161,19 @@ def _mpii_string_preds(shared, tmp):
 
 def _aic_preds(shared):
     raw = json.loads((shared / "aic_raw" / "keypoint_annotations_sample.json").read_text())
-    return [{"image_id": e["image_id"], "keypoint_annotations": copy.deepcopy(e["keypoint_annotations"])}
-            for e in raw]
+    return [{"image_id": e["image_id"], "keypoint_annotations": copy.deepcopy(e["keypoint_annotations"])} for e in raw]
 
 
 def _aic_image_id_list(shared, tmp):
     preds = _aic_preds(shared)
     preds[0]["image_id"] = [preds[0]["image_id"]]
-    return ["aic", "--gt", shared / "aic_raw" / "keypoint_annotations_sample.json",
-            "--pred", _write(tmp / "preds.json", preds)]
+    return [
+        "aic",
+        "--gt",
+        shared / "aic_raw" / "keypoint_annotations_sample.json",
+        "--pred",
+        _write(tmp / "preds.json", preds),
+    ]
 
 
 def _aic_string_gt(shared, tmp):
@@ -174,25 +185,44 @@ def _aic_string_gt(shared, tmp):
 
 def _aic_all_unknown(shared, tmp):
     preds = [{"image_id": "deadbeef", "keypoint_annotations": {"human1": [0.0] * 42}}]
-    return ["aic", "--gt", shared / "aic_raw" / "keypoint_annotations_sample.json",
-            "--pred", _write(tmp / "preds.json", preds)]
+    return [
+        "aic",
+        "--gt",
+        shared / "aic_raw" / "keypoint_annotations_sample.json",
+        "--pred",
+        _write(tmp / "preds.json", preds),
+    ]
 
 
 BAD_INPUTS = {
-    "coco preds keypoints as strings": (_coco_case(_string_keypoints), ["preds.json", "result 0", "keypoints",
-                                                                         "string"]),
-    "coco preds keypoints as booleans": (_coco_case(_bool_keypoints), ["preds.json", "result 0", "keypoints",
-                                                                        "boolean"]),
-    "coco preds score as string": (_coco_case(lambda res: _set(res[0], "score", "0.9")),
-                                   ["preds.json", "result 0", "score", "string"]),
-    "coco gt keypoints as strings": (_coco_case(mutate_gt=_gt_string_keypoints), ["gt_bad.json", "keypoints",
-                                                                                   "string"]),
-    "coco preds image_id as list": (_coco_case(lambda res: _set(res[0], "image_id", [785])),
-                                    ["preds.json", "result 0", "image_id", "list"]),
-    "coco gt image_id as list": (_coco_case(mutate_gt=lambda gt: _set(gt["annotations"][0], "image_id", [785])),
-                                 ["gt_bad.json", "image_id", "list"]),
-    "coco preds unknown image id": (_coco_case(lambda res: _set(res[0], "image_id", 999)),
-                                    ["preds.json", "unknown image id 999"]),
+    "coco preds keypoints as strings": (
+        _coco_case(_string_keypoints),
+        ["preds.json", "result 0", "keypoints", "string"],
+    ),
+    "coco preds keypoints as booleans": (
+        _coco_case(_bool_keypoints),
+        ["preds.json", "result 0", "keypoints", "boolean"],
+    ),
+    "coco preds score as string": (
+        _coco_case(lambda res: _set(res[0], "score", "0.9")),
+        ["preds.json", "result 0", "score", "string"],
+    ),
+    "coco gt keypoints as strings": (
+        _coco_case(mutate_gt=_gt_string_keypoints),
+        ["gt_bad.json", "keypoints", "string"],
+    ),
+    "coco preds image_id as list": (
+        _coco_case(lambda res: _set(res[0], "image_id", [785])),
+        ["preds.json", "result 0", "image_id", "list"],
+    ),
+    "coco gt image_id as list": (
+        _coco_case(mutate_gt=lambda gt: _set(gt["annotations"][0], "image_id", [785])),
+        ["gt_bad.json", "image_id", "list"],
+    ),
+    "coco preds unknown image id": (
+        _coco_case(lambda res: _set(res[0], "image_id", 999)),
+        ["preds.json", "unknown image id 999"],
+    ),
     "coco preds all of another category": (_coco_case(_other_category), ["preds.json", "category_id", "2"]),
     "coco gt all crowd": (_coco_case(mutate_gt=_all_crowd), ["gt_bad.json", "crowd"]),
     "coco preds deeply nested json": (_nested, ["preds.json", "nested"]),
@@ -236,8 +266,9 @@ def _warnings(err: str) -> list[str]:
 def test_empty_predictions_warn(shared_data, tmp_path, capsys):
     pred = _write(tmp_path / "preds.json", [])
     out_json = tmp_path / "ap.json"
-    code, _, err = _evaluate(["coco", "--gt", shared_data / "coco" / "test_coco.json", "--pred", pred,
-                              "--json", out_json], capsys)
+    code, _, err = _evaluate(
+        ["coco", "--gt", shared_data / "coco" / "test_coco.json", "--pred", pred, "--json", out_json], capsys
+    )
     assert code == 0, err
     assert json.loads(out_json.read_text())["AP"] == 0.0
     (w,) = _warnings(err)
@@ -247,13 +278,32 @@ def test_empty_predictions_warn(shared_data, tmp_path, capsys):
 def test_duplicated_and_foreign_category_predictions_warn(shared_data, tmp_path, capsys):
     gt = _coco_gt(shared_data)
     res = _coco_results_from_gt(gt)
-    clean = _evaluate(["coco", "--gt", shared_data / "coco" / "test_coco.json",
-                       "--pred", _write(tmp_path / "clean.json", res), "--json", tmp_path / "clean_ap.json"], capsys)
+    clean = _evaluate(
+        [
+            "coco",
+            "--gt",
+            shared_data / "coco" / "test_coco.json",
+            "--pred",
+            _write(tmp_path / "clean.json", res),
+            "--json",
+            tmp_path / "clean_ap.json",
+        ],
+        capsys,
+    )
     assert clean[0] == 0 and not _warnings(clean[2])
     extra = copy.deepcopy(res[:2]) + [dict(res[0], category_id=3)]
-    code, _, err = _evaluate(["coco", "--gt", shared_data / "coco" / "test_coco.json",
-                              "--pred", _write(tmp_path / "preds.json", res + extra),
-                              "--json", tmp_path / "ap.json"], capsys)
+    code, _, err = _evaluate(
+        [
+            "coco",
+            "--gt",
+            shared_data / "coco" / "test_coco.json",
+            "--pred",
+            _write(tmp_path / "preds.json", res + extra),
+            "--json",
+            tmp_path / "ap.json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     ws = _warnings(err)
     assert len(ws) == 2, ws
@@ -276,8 +326,9 @@ def test_aic_official_ignores_predictions_for_unknown_images(shared_data, tmp_pa
     assert json.loads((tmp_path / "s.json").read_text()) == {"score": 1.0}
     assert "3 predicted image(s) not in the GT were ignored" in err
     # the COCO-style protocol keeps refusing unknown images, as pycocotools does
-    code, _, err = _evaluate(["aic", "--gt", shared_data / "aic" / "test_aic.json", "--pred", pred,
-                              "--protocol", "coco"], capsys)
+    code, _, err = _evaluate(
+        ["aic", "--gt", shared_data / "aic" / "test_aic.json", "--pred", pred, "--protocol", "coco"], capsys
+    )
     assert code == 2 and "keypoint_predictions_example.json" in err
 
 
@@ -290,10 +341,21 @@ def test_mpii_ambiguous_layout_resolved_by_option(shared_data, tmp_path, capsys)
     raw = json.loads((shared_data / "mpii" / "test_mpii.json").read_text())
     import scipy.io
 
-    scipy.io.savemat(str(tmp_path / "p5.mat"), {"preds": np.transpose(np.asarray([p["joints"] for p in raw]),
-                                                                         (2, 1, 0))})
-    code, _, err = _evaluate(["mpii", "--gt", shared_data / "mpii" / "mpii_gt_val.mat", "--pred",
-                              tmp_path / "p5.mat", "--json", tmp_path / "o5.json"], capsys)
+    scipy.io.savemat(
+        str(tmp_path / "p5.mat"), {"preds": np.transpose(np.asarray([p["joints"] for p in raw]), (2, 1, 0))}
+    )
+    code, _, err = _evaluate(
+        [
+            "mpii",
+            "--gt",
+            shared_data / "mpii" / "mpii_gt_val.mat",
+            "--pred",
+            tmp_path / "p5.mat",
+            "--json",
+            tmp_path / "o5.json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "o5.json").read_text())["Mean"] == 100.0
 
@@ -306,8 +368,20 @@ def test_nan_scores_written_as_null(shared_data, tmp_path, capsys):
     gt = _write(tmp_path / "gt.json", raw)
     pred = _write(tmp_path / "pred.json", [p["joints"] for p in raw])
     out_json = tmp_path / "o.json"
-    code, out, err = _evaluate(["mpii", "--gt", gt, "--headboxes", shared_data / "mpii" / "mpii_gt_val.mat",
-                                "--pred", pred, "--json", out_json], capsys)
+    code, out, err = _evaluate(
+        [
+            "mpii",
+            "--gt",
+            gt,
+            "--headboxes",
+            shared_data / "mpii" / "mpii_gt_val.mat",
+            "--pred",
+            pred,
+            "--json",
+            out_json,
+        ],
+        capsys,
+    )
     assert code == 0, err
     text = out_json.read_text()
     assert "NaN" not in text

@@ -9,7 +9,10 @@ import json
 
 import numpy as np
 import pytest
+from reference_tools import xtcocotools_modules
 
+from lightning_pose.data.records import DatasetError
+from lightning_pose.evaluation.aic import AIC_SIGMAS
 from lightning_pose.evaluation.coco import (
     IOU_THRESHOLDS,
     RECALL_THRESHOLDS,
@@ -17,9 +20,6 @@ from lightning_pose.evaluation.coco import (
     CocoKeypointEvaluator,
     evaluate_coco_keypoints,
 )
-from lightning_pose.data.records import DatasetError
-from lightning_pose.evaluation.aic import AIC_SIGMAS
-from reference_tools import xtcocotools_modules
 
 pycoco = pytest.importorskip("pycocotools.cocoeval")
 from pycocotools.coco import COCO  # noqa: E402
@@ -46,9 +46,15 @@ def make_gt(rng, n_img=20, max_p=6, k=17, crowd_p=0.05, zero_p=0.05, first_id=1,
             if rng.random() < zero_p:
                 kp[:, 2] = 0
             kp[kp[:, 2] == 0, :2] = 0
-            ann = {"id": aid, "image_id": im["id"], "category_id": int(rng.integers(1, n_cat + 1)),
-                   "keypoints": kp.ravel().tolist(), "num_keypoints": int((kp[:, 2] > 0).sum()),
-                   "bbox": [x, y, w, h], "iscrowd": int(rng.random() < crowd_p)}
+            ann = {
+                "id": aid,
+                "image_id": im["id"],
+                "category_id": int(rng.integers(1, n_cat + 1)),
+                "keypoints": kp.ravel().tolist(),
+                "num_keypoints": int((kp[:, 2] > 0).sum()),
+                "bbox": [x, y, w, h],
+                "iscrowd": int(rng.random() < crowd_p),
+            }
             if with_area:
                 ann["area"] = float(w * h * rng.uniform(0.3, 0.9))
             anns.append(ann)
@@ -74,11 +80,19 @@ def make_results(rng, gt, jitter=5.0, fp_per_img=2, miss_p=0.1, k=17, bbox=False
         kp[:, 2] = rng.uniform(0, 1, k)
         if rng.random() < zero_score_p:
             kp[:, 2] = 0
-        r = {"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": kp.ravel().tolist(),
-             "score": score()}
+        r = {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "keypoints": kp.ravel().tolist(),
+            "score": score(),
+        }
         if bbox:
-            r["bbox"] = [float(kp[:, 0].min()), float(kp[:, 1].min()),
-                         float(np.ptp(kp[:, 0]) * rng.uniform(0.5, 1.5)), float(np.ptp(kp[:, 1]))]
+            r["bbox"] = [
+                float(kp[:, 0].min()),
+                float(kp[:, 1].min()),
+                float(np.ptp(kp[:, 0]) * rng.uniform(0.5, 1.5)),
+                float(np.ptp(kp[:, 1])),
+            ]
         res.append(r)
     n_cat = len(gt["categories"])
     for im in gt["images"]:
@@ -88,8 +102,12 @@ def make_results(rng, gt, jitter=5.0, fp_per_img=2, miss_p=0.1, k=17, bbox=False
             kp[:, 0] = rng.uniform(0, 300) + rng.uniform(0, w, k)
             kp[:, 1] = rng.uniform(0, 200) + rng.uniform(0, h, k)
             kp[:, 2] = rng.uniform(0, 1, k) if rng.random() >= zero_score_p else 0.0
-            r = {"image_id": im["id"], "category_id": int(rng.integers(1, n_cat + 1)),
-                 "keypoints": kp.ravel().tolist(), "score": score()}
+            r = {
+                "image_id": im["id"],
+                "category_id": int(rng.integers(1, n_cat + 1)),
+                "keypoints": kp.ravel().tolist(),
+                "score": score(),
+            }
             if bbox:
                 r["bbox"] = [float(kp[:, 0].min()), float(kp[:, 1].min()), float(w), float(h)]
             res.append(r)
@@ -165,8 +183,14 @@ def test_threshold_constants_are_pycocotools_floats():
 def test_random_cases_match_pycocotools(seed):
     rng = np.random.default_rng(seed)
     gt = make_gt(rng, n_img=16, max_p=int(rng.integers(1, 10)), crowd_p=0.1, zero_p=0.1)
-    res = make_results(rng, gt, jitter=float(rng.uniform(0.5, 25)), fp_per_img=int(rng.integers(0, 26)),
-                       bbox=seed % 3 == 0, ties=seed % 2 == 1)
+    res = make_results(
+        rng,
+        gt,
+        jitter=float(rng.uniform(0.5, 25)),
+        fp_per_img=int(rng.integers(0, 26)),
+        bbox=seed % 3 == 0,
+        ties=seed % 2 == 1,
+    )
     ref = pycocotools_stats(gt, res)
     got = ours(gt, res)
     np.testing.assert_allclose(got, ref, rtol=0, atol=TOL)
@@ -175,8 +199,10 @@ def test_random_cases_match_pycocotools(seed):
 def test_perfect_predictions_score_one():
     rng = np.random.default_rng(100)
     gt = make_gt(rng, n_img=10, max_p=4, crowd_p=0.0, zero_p=0.0)
-    res = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
-           for a in gt["annotations"]]
+    res = [
+        {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+        for a in gt["annotations"]
+    ]
     got = ours(gt, res)
     ref = pycocotools_stats(gt, res)
     np.testing.assert_allclose(got, ref, atol=TOL)
@@ -194,10 +220,22 @@ def test_gt_id_zero_is_a_normal_id():
     kp = np.zeros((17, 3))
     kp[:, 0], kp[:, 1], kp[:, 2] = np.linspace(10, 100, 17), np.linspace(20, 200, 17), 2
     for i in range(3):
-        gt0["annotations"].append({"id": i, "image_id": 3, "category_id": 1, "keypoints": (kp + [i * 150, 0, 0]).ravel().tolist(),
-                                   "num_keypoints": 17, "bbox": [10 + i * 150, 20, 90, 180], "area": 9000.0, "iscrowd": 0})
-    res = [{"image_id": 3, "category_id": 1, "keypoints": a["keypoints"], "score": 0.9 - 0.1 * j}
-           for j, a in enumerate(gt0["annotations"])]
+        gt0["annotations"].append(
+            {
+                "id": i,
+                "image_id": 3,
+                "category_id": 1,
+                "keypoints": (kp + [i * 150, 0, 0]).ravel().tolist(),
+                "num_keypoints": 17,
+                "bbox": [10 + i * 150, 20, 90, 180],
+                "area": 9000.0,
+                "iscrowd": 0,
+            }
+        )
+    res = [
+        {"image_id": 3, "category_id": 1, "keypoints": a["keypoints"], "score": 0.9 - 0.1 * j}
+        for j, a in enumerate(gt0["annotations"])
+    ]
     shifted = copy.deepcopy(gt0)
     for a in shifted["annotations"]:
         a["id"] += 1000
@@ -220,14 +258,16 @@ def test_area_range_edges_and_bbox_key():
     """GT areas and detection areas exactly at 32^2 and 96^2 (closed ranges), dt area from 'bbox'."""
     rng = np.random.default_rng(3)
     gt = make_gt(rng, n_img=12, max_p=5, crowd_p=0.0)
-    edges = [32.0 ** 2, 96.0 ** 2, 32.0 ** 2 - 1e-9, 96.0 ** 2 + 1e-9]
+    edges = [32.0**2, 96.0**2, 32.0**2 - 1e-9, 96.0**2 + 1e-9]
     for i, a in enumerate(gt["annotations"]):
         a["area"] = edges[i % 4] if i % 2 == 0 else a["area"]
     for with_bbox in (True, False):
         res = make_results(rng, gt, jitter=3.0, fp_per_img=3, bbox=with_bbox)
         for i, r in enumerate(res):
             if with_bbox and i % 3 == 0:
-                r["bbox"] = [r["bbox"][0], r["bbox"][1], 32.0, 32.0] if i % 2 else [r["bbox"][0], r["bbox"][1], 48.0, 192.0]
+                r["bbox"] = (
+                    [r["bbox"][0], r["bbox"][1], 32.0, 32.0] if i % 2 else [r["bbox"][0], r["bbox"][1], 48.0, 192.0]
+                )
         np.testing.assert_allclose(ours(gt, res), pycocotools_stats(gt, res), atol=TOL)
 
 
@@ -293,8 +333,8 @@ def test_img_ids_subset_and_images_without_detections():
 def test_empty_results_give_zero_where_pycocotools_raises():
     rng = np.random.default_rng(10)
     gt = make_gt(rng, n_img=5, max_p=3, crowd_p=0.0, zero_p=0.0)
-    for i, a in enumerate(gt["annotations"]):
-        a["area"] = 50.0 ** 2  # all medium: no large GT -> APl/ARl undefined
+    for a in gt["annotations"]:
+        a["area"] = 50.0**2  # all medium: no large GT -> APl/ARl undefined
     got = dict(zip(STAT_NAMES, ours(gt, [])))
     assert got["AP"] == 0.0 and got["AR"] == 0.0 and got["APm"] == 0.0
     assert got["APl"] == -1.0 and got["ARl"] == -1.0
@@ -375,8 +415,13 @@ def test_drop_zero_score_matches_xtcocotools():
     rng = np.random.default_rng(300)
     gt = make_gt(rng, n_img=15, max_p=5)
     res = make_results(rng, gt, jitter=2.0, fp_per_img=3, zero_score_p=0.3)
-    ref = xtcocotools_stats(gt, res, np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
-                                               .87, .87, .89, .89]) / 10.0, use_area=True)
+    ref = xtcocotools_stats(
+        gt,
+        res,
+        np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
+        / 10.0,
+        use_area=True,
+    )
     got = ours(gt, res, drop_zero_score=True)
     np.testing.assert_allclose(got, ref, atol=TOL)
     # pycocotools keeps them: the two modes differ on this data
@@ -395,8 +440,14 @@ def test_real_coco_sample_with_jittered_gt_results(shared_data):
         kp = np.array(a["keypoints"], float).reshape(17, 3)
         kp[:, :2] += rng.normal(0, 3.0, (17, 2))
         kp[:, 2] = rng.uniform(0.1, 1, 17)
-        res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(),
-                    "score": float(rng.random())})
+        res.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": 1,
+                "keypoints": kp.ravel().tolist(),
+                "score": float(rng.random()),
+            }
+        )
     got = ours(gt, res)
     np.testing.assert_allclose(got, pycocotools_stats(gt, res), atol=TOL)
     assert 0 < got[0] < 1
@@ -412,8 +463,14 @@ def _real_aic_sample_with_jittered_results(shared_data):
             kp = np.array(a["keypoints"], float).reshape(14, 3)
             kp[:, :2] += rng.normal(0, 2.0 + 6 * rep, (14, 2))
             kp[:, 2] = rng.uniform(0.1, 1, 14)
-            res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(),
-                        "score": float(rng.random())})
+            res.append(
+                {
+                    "image_id": a["image_id"],
+                    "category_id": 1,
+                    "keypoints": kp.ravel().tolist(),
+                    "score": float(rng.random()),
+                }
+            )
     return gt, res
 
 

@@ -35,17 +35,23 @@ def _jittered_coco_results(gt, seed=0):
         kp = np.asarray(a["keypoints"], dtype=float).reshape(-1, 3)
         kp[:, :2] += rng.normal(0, 4, size=(len(kp), 2))
         kp[:, 2] = rng.uniform(0.1, 1, size=len(kp))
-        res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
-                    "score": float(rng.uniform(0.3, 1))})
+        res.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": 1,
+                "keypoints": kp.reshape(-1).tolist(),
+                "score": float(rng.uniform(0.3, 1)),
+            }
+        )
     return res
 
 
 def _pycocotools_stats(gt_path, results, sigmas=None):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     import contextlib
     import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(str(gt_path))
@@ -73,8 +79,11 @@ def test_coco_shared_sample_matches_pycocotools(shared_data, tmp_path, capsys):
     np.testing.assert_allclose([scores[k] for k in COCO_KEYS], _pycocotools_stats(gt_path, res), atol=1e-10)
     assert "AP50" in out
     # perfect predictions (GT as results) -> AP 1.0
-    perfect = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
-               for a in gt["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
+    perfect = [
+        {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+        for a in gt["annotations"]
+        if not a["iscrowd"] and a["num_keypoints"] > 0
+    ]
     pred.write_text(json.dumps(perfect))
     rc, _, err = _run(["coco", "--gt", gt_path, "--pred", pred, "--json", out_json, "--sigmas", "coco"], capsys)
     assert rc == 0, err
@@ -89,15 +98,18 @@ def test_coco_custom_sigmas_and_bbox053(shared_data, tmp_path, capsys):
     pred.write_text(json.dumps(res))
     sig = [0.05] * 17
     out_json = tmp_path / "s.json"
-    rc, _, err = _run(["coco", "--gt", gt_path, "--pred", pred, "--json", out_json,
-                       "--sigmas", ",".join(map(str, sig))], capsys)
+    rc, _, err = _run(
+        ["coco", "--gt", gt_path, "--pred", pred, "--json", out_json, "--sigmas", ",".join(map(str, sig))], capsys
+    )
     assert rc == 0, err
-    np.testing.assert_allclose([json.loads(out_json.read_text())[k] for k in COCO_KEYS],
-                               _pycocotools_stats(gt_path, res, sigmas=sig), atol=1e-10)
+    np.testing.assert_allclose(
+        [json.loads(out_json.read_text())[k] for k in COCO_KEYS],
+        _pycocotools_stats(gt_path, res, sigmas=sig),
+        atol=1e-10,
+    )
     rc, _, err = _run(["coco", "--gt", gt_path, "--pred", pred, "--sigmas", "0.1", "0.2"], capsys)
     assert rc == 2 and "2 sigmas given but the GT has 17" in err
-    rc, _, err = _run(["coco", "--gt", gt_path, "--pred", pred, "--area-mode", "bbox053", "--json", out_json],
-                      capsys)
+    rc, _, err = _run(["coco", "--gt", gt_path, "--pred", pred, "--area-mode", "bbox053", "--json", out_json], capsys)
     assert rc == 0, err
 
 
@@ -127,16 +139,41 @@ def test_mpii_shared_sample_end_to_end(shared_data, tmp_path, capsys):
     pred = tmp_path / "pred.mat"
     write_mpii_preds(pred, joints1)
     out_json = tmp_path / "pckh.json"
-    rc, out, err = _run(["mpii", "--gt", d / "test_mpii.json", "--headboxes", d / "mpii_gt_val.mat",
-                         "--pred", pred, "--json", out_json], capsys)
+    rc, out, err = _run(
+        [
+            "mpii",
+            "--gt",
+            d / "test_mpii.json",
+            "--headboxes",
+            d / "mpii_gt_val.mat",
+            "--pred",
+            pred,
+            "--json",
+            out_json,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     scores = json.loads(out_json.read_text())
     assert list(scores) == MPII_KEYS and all(v == 100.0 for v in scores.values())
     # 0-based file + --zero-based-preds with a 30 px shift: 52 of 66 joints (see test_pckh_mpii)
     pred0 = tmp_path / "pred0.h5"
     write_mpii_preds(pred0, joints1 - 1.0 + np.array([30.0, 0.0]), one_based=False)
-    rc, _, err = _run(["mpii", "--gt", d / "test_mpii.json", "--headboxes", d / "mpii_gt_val.mat",
-                       "--pred", pred0, "--zero-based-preds", "--json", out_json], capsys)
+    rc, _, err = _run(
+        [
+            "mpii",
+            "--gt",
+            d / "test_mpii.json",
+            "--headboxes",
+            d / "mpii_gt_val.mat",
+            "--pred",
+            pred0,
+            "--zero-based-preds",
+            "--json",
+            out_json,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert json.loads(out_json.read_text())["Mean"] == pytest.approx(100 * 52 / 66, abs=1e-12)
 
@@ -148,15 +185,22 @@ def test_mpii_generated_mat_gt(tmp_path, capsys):
     n = 6
     gt1 = rng.uniform(10, 300, size=(n, 16, 2))
     hb = np.stack([np.zeros((2, n)), np.full((2, n), 50.0)])  # head size 0.6*sqrt(5000) = 42.43
-    scipy.io.savemat(str(tmp_path / "gt.mat"), {
-        "dataset_joints": np.array([[np.array(["j"])] * 16], dtype=object),
-        "jnt_missing": np.zeros((16, n)), "pos_gt_src": np.transpose(gt1, (1, 2, 0)), "headboxes_src": hb})
+    scipy.io.savemat(
+        str(tmp_path / "gt.mat"),
+        {
+            "dataset_joints": np.array([[np.array(["j"])] * 16], dtype=object),
+            "jnt_missing": np.zeros((16, n)),
+            "pos_gt_src": np.transpose(gt1, (1, 2, 0)),
+            "headboxes_src": hb,
+        },
+    )
     pred = gt1.copy()
     pred[:3, :, 0] += 25.0  # 25/42.43 = 0.589 > 0.5: half the persons wrong everywhere
     (tmp_path / "pred.json").write_text(json.dumps(pred.tolist()))
     out_json = tmp_path / "o.json"
-    rc, _, err = _run(["mpii", "--gt", tmp_path / "gt.mat", "--pred", tmp_path / "pred.json", "--json", out_json],
-                      capsys)
+    rc, _, err = _run(
+        ["mpii", "--gt", tmp_path / "gt.mat", "--pred", tmp_path / "pred.json", "--json", out_json], capsys
+    )
     assert rc == 0, err
     s = json.loads(out_json.read_text())
     assert s["Mean"] == pytest.approx(50.0) and s["Head"] == pytest.approx(50.0)
@@ -220,8 +264,14 @@ def _aic_coco_protocol_run(shared_data, tmp_path, capsys):
         kp = np.asarray(a["keypoints"], dtype=float).reshape(14, 3)
         kp[:, :2] += rng.normal(0, 3, size=(14, 2))
         kp[:, 2] = rng.uniform(0.2, 1, 14)
-        res.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
-                    "score": float(rng.uniform(0.2, 1))})
+        res.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": 1,
+                "keypoints": kp.reshape(-1).tolist(),
+                "score": float(rng.uniform(0.2, 1)),
+            }
+        )
     pred = tmp_path / "res.json"
     pred.write_text(json.dumps(res))
     out_json = tmp_path / "o.json"
@@ -291,10 +341,12 @@ def test_aic_error_unknown_image(shared_data, tmp_path, capsys):
 
 
 def test_cli_module_does_not_import_torch():
-    code = ("import sys, lightning_pose.evaluation.cli as c, lightning_pose.evaluation.formats, "
-            "lightning_pose.evaluation.pckh, lightning_pose.evaluation.pck; "
-            "bad = [m for m in ('torch', 'lightning', 'torchmetrics') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lightning_pose.evaluation.cli as c, lightning_pose.evaluation.formats, "
+        "lightning_pose.evaluation.pckh, lightning_pose.evaluation.pck; "
+        "bad = [m for m in ('torch', 'lightning', 'torchmetrics') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -304,10 +356,20 @@ def test_python_dash_m_runs(shared_data, tmp_path):
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps([p["joints"] for p in json.loads((d / "test_mpii.json").read_text())]))
     cmd = [sys.executable, "-m", "lightning_pose.evaluation.cli", "mpii"]
-    r = subprocess.run(cmd + ["--gt", str(d / "test_mpii.json"), "--headboxes", str(d / "mpii_gt_val.mat"),
-                              "--pred", str(pred)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        cmd + ["--gt", str(d / "test_mpii.json"), "--headboxes", str(d / "mpii_gt_val.mat"), "--pred", str(pred)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "Mean@0.1" in r.stdout
-    r = subprocess.run(cmd + ["--gt", str(tmp_path / "x.mat"), "--pred", str(pred)], cwd=PROJECT_ROOT,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        cmd + ["--gt", str(tmp_path / "x.mat"), "--pred", str(pred)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "x.mat" in r.stderr

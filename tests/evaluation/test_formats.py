@@ -100,8 +100,7 @@ def test_mpii_json_gt_bad_joint_count(tmp_path):
 def test_coco_gt_and_results(shared_data, tmp_path):
     gt = fm.load_coco_gt(shared_data / "coco" / "test_coco.json")
     anns = [a for a in gt["annotations"]]
-    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
-               for a in anns]
+    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns]
     out = tmp_path / "res.json"
     fm.write_coco_results(out, results)
     back = fm.load_coco_results(out, gt=gt)
@@ -156,8 +155,17 @@ def test_aic_release_round_trip_and_conversion(shared_data, tmp_path):
 
 def test_aic_release_gt_errors(tmp_path):
     p = tmp_path / "aic.json"
-    p.write_text(json.dumps([{"image_id": "abc", "human_annotations": {"human1": [0, 0, 10, 10]},
-                              "keypoint_annotations": {"human1": [1, 1, 4] * 14}}]))
+    p.write_text(
+        json.dumps(
+            [
+                {
+                    "image_id": "abc",
+                    "human_annotations": {"human1": [0, 0, 10, 10]},
+                    "keypoint_annotations": {"human1": [1, 1, 4] * 14},
+                }
+            ]
+        )
+    )
     with pytest.raises(DatasetError, match=r"aic\.json: human1 \(image abc\): visibility codes"):
         fm.load_aic_release(p)
     p.write_text(json.dumps([{"image_id": "abc.jpg", "keypoint_annotations": {}}]))

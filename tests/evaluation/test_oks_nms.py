@@ -33,15 +33,28 @@ def _random_image(rng, n_gt, n_dt, k=17):
         if j == 0:
             kp[:, 2] = 0  # num_keypoints == 0: doubled-box branch
         crowd = int(j == 1)
-        anns.append({"id": j + 1, "image_id": 1, "category_id": 1, "keypoints": kp.ravel().tolist(),
-                     "num_keypoints": int((kp[:, 2] > 0).sum()), "bbox": [x, y, w, h],
-                     "area": float(w * h * 0.6), "iscrowd": crowd})
+        anns.append(
+            {
+                "id": j + 1,
+                "image_id": 1,
+                "category_id": 1,
+                "keypoints": kp.ravel().tolist(),
+                "num_keypoints": int((kp[:, 2] > 0).sum()),
+                "bbox": [x, y, w, h],
+                "area": float(w * h * 0.6),
+                "iscrowd": crowd,
+            }
+        )
     for i in range(n_dt):
         g = anns[i % n_gt]
         kp = np.array(g["keypoints"]).reshape(k, 3)
         bx = g["bbox"]
-        kp[:, 0] = rng.uniform(bx[0] - bx[2] * 1.5, bx[0] + bx[2] * 2.5, k) if i % 3 == 0 else kp[:, 0] + rng.normal(0, 8, k)
-        kp[:, 1] = rng.uniform(bx[1] - bx[3] * 1.5, bx[1] + bx[3] * 2.5, k) if i % 3 == 0 else kp[:, 1] + rng.normal(0, 8, k)
+        kp[:, 0] = (
+            rng.uniform(bx[0] - bx[2] * 1.5, bx[0] + bx[2] * 2.5, k) if i % 3 == 0 else kp[:, 0] + rng.normal(0, 8, k)
+        )
+        kp[:, 1] = (
+            rng.uniform(bx[1] - bx[3] * 1.5, bx[1] + bx[3] * 2.5, k) if i % 3 == 0 else kp[:, 1] + rng.normal(0, 8, k)
+        )
         kp[:, 2] = rng.uniform(0, 1, k)
         res.append({"image_id": 1, "category_id": 1, "keypoints": kp.ravel().tolist(), "score": float(rng.random())})
     return anns, res
@@ -67,8 +80,9 @@ def test_oks_matrix_matches_pycocotools_computeoks(seed):
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
     # (D, K, 2) input gives the same matrix
-    np.testing.assert_array_equal(compute_oks(dt[:, :, :2], g, [a["area"] for a in anns],
-                                              [a["bbox"] for a in anns], COCO_SIGMAS), got)
+    np.testing.assert_array_equal(
+        compute_oks(dt[:, :, :2], g, [a["area"] for a in anns], [a["bbox"] for a in anns], COCO_SIGMAS), got
+    )
 
 
 def test_oks_hand_computed_values():
@@ -83,7 +97,8 @@ def test_oks_hand_computed_values():
     d0 = np.array([[[25.0, 0.0], [0.0, 0.0]]])  # 5 px right of the box / inside
     e = 25.0 / 0.04 / (100.0 + np.spacing(1)) / 2
     assert compute_oks(d0, g0, area, np.array([[0.0, 0.0, 10.0, 10.0]]), sig)[0, 0] == pytest.approx(
-        (np.exp(-e) + 1.0) / 2, abs=1e-15)
+        (np.exp(-e) + 1.0) / 2, abs=1e-15
+    )
     with pytest.raises(ValueError, match="keypoints"):
         compute_oks(np.zeros((1, 3, 2)), g, area, np.zeros((1, 4)), sig)
 
@@ -109,7 +124,7 @@ def ref_oks_iou(g, d, a_g, a_d, sigmas):
     for n in range(len(d)):
         dx = d[n, :, 0] - g[:, 0]
         dy = d[n, :, 1] - g[:, 1]
-        e = (dx ** 2 + dy ** 2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
+        e = (dx**2 + dy**2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
         out[n] = np.sum(np.exp(-e)) / len(e)
     return out
 
@@ -195,10 +210,16 @@ def test_evaluation_core_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import lightning_pose.evaluation.coco, lightning_pose.evaluation.oks, "
-            "lightning_pose.evaluation.nms, lightning_pose.evaluation.aic; "
-            "bad = [m for m in ('torch', 'lightning', 'pycocotools', 'xtcocotools') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    code = (
+        "import sys; import lightning_pose.evaluation.coco, lightning_pose.evaluation.oks, "
+        "lightning_pose.evaluation.nms, lightning_pose.evaluation.aic; "
+        "bad = [m for m in ('torch', 'lightning', 'pycocotools', 'xtcocotools') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -11,10 +11,26 @@ import scipy.io
 from lightning_pose.data.readers.mpii_mat import load_mpii_gt_mat
 from lightning_pose.data.records import DatasetError
 from lightning_pose.evaluation.formats import load_mpii_gt
-from lightning_pose.evaluation.pckh import MPII_PCKH_THRESHOLDS, mpii_pckh, table_from_counts, pckh_counts
+from lightning_pose.evaluation.pckh import MPII_PCKH_THRESHOLDS, mpii_pckh, pckh_counts, table_from_counts
 
-NAMES = ["rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
-         "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri"]
+NAMES = [
+    "rank",
+    "rkne",
+    "rhip",
+    "lhip",
+    "lkne",
+    "lank",
+    "pelv",
+    "thor",
+    "neck",
+    "head",
+    "rwri",
+    "relb",
+    "rsho",
+    "lsho",
+    "lelb",
+    "lwri",
+]
 
 
 def hrnet_evaluate(preds0, gt_file):
@@ -42,10 +58,16 @@ def hrnet_evaluate(preds0, gt_file):
     jnt_count.mask[6:8] = True
     ratio = jnt_count / np.sum(jnt_count).astype(np.float64)
     return {
-        "Head": pck[9], "Shoulder": 0.5 * (pck[13] + pck[12]), "Elbow": 0.5 * (pck[14] + pck[11]),
-        "Wrist": 0.5 * (pck[15] + pck[10]), "Hip": 0.5 * (pck[3] + pck[2]), "Knee": 0.5 * (pck[4] + pck[1]),
-        "Ankle": 0.5 * (pck[5] + pck[0]), "Mean": np.sum(pck * ratio),
-        "Mean@0.1": np.sum(pck_all[11, :] * ratio), "pckAll10": np.sum(pck_all[10, :] * ratio),
+        "Head": pck[9],
+        "Shoulder": 0.5 * (pck[13] + pck[12]),
+        "Elbow": 0.5 * (pck[14] + pck[11]),
+        "Wrist": 0.5 * (pck[15] + pck[10]),
+        "Hip": 0.5 * (pck[3] + pck[2]),
+        "Knee": 0.5 * (pck[4] + pck[1]),
+        "Ankle": 0.5 * (pck[5] + pck[0]),
+        "Mean": np.sum(pck * ratio),
+        "Mean@0.1": np.sum(pck_all[11, :] * ratio),
+        "pckAll10": np.sum(pck_all[10, :] * ratio),
     }
 
 
@@ -79,11 +101,17 @@ def matlab_table(pred, gt, missing, head_sizes):
     auc = sum((x[i + 1] - x[i]) * (total[i] + total[i + 1]) / 2 for i in range(50))
     i05, i01 = 50, 10
     return {
-        "Head": (per[8][i05] + per[9][i05]) / 2, "Shoulder": (per[12][i05] + per[13][i05]) / 2,
-        "Elbow": (per[11][i05] + per[14][i05]) / 2, "Wrist": (per[10][i05] + per[15][i05]) / 2,
-        "Hip": (per[2][i05] + per[3][i05]) / 2, "Knee": (per[1][i05] + per[4][i05]) / 2,
-        "Ankle": (per[0][i05] + per[5][i05]) / 2, "UBody": ubody[i05], "Mean": total[i05],
-        "Mean@0.1": total[i01], "AUC": auc,
+        "Head": (per[8][i05] + per[9][i05]) / 2,
+        "Shoulder": (per[12][i05] + per[13][i05]) / 2,
+        "Elbow": (per[11][i05] + per[14][i05]) / 2,
+        "Wrist": (per[10][i05] + per[15][i05]) / 2,
+        "Hip": (per[2][i05] + per[3][i05]) / 2,
+        "Knee": (per[1][i05] + per[4][i05]) / 2,
+        "Ankle": (per[0][i05] + per[5][i05]) / 2,
+        "UBody": ubody[i05],
+        "Mean": total[i05],
+        "Mean@0.1": total[i01],
+        "AUC": auc,
     }
 
 
@@ -103,12 +131,15 @@ def _synthetic(seed=0, n=30):
 
 
 def _write_gt_mat(path, gt1, missing, headboxes_src):
-    scipy.io.savemat(str(path), {
-        "dataset_joints": np.array([[np.array([nm]) for nm in NAMES]], dtype=object),
-        "jnt_missing": missing.T.astype(np.float64),
-        "pos_gt_src": np.transpose(gt1, (1, 2, 0)),
-        "headboxes_src": headboxes_src,
-    })
+    scipy.io.savemat(
+        str(path),
+        {
+            "dataset_joints": np.array([[np.array([nm]) for nm in NAMES]], dtype=object),
+            "jnt_missing": missing.T.astype(np.float64),
+            "pos_gt_src": np.transpose(gt1, (1, 2, 0)),
+            "headboxes_src": headboxes_src,
+        },
+    )
 
 
 def test_matches_hrnet_transcription_on_saved_mat(tmp_path):
@@ -177,8 +208,19 @@ def test_real_sample_gt_as_prediction_is_100(shared_data):
     d = shared_data / "mpii"
     gt = load_mpii_gt(d / "test_mpii.json", headboxes=d / "mpii_gt_val.mat")
     table = mpii_pckh(gt.joints, gt.joints, gt.visible, gt.head_sizes).table
-    assert set(table) == {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "UBody", "Mean",
-                          "Mean@0.1", "AUC"}
+    assert set(table) == {
+        "Head",
+        "Shoulder",
+        "Elbow",
+        "Wrist",
+        "Hip",
+        "Knee",
+        "Ankle",
+        "UBody",
+        "Mean",
+        "Mean@0.1",
+        "AUC",
+    }
     assert all(v == 100.0 for v in table.values()), table
     gmat = load_mpii_gt(d / "mpii_gt_val.mat")
     assert all(v == 100.0 for v in mpii_pckh(gmat.joints, gmat.joints, gmat.visible, gmat.head_sizes).table.values())
@@ -191,8 +233,9 @@ def test_real_sample_known_offsets(shared_data):
     A 10 px shift passes only person 1 at 0.1 (10/117.96 = 0.085): 14 of 66."""
     d = shared_data / "mpii"
     gt = load_mpii_gt(d / "test_mpii.json", headboxes=d / "mpii_gt_val.mat")
-    np.testing.assert_allclose(gt.head_sizes, [117.96219733, 44.04588517, 78.48082568, 81.22191822, 84.36989985],
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        gt.head_sizes, [117.96219733, 44.04588517, 78.48082568, 81.22191822, 84.36989985], atol=1e-7
+    )
     t30 = mpii_pckh(gt.joints + [30.0, 0.0], gt.joints, gt.visible, gt.head_sizes).table
     assert t30["Mean"] == pytest.approx(100 * 52 / 66, abs=1e-12)
     assert t30["Ankle"] == pytest.approx(100 * 2 / 3, abs=1e-12)

@@ -81,8 +81,12 @@ def test_unreadable_checkpoint_is_one_line_naming_the_file(kind, sb_ckpt, tmp_pa
         path.write_bytes(data[: len(data) // 2])
     elif kind == "garbage":
         path.write_bytes(b"not a checkpoint at all\n" * 10)
-    expected = {"missing": "does not exist", "empty": r"empty \(0 bytes\)", "truncated": "truncated",
-                "garbage": "truncated or in another format"}[kind]
+    expected = {
+        "missing": "does not exist",
+        "empty": r"empty \(0 bytes\)",
+        "truncated": "truncated",
+        "garbage": "truncated or in another format",
+    }[kind]
     with pytest.raises(CheckpointError, match=rf"^checkpoint {path}: .*{expected}") as info:
         SimpleBaselineTask.load_from_checkpoint(path)
     assert "\n" not in str(info.value)
@@ -109,15 +113,23 @@ def test_checkpoint_with_arbitrary_object_is_refused(sb_ckpt, tmp_path):
 
 def _fake_batch() -> dict:
     k = 16
-    return {"image": torch.zeros(1, 3, INPUT_SIZE[1], INPUT_SIZE[0]), "keypoints": torch.zeros(1, k, 3),
-            "crop_to_image": torch.eye(2, 3, dtype=torch.float64)[None]}
+    return {
+        "image": torch.zeros(1, 3, INPUT_SIZE[1], INPUT_SIZE[0]),
+        "keypoints": torch.zeros(1, k, 3),
+        "crop_to_image": torch.eye(2, 3, dtype=torch.float64)[None],
+    }
 
 
 def _trainer():
     import lightning as L
 
-    return L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu",
-                     enable_model_summary=False)
+    return L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        accelerator="cpu",
+        enable_model_summary=False,
+    )
 
 
 def test_trainer_refuses_checkpoint_of_another_keypoint_count(sb_ckpt):
@@ -159,8 +171,9 @@ def test_trainer_refuses_weights_of_another_network_width(sb_ckpt):
     from lightning_pose.errors import CheckpointError
     from lightning_pose.tasks import SimpleBaselineTask
 
-    narrower = SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(8, 8, 8), keypoint_set="coco",
-                                  input_size=INPUT_SIZE)
+    narrower = SimpleBaselineTask(
+        backbone="lcnet_050", deconv_channels=(8, 8, 8), keypoint_set="coco", input_size=INPUT_SIZE
+    )
     with pytest.raises(CheckpointError, match=rf"checkpoint {sb_ckpt}: \d+ weight\(s\) do not fit the model, first "):
         _trainer().predict(narrower, dataloaders=[_fake_batch()], ckpt_path=str(sb_ckpt))
 

@@ -24,8 +24,7 @@ def _random_detector(**kwargs):
 
     torch.manual_seed(0)
     # two classes (background, person): the random head then proposes persons (with 91 it rarely does)
-    return build_detector(NAME, "random", box_score_thresh=0.0, num_classes=2, box_detections_per_img=8,
-                          **kwargs)
+    return build_detector(NAME, "random", box_score_thresh=0.0, num_classes=2, box_detections_per_img=8, **kwargs)
 
 
 def _images(shared_data: Path) -> list[np.ndarray]:
@@ -44,8 +43,16 @@ def test_person_boxes_are_xywh_persons_above_threshold(shared_data):
     for out, got in zip(raw, boxes):
         keep = (out["labels"] == 1) & (out["scores"] >= 0.02)
         xyxy = out["boxes"][keep].double().numpy()
-        want = np.stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1],
-                         out["scores"][keep].double().numpy()], axis=1)
+        want = np.stack(
+            [
+                xyxy[:, 0],
+                xyxy[:, 1],
+                xyxy[:, 2] - xyxy[:, 0],
+                xyxy[:, 3] - xyxy[:, 1],
+                out["scores"][keep].double().numpy(),
+            ],
+            axis=1,
+        )
         want = want[(want[:, 2] > 0) & (want[:, 3] > 0)]
         np.testing.assert_allclose(got, want.reshape(-1, 5))
     assert sum(len(b) for b in boxes) > 0  # the random network still proposes "persons"
@@ -61,8 +68,20 @@ def test_predict_uses_the_detector_boxes(shared_data, tmp_path):
     src.mkdir()
     for i, im in enumerate(_images(shared_data)):
         cv2.imwrite(str(src / f"{i}.jpg"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
-    args = build_parser().parse_args(["--ckpt_path", str(ckpt), "--source", str(src), "--out", str(tmp_path / "o"),
-                                      "--detector", NAME, "--no-nms", "--no-overlays"])
+    args = build_parser().parse_args(
+        [
+            "--ckpt_path",
+            str(ckpt),
+            "--source",
+            str(src),
+            "--out",
+            str(tmp_path / "o"),
+            "--detector",
+            NAME,
+            "--no-nms",
+            "--no-overlays",
+        ]
+    )
     run_predict(args, detector=detector)
     doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
     images = [cv2.cvtColor(cv2.imread(str(src / im["file_name"])), cv2.COLOR_BGR2RGB) for im in doc["images"]]
@@ -96,8 +115,19 @@ def test_offline_without_weights_is_one_line(monkeypatch, tmp_path, shared_data,
 
     ckpt = save_checkpoint(make_task("simple_baseline"), tmp_path / "sb.ckpt")
     with pytest.raises(SystemExit) as info:
-        main(["predict", "--ckpt_path", str(ckpt), "--source", str(shared_data / "coco"), "--out",
-              str(tmp_path / "o"), "--detector", NAME])
+        main(
+            [
+                "predict",
+                "--ckpt_path",
+                str(ckpt),
+                "--source",
+                str(shared_data / "coco"),
+                "--out",
+                str(tmp_path / "o"),
+                "--detector",
+                NAME,
+            ]
+        )
     assert info.value.code == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lightning-pose: error:")]
     assert len(err) == 1 and f"--detector {NAME}: its weights are not in the torch hub cache" in err[0]

@@ -31,8 +31,12 @@ def ckpt(tmp_path_factory) -> Path:
 def coco(shared_data) -> dict:
     gt = json.loads((shared_data / "coco" / "test_coco.json").read_text())
     dets = json.loads((shared_data / "coco" / "test_coco_det_AP_H_56.json").read_text())
-    return {"dir": shared_data / "coco", "images": {im["id"]: im for im in gt["images"]}, "dets": dets,
-            "det_file": shared_data / "coco" / "test_coco_det_AP_H_56.json"}
+    return {
+        "dir": shared_data / "coco",
+        "images": {im["id"]: im for im in gt["images"]},
+        "dets": dets,
+        "det_file": shared_data / "coco" / "test_coco_det_AP_H_56.json",
+    }
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -53,8 +57,22 @@ def _error_lines(err: str) -> list[str]:
 
 def test_folder_with_detection_file(ckpt, coco, tmp_path, capsys):
     out = tmp_path / "out"
-    code, stdout, err = _run(["--ckpt_path", str(ckpt), "--source", str(coco["dir"]), "--out", str(out),
-                              "--boxes", str(coco["det_file"]), "--score-threshold", "0.5", "--no-nms"], capsys)
+    code, stdout, err = _run(
+        [
+            "--ckpt_path",
+            str(ckpt),
+            "--source",
+            str(coco["dir"]),
+            "--out",
+            str(out),
+            "--boxes",
+            str(coco["det_file"]),
+            "--score-threshold",
+            "0.5",
+            "--no-nms",
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads((out / "predictions.json").read_text())
     # every image listed with its file name and true size, ids from the COCO file names
@@ -80,8 +98,17 @@ def test_folder_with_detection_file(ckpt, coco, tmp_path, capsys):
 
 
 def test_oks_nms_and_threshold_reduce_people(ckpt, coco, tmp_path, capsys):
-    args = ["--ckpt_path", str(ckpt), "--source", str(coco["dir"]), "--boxes", str(coco["det_file"]),
-            "--score-threshold", "0", "--no-overlays"]
+    args = [
+        "--ckpt_path",
+        str(ckpt),
+        "--source",
+        str(coco["dir"]),
+        "--boxes",
+        str(coco["det_file"]),
+        "--score-threshold",
+        "0",
+        "--no-overlays",
+    ]
     assert _run([*args, "--out", str(tmp_path / "a"), "--no-nms"], capsys)[0] == 0
     assert _run([*args, "--out", str(tmp_path / "b"), "--nms-threshold", "0.3"], capsys)[0] == 0
     all_people = json.loads((tmp_path / "a" / "predictions.json").read_text())["annotations"]
@@ -129,8 +156,9 @@ def test_unreadable_image_is_reported_and_counted(ckpt, coco, tmp_path, capsys):
     shutil.copy(coco["dir"] / "000000000785.jpg", src / "good.jpg")
     (src / "broken.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
     out = tmp_path / "out"
-    code, stdout, err = _run(["--ckpt_path", str(ckpt), "--source", str(src), "--out", str(out), "--boxes",
-                              "image"], capsys)
+    code, stdout, err = _run(
+        ["--ckpt_path", str(ckpt), "--source", str(src), "--out", str(out), "--boxes", "image"], capsys
+    )
     assert code == 0, err
     assert "skipped broken.jpg" in err and "could not decode" in err
     assert "1 unreadable (skipped)" in stdout
@@ -143,11 +171,30 @@ def test_unreadable_image_is_reported_and_counted(ckpt, coco, tmp_path, capsys):
 
 def test_glob_and_boxes_by_file_name(ckpt, coco, tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
-    boxes.write_text(json.dumps([{"file_name": "000000040083.jpg", "bbox": [10, 20, 100, 150], "score": 0.9},
-                                 {"file_name": "000000040083.jpg", "bbox": [200, 20, 80, 150], "score": 0.2}]))
+    boxes.write_text(
+        json.dumps(
+            [
+                {"file_name": "000000040083.jpg", "bbox": [10, 20, 100, 150], "score": 0.9},
+                {"file_name": "000000040083.jpg", "bbox": [200, 20, 80, 150], "score": 0.2},
+            ]
+        )
+    )
     out = tmp_path / "out"
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(coco["dir"] / "0000000400*.jpg"), "--out",
-                         str(out), "--boxes", str(boxes), "--score-threshold", "0.5"], capsys)
+    code, _, err = _run(
+        [
+            "--ckpt_path",
+            str(ckpt),
+            "--source",
+            str(coco["dir"] / "0000000400*.jpg"),
+            "--out",
+            str(out),
+            "--boxes",
+            str(boxes),
+            "--score-threshold",
+            "0.5",
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads((out / "predictions.json").read_text())
     assert [im["file_name"] for im in doc["images"]] == ["000000040083.jpg"]
@@ -157,30 +204,38 @@ def test_glob_and_boxes_by_file_name(ckpt, coco, tmp_path, capsys):
 def test_bad_box_file_is_one_line(ckpt, coco, tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"image_id": 785, "bbox": [10, 20, 0, 150], "score": 0.9}]))
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(coco["dir"]), "--out", str(tmp_path / "o"),
-                         "--boxes", str(boxes)], capsys)
-    assert code == 2 and _error_lines(err) == [f"lightning-pose: error: --boxes {boxes}: detection 0: empty bbox "
-                                               "(w=0, h=150)"]
+    code, _, err = _run(
+        ["--ckpt_path", str(ckpt), "--source", str(coco["dir"]), "--out", str(tmp_path / "o"), "--boxes", str(boxes)],
+        capsys,
+    )
+    assert code == 2 and _error_lines(err) == [
+        f"lightning-pose: error: --boxes {boxes}: detection 0: empty bbox (w=0, h=150)"
+    ]
 
 
 def test_missing_source_and_empty_checkpoint_are_one_line(ckpt, coco, tmp_path, capsys):
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(tmp_path / "nothing"), "--out",
-                         str(tmp_path / "o")], capsys)
-    assert code == 2 and _error_lines(err) == [f"lightning-pose: error: --source {tmp_path / 'nothing'}: "
-                                               "no such file or folder"]
+    code, _, err = _run(
+        ["--ckpt_path", str(ckpt), "--source", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2 and _error_lines(err) == [
+        f"lightning-pose: error: --source {tmp_path / 'nothing'}: no such file or folder"
+    ]
     empty = tmp_path / "empty.ckpt"
     empty.write_bytes(b"")
-    code, _, err = _run(["--ckpt_path", str(empty), "--source", str(coco["dir"]), "--out", str(tmp_path / "o")],
-                        capsys)
+    code, _, err = _run(["--ckpt_path", str(empty), "--source", str(coco["dir"]), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and _error_lines(err) == [f"lightning-pose: error: checkpoint {empty}: file is empty (0 bytes)"]
 
 
 def test_config_with_another_input_size_is_refused(ckpt, coco, tmp_path, capsys):
     config = tmp_path / "cfg.yaml"
-    config.write_text("model:\n  class_path: lightning_pose.tasks.SimpleBaselineTask\n  init_args:\n"
-                      "    flip_test: false\ndata:\n  init_args:\n    input_size: [192, 256]\n")
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(coco["dir"]), "--out", str(tmp_path / "o"),
-                         "--config", str(config)], capsys)
+    config.write_text(
+        "model:\n  class_path: lightning_pose.tasks.SimpleBaselineTask\n  init_args:\n"
+        "    flip_test: false\ndata:\n  init_args:\n    input_size: [192, 256]\n"
+    )
+    code, _, err = _run(
+        ["--ckpt_path", str(ckpt), "--source", str(coco["dir"]), "--out", str(tmp_path / "o"), "--config", str(config)],
+        capsys,
+    )
     assert code == 2 and "trained at input size 64x64 (W x H) but the model is configured for 192x256" in err
 
 
@@ -192,8 +247,9 @@ def test_video_source_writes_mp4_and_frames(ckpt, coco, tmp_path, capsys):
         writer.write(np.roll(frame, 10 * i, axis=1))
     writer.release()
     out = tmp_path / "out"
-    code, _, err = _run(["--ckpt_path", str(ckpt), "--source", str(video), "--out", str(out), "--boxes", "image"],
-                        capsys)
+    code, _, err = _run(
+        ["--ckpt_path", str(ckpt), "--source", str(video), "--out", str(out), "--boxes", "image"], capsys
+    )
     assert code == 0, err
     doc = json.loads((out / "predictions.json").read_text())
     assert [im["frame_index"] for im in doc["images"]] == [0, 1, 2]
@@ -236,8 +292,20 @@ def test_bottomup_model_gets_whole_images(coco, tmp_path):
     from lightning_pose.inference.cli import build_parser, run_predict
 
     task = _FakeBottomUp()
-    args = build_parser().parse_args(["--ckpt_path", "unused.ckpt", "--source", str(coco["dir"]), "--out",
-                                      str(tmp_path / "o"), "--batch-size", "3", "--boxes", "image"])
+    args = build_parser().parse_args(
+        [
+            "--ckpt_path",
+            "unused.ckpt",
+            "--source",
+            str(coco["dir"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--batch-size",
+            "3",
+            "--boxes",
+            "image",
+        ]
+    )
     summary = run_predict(args, task=task)
     assert task.calls == [3, 1] and summary["people"] == 8
     doc = json.loads((tmp_path / "o" / "predictions.json").read_text())

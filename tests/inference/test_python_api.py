@@ -21,8 +21,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def test_import_lightning_pose_stays_cheap():
     code = "import sys, lightning_pose; assert callable(lightning_pose.load); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -37,8 +42,16 @@ def test_predict_matches_the_validation_pipeline(shared_data, tmp_path):
     model = lightning_pose.load(save_checkpoint(task, tmp_path / "sb.ckpt"), batch_size=5, nms_threshold=None)
     assert model.input_size == (64, 96) and model.keypoint_set.name == "coco"
     ann, images = str(shared_data / "coco" / "test_coco.json"), str(shared_data / "coco")
-    dm = COCODataModule(root=images, train_ann=ann, train_images=images, val_ann=ann, val_images=images,
-                        input_size=(64, 96), batch_size=4, num_workers=0)
+    dm = COCODataModule(
+        root=images,
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        input_size=(64, 96),
+        batch_size=4,
+        num_workers=0,
+    )
     dm.setup("validate")
     ds = dm.dataset("val")
     ds.reduced_decoding = False  # full-resolution decode, as the predictor does
@@ -73,8 +86,10 @@ def test_predict_accepts_paths_lists_and_no_boxes(shared_data, tmp_path):
     path = shared_data / "coco" / "000000000785.jpg"
     one = model.predict(str(path))
     assert one["keypoints"].shape == (1, 17, 3) and one["boxes"].tolist() == [[0.0, 0.0, 640.0, 425.0]]
-    many = model.predict([path, cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)],
-                         boxes=[None, np.array([[10, 20, 100, 200, 0.7]])])
+    many = model.predict(
+        [path, cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)],
+        boxes=[None, np.array([[10, 20, 100, 200, 0.7]])],
+    )
     np.testing.assert_allclose(many[0]["keypoints"], one["keypoints"])
     assert many[1]["box_scores"].tolist() == [0.7] and many[1]["boxes"].tolist() == [[10.0, 20.0, 100.0, 200.0]]
     with pytest.raises(ValueError, match="image 0: boxes need finite values and w, h > 0"):

@@ -87,5 +87,9 @@ def test_masked_heatmap_mse_by_hand() -> None:
     with pytest.raises(ValueError, match="mask"):
         masked_heatmap_mse(pred, target, mask[:, :, :1])
     with pytest.raises(ValueError, match="push_kind"):
-        ae_grouping_loss(torch.zeros(1, 1, 1, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long),
-                         torch.ones(1, 1, 1, dtype=torch.bool), "linear")
+        ae_grouping_loss(
+            torch.zeros(1, 1, 1, 1, 1),
+            torch.zeros(1, 1, 1, dtype=torch.long),
+            torch.ones(1, 1, 1, dtype=torch.bool),
+            "linear",
+        )

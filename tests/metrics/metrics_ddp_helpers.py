@@ -18,8 +18,19 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 # ------------------------------------------------------------------------------------------------ samples
 # (the Lightning toy module lives in metrics_lightning_toy.py so that DDP workers do not import lightning)
-def _sample(sid, gt_kpts, pred, scores, bbox, image_id, ann_id, bbox_score=1.0, area=0.0, head_size=float("nan"),
-            source_index=-1):
+def _sample(
+    sid,
+    gt_kpts,
+    pred,
+    scores,
+    bbox,
+    image_id,
+    ann_id,
+    bbox_score=1.0,
+    area=0.0,
+    head_size=float("nan"),
+    source_index=-1,
+):
     bbox = np.asarray(bbox, dtype=np.float64)
     return {
         "sample_id": torch.tensor(sid, dtype=torch.int64),
@@ -30,7 +41,7 @@ def _sample(sid, gt_kpts, pred, scores, bbox, image_id, ann_id, bbox_score=1.0, 
         "bbox": torch.as_tensor(bbox),
         "bbox_score": torch.tensor(float(bbox_score), dtype=torch.float64),
         "area": torch.tensor(float(area), dtype=torch.float64),
-        "crop_area": torch.tensor(float(bbox[2] * bbox[3] * 1.25 ** 2), dtype=torch.float64),
+        "crop_area": torch.tensor(float(bbox[2] * bbox[3] * 1.25**2), dtype=torch.float64),
         "head_size": torch.tensor(float(head_size), dtype=torch.float64),
         "pred": torch.as_tensor(np.asarray(pred, dtype=np.float32)),  # float32 like a network output
         "scores": torch.as_tensor(np.asarray(scores, dtype=np.float32)),
@@ -55,12 +66,21 @@ def coco_samples(seed: int = 0) -> list[dict]:
     for j, a in enumerate(anns[:3]):
         kp = np.asarray(a["keypoints"], dtype=np.float64).reshape(17, 3)
         pred = kp[:, :2] + rng.normal(0, 1.0, size=(17, 2))
-        out.append((kp, pred, rng.uniform(0.05, 1.0, 17), a["bbox"], a["image_id"], 900000 + j,
-                    float(rng.uniform(0.3, 0.9)), a["area"]))
+        out.append(
+            (
+                kp,
+                pred,
+                rng.uniform(0.05, 1.0, 17),
+                a["bbox"],
+                a["image_id"],
+                900000 + j,
+                float(rng.uniform(0.3, 0.9)),
+                a["area"],
+            )
+        )
     while len(out) < 17:
         out.append(out[len(out) % len(anns)])
-    return [_sample(i, *s[:4], image_id=s[4], ann_id=s[5], bbox_score=s[6], area=s[7]) for i, s in
-            enumerate(out[:17])]
+    return [_sample(i, *s[:4], image_id=s[4], ann_id=s[5], bbox_score=s[6], area=s[7]) for i, s in enumerate(out[:17])]
 
 
 def mpii_samples(seed: int = 1, n: int = 13) -> list[dict]:
@@ -70,8 +90,19 @@ def mpii_samples(seed: int = 1, n: int = 13) -> list[dict]:
         gt = np.concatenate([rng.uniform(0, 400, (16, 2)), (rng.uniform(size=(16, 1)) > 0.15) * 2.0], axis=1)
         hs = float(rng.uniform(20, 60)) if i != 4 else float("nan")
         pred = gt[:, :2] + rng.normal(0, 1, size=(16, 2)) * rng.uniform(1, 25)
-        out.append(_sample(i, gt, pred, np.ones(16), [0, 0, 100, 100], image_id=i + 1, ann_id=i,
-                           head_size=hs, source_index=n - 1 - i))
+        out.append(
+            _sample(
+                i,
+                gt,
+                pred,
+                np.ones(16),
+                [0, 0, 100, 100],
+                image_id=i + 1,
+                ann_id=i,
+                head_size=hs,
+                source_index=n - 1 - i,
+            )
+        )
     return out
 
 
@@ -114,7 +145,7 @@ def collate(samples: list[dict]) -> dict:
 
 def feed(metric, samples: list[dict], indices: list[int], batch_size: int = 4) -> None:
     for start in range(0, len(indices), batch_size):
-        batch = collate([samples[i] for i in indices[start:start + batch_size]])
+        batch = collate([samples[i] for i in indices[start : start + batch_size]])
         metric.update(batch["pred"], batch["scores"], batch)
 
 
@@ -146,8 +177,9 @@ def ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     from torch.utils.data import DistributedSampler
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
-                            timeout=timedelta(seconds=90))
+    dist.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=timedelta(seconds=90)
+    )
     try:
         groups = {w: (None if w == world else dist.new_group(list(range(w)))) for _, w, _ in DDP_RUNS}
         for tag, w, split in DDP_RUNS:
@@ -157,8 +189,7 @@ def ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
             for name, (metric, samples) in build_metrics(process_group=groups[w]).items():
                 n = len(samples)
                 if split == "sampler":
-                    idx = list(DistributedSampler(range(n), num_replicas=w, rank=rank, shuffle=False,
-                                                  drop_last=False))
+                    idx = list(DistributedSampler(range(n), num_replicas=w, rank=rank, shuffle=False, drop_last=False))
                 else:
                     idx = [] if rank == w - 1 else [i for i in range(n) if i % (w - 1) == rank] + [0]
                 feed(metric, samples, idx, batch_size=3)

@@ -34,7 +34,7 @@ class ToyCOCOModule(pl.LightningModule):
         self.val_ap.reset()  # ddp_spawn shares metric states between ranks otherwise (docs/ecosystem.md#spawned-metric-states)
 
     def training_step(self, batch, batch_idx):
-        return (self.weight ** 2).sum() + batch["pred"].sum() * 0
+        return (self.weight**2).sum() + batch["pred"].sum() * 0
 
     def validation_step(self, batch, batch_idx):
         self.val_ap.update(batch["pred"] + 0 * self.weight, batch["scores"], batch)

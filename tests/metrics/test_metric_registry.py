@@ -20,10 +20,21 @@ from lightning_pose.skeletons import AIC, COCO, MPII
 
 
 def _coco_gt(k: int) -> dict:
-    ann = {"id": 1, "image_id": 1, "category_id": 1, "keypoints": [10.0, 20.0, 2] * k, "bbox": [0.0, 0.0, 40.0, 80.0],
-           "area": 3200.0, "iscrowd": 0, "num_keypoints": k}
-    return {"images": [{"id": 1, "file_name": "abc.jpg"}], "annotations": [ann],
-            "categories": [{"id": 1, "name": "person", "keypoints": [f"j{i}" for i in range(k)]}]}
+    ann = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 1,
+        "keypoints": [10.0, 20.0, 2] * k,
+        "bbox": [0.0, 0.0, 40.0, 80.0],
+        "area": 3200.0,
+        "iscrowd": 0,
+        "num_keypoints": k,
+    }
+    return {
+        "images": [{"id": 1, "file_name": "abc.jpg"}],
+        "annotations": [ann],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"j{i}" for i in range(k)]}],
+    }
 
 
 def _fake(dm_cls, k: int, boxes: str = "gt", persons: int = 3):
@@ -109,10 +120,15 @@ def test_each_metric_exports_its_own_files(tmp_path):
     metrics = build_metrics(_fake(AICDataModule, 14), "test", AIC)
     assert export_file_names(metrics, "test") == ["test_coco_results.json", "test_coco_gt.json", "test_aic_preds.json"]
     pred = torch.tensor([[[10.0, 20.0]] * 14], dtype=torch.float64)
-    batch = {"sample_id": torch.tensor([0]), "image_id": torch.tensor([1]), "ann_id": torch.tensor([1]),
-             "bbox_score": torch.tensor([1.0]), "crop_area": torch.tensor([3200.0]),
-             "bbox": torch.tensor([[0.0, 0.0, 40.0, 80.0]]),
-             "gt_keypoints": torch.tensor([[[10.0, 20.0, 2.0]] * 14], dtype=torch.float64)}
+    batch = {
+        "sample_id": torch.tensor([0]),
+        "image_id": torch.tensor([1]),
+        "ann_id": torch.tensor([1]),
+        "bbox_score": torch.tensor([1.0]),
+        "crop_area": torch.tensor([3200.0]),
+        "bbox": torch.tensor([[0.0, 0.0, 40.0, 80.0]]),
+        "gt_keypoints": torch.tensor([[[10.0, 20.0, 2.0]] * 14], dtype=torch.float64),
+    }
     for m in metrics.values():
         m.update(pred, torch.ones(1, 14, dtype=torch.float64), batch)
     out = tmp_path / "export"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import metrics_ddp_helpers as h
 import numpy as np
 import pytest
 import torch
 
-import metrics_ddp_helpers as h
 from lightning_pose.evaluation.aic import aic_official_score
 from lightning_pose.evaluation.pck import pck
 from lightning_pose.evaluation.pckh import mpii_pckh
@@ -27,8 +27,14 @@ def test_pck_wrapper_equals_core_and_ignores_duplicates():
     h.feed(m, samples, order + [0, 5, 16], batch_size=5)  # padded duplicates must not count twice
     out = m.compute()
     gt = _stack(samples, "gt_keypoints")
-    ref = pck(_stack(samples, "pred").astype(np.float64), gt[..., :2], gt[..., 2] > 0, normalizer="bbox",
-              bboxes=_stack(samples, "bbox"), thresholds=(0.05, 0.2))
+    ref = pck(
+        _stack(samples, "pred").astype(np.float64),
+        gt[..., :2],
+        gt[..., 2] > 0,
+        normalizer="bbox",
+        bboxes=_stack(samples, "bbox"),
+        thresholds=(0.05, 0.2),
+    )
     for t, thr in enumerate((0.05, 0.2)):
         assert out[f"PCK@{thr:g}"] == pytest.approx(ref.micro()[t], abs=1e-12)
         assert out[f"PCK@{thr:g}_macro"] == pytest.approx(ref.macro()[t], abs=1e-12)
@@ -84,11 +90,11 @@ def test_coco_ap_equals_pycocotools_after_rescore_and_nms():
             results.append({"image_id": img, "category_id": 1, "keypoints": trip.tolist(), "score": score[i]})
     assert len(results) < len(by_key)  # NMS removed the near-duplicate detections
     ref = h.pycocotools_stats(gt, results, list(per_image))
-    np.testing.assert_allclose([out[k] for k in ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm",
-                                                 "ARl")], ref, atol=1e-10)
+    np.testing.assert_allclose(
+        [out[k] for k in ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")], ref, atol=1e-10
+    )
     exported = m.results()
-    assert sorted((r["image_id"], r["score"]) for r in exported) == sorted((r["image_id"], r["score"])
-                                                                          for r in results)
+    assert sorted((r["image_id"], r["score"]) for r in exported) == sorted((r["image_id"], r["score"]) for r in results)
 
 
 def test_coco_ap_partial_run_evaluates_only_seen_images():
@@ -104,10 +110,19 @@ def test_coco_ap_partial_run_evaluates_only_seen_images():
         if int(samples[i]["ann_id"]) not in seen:
             seen.add(int(samples[i]["ann_id"]))
             uniq.append(i)
-    results = [{"image_id": first_img, "category_id": 1,
-                "keypoints": np.concatenate([samples[i]["pred"].double().numpy(),
-                                             samples[i]["scores"].double().numpy()[:, None]], 1).reshape(-1).tolist(),
-                "score": float(samples[i]["bbox_score"])} for i in uniq]
+    results = [
+        {
+            "image_id": first_img,
+            "category_id": 1,
+            "keypoints": np.concatenate(
+                [samples[i]["pred"].double().numpy(), samples[i]["scores"].double().numpy()[:, None]], 1
+            )
+            .reshape(-1)
+            .tolist(),
+            "score": float(samples[i]["bbox_score"]),
+        }
+        for i in uniq
+    ]
     ref = h.pycocotools_stats(gt, results, [first_img])
     assert out["AP"] == pytest.approx(ref[0], abs=1e-10) and out["AR"] == pytest.approx(ref[5], abs=1e-10)
     empty = COCOKeypointAP(gt)
@@ -144,8 +159,11 @@ def test_aic_score_equals_official_on_exported_release_preds():
 def test_missing_batch_key_is_named():
     m = PCKh()
     with pytest.raises(KeyError, match="head_size"):
-        m.update(torch.zeros(1, 16, 2), torch.ones(1, 16), {"gt_keypoints": torch.zeros(1, 16, 3),
-                                                            "sample_id": torch.tensor([0])})
+        m.update(
+            torch.zeros(1, 16, 2),
+            torch.ones(1, 16),
+            {"gt_keypoints": torch.zeros(1, 16, 3), "sample_id": torch.tensor([0])},
+        )
 
 
 def test_exports_after_compute_need_no_sync(monkeypatch):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import math
 
+import metrics_ddp_helpers as h
 import numpy as np
 import pytest
 import torch.multiprocessing as mp
-
-import metrics_ddp_helpers as h
 
 
 def _assert_same(a, b, path=""):
@@ -41,7 +40,7 @@ def reference():
 def test_ddp_equals_single_process(tmp_path, reference):
     """One 3-process spawn: world 3 (padded sampler; one empty rank) and world 2 (sub-group of ranks 0, 1)."""
     mp.spawn(h.ddp_worker, args=(3, str(tmp_path / "init"), str(tmp_path)), nprocs=3, join=True)
-    for tag, world, split in h.DDP_RUNS:
+    for tag, _world, _split in h.DDP_RUNS:
         got = json.loads((tmp_path / f"{tag}.json").read_text())
         _assert_same(got, reference, tag)
         assert got["coco"]["AP"] > 0.5 and 0 < got["aic"]["AIC_score"] < 1

@@ -305,8 +305,9 @@ def test_pooled_center_map_matches_numpy_average_pool() -> None:
     pooled = model._pooled_center_map(torch.zeros(1, 3, h, w), None)[0, 0].numpy()
     assert pooled.shape == (46, 46)
     padded = np.pad(cmap[0, 0].numpy().astype(np.float64), 4)
-    expected = np.array([[padded[8 * i : 8 * i + 9, 8 * j : 8 * j + 9].sum() / 81.0 for j in range(46)]
-                         for i in range(46)])
+    expected = np.array(
+        [[padded[8 * i : 8 * i + 9, 8 * j : 8 * j + 9].sum() / 81.0 for j in range(46)] for i in range(46)]
+    )
     np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-7)
     assert np.unravel_index(pooled.argmax(), pooled.shape) in {(22, 22), (22, 23), (23, 22), (23, 23)}
 
@@ -317,8 +318,11 @@ def test_pooled_center_map_matches_numpy_average_pool() -> None:
 @pytest.mark.parametrize("name", ["hg", "cpm", "sb"])
 def test_gradients_reach_every_parameter(name: str) -> None:
     torch.manual_seed(0)
-    model = {"hg": lambda: small_hg(2), "cpm": lambda: small_cpm(num_stages=3, center_map=True, background=True),
-             "sb": lambda: small_sb()}[name]().train()
+    model = {
+        "hg": lambda: small_hg(2),
+        "cpm": lambda: small_cpm(num_stages=3, center_map=True, background=True),
+        "sb": lambda: small_sb(),
+    }[name]().train()
     outs = model(torch.randn(2, 3, 64, 64))
     loss = sum((o - 0.5).pow(2).mean() for o in outs)
     loss.backward()

@@ -49,9 +49,13 @@ def test_gradients_reach_both_branches() -> None:
     # a coordinate loss alone must train the regression subnet, the detection head (through sigmoid(det))
     # and the backbone
     out["coords"].sum().backward()
-    for name, param in [("reg_out", model.reg_out.weight), ("det_out", model.det_out.weight),
-                        ("deconv", model.deconv[0].weight), ("refine", model.refine[0].body[0].weight),
-                        ("backbone", next(model.backbone.parameters()))]:
+    for name, param in [
+        ("reg_out", model.reg_out.weight),
+        ("det_out", model.det_out.weight),
+        ("deconv", model.deconv[0].weight),
+        ("refine", model.refine[0].body[0].weight),
+        ("backbone", next(model.backbone.parameters())),
+    ]:
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     model.zero_grad()
     out = model(torch.randn(2, 3, 64, 64))

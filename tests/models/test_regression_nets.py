@@ -16,11 +16,14 @@ def _count(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-@pytest.mark.parametrize(("k", "rle", "expected"), [
-    (17, False, R50_TRUNK + 2048 * 34 + 34),  # docs/methods.md#regression-and-rle: 23.58 M
-    (16, False, R50_TRUNK + 2048 * 32 + 32),  # 23.57 M
-    (17, True, R50_TRUNK + 2048 * 68 + 68),  # 23.65 M (flow lives in the loss)
-])
+@pytest.mark.parametrize(
+    ("k", "rle", "expected"),
+    [
+        (17, False, R50_TRUNK + 2048 * 34 + 34),  # docs/methods.md#regression-and-rle: 23.58 M
+        (16, False, R50_TRUNK + 2048 * 32 + 32),  # 23.57 M
+        (17, True, R50_TRUNK + 2048 * 68 + 68),  # 23.65 M (flow lives in the loss)
+    ],
+)
 def test_deeppose_r50_parameter_count(k: int, rle: bool, expected: int) -> None:
     with torch.device("meta"):
         model = DeepPoseRegressor(k, "resnet50", rle=rle)
@@ -88,8 +91,9 @@ def test_feature_source_uses_the_same_input_frame_mapping() -> None:
     # stride-4 feature map 9 x 12 (input 36 x 48); convention A: feature pixel (row 3, col 5) sits at input
     # (x 20, y 12). Crop side 20 input px with S = 5 -> one feature px per crop px.
     feats = _single_pixel(9, 12, x=5, y=3, c=4, ch=2)
-    casc = DeepPoseCascade(1, 1, crop_size=5, source="features", in_channels=4, feature_stride=4,
-                           fallback_fraction=20 / 36)
+    casc = DeepPoseCascade(
+        1, 1, crop_size=5, source="features", in_channels=4, feature_stride=4, fallback_fraction=20 / 36
+    )
     crops, side = casc.sample_crops(feats, torch.tensor([[[20 / 48, 12 / 36]]]))
     assert side.item() == pytest.approx(20.0)
     expected = torch.zeros(5, 5)
@@ -198,8 +202,10 @@ def test_torso_pairs_from_keypoint_names() -> None:
     from lightning_pose.skeletons import get_keypoint_set
 
     coco = get_keypoint_set("coco").keypoints
-    assert torso_pairs(coco) == ((coco.index("left_shoulder"), coco.index("right_hip")),
-                                 (coco.index("right_shoulder"), coco.index("left_hip")))
+    assert torso_pairs(coco) == (
+        (coco.index("left_shoulder"), coco.index("right_hip")),
+        (coco.index("right_shoulder"), coco.index("left_hip")),
+    )
     assert torso_pairs(["a", "left_shoulder", "b"]) == ()
 
 

@@ -22,26 +22,53 @@ def _aic_bottomup(shared_data: Path, fmt: str) -> Any:
 
     images = str(shared_data / "aic")
     ann = str(shared_data / ("aic/test_aic.json" if fmt == "coco" else "aic_raw/keypoint_annotations_sample.json"))
-    return AICDataModule(root=str(shared_data / "aic"), format=fmt, train_ann=ann, train_images=images, val_ann=ann,
-                         val_images=images, input_size=INPUT_SIZE, mode="bottomup", batch_size=3, num_workers=0,
-                         augmentation={"enabled": False})
+    return AICDataModule(
+        root=str(shared_data / "aic"),
+        format=fmt,
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        input_size=INPUT_SIZE,
+        mode="bottomup",
+        batch_size=3,
+        num_workers=0,
+        augmentation={"enabled": False},
+    )
 
 
 def _tiny_task(dm: Any) -> Any:
     from lightning_pose.tasks import AssociativeEmbeddingTask
 
-    network = {"class_path": "lightning_pose.models.associative_embedding.HourglassAENet",
-               "init_args": {"num_stacks": 1, "channels": 16, "increase": 8, "depth": 2, "stem_channels": 8,
-                             "batch_norm": True}}
-    return AssociativeEmbeddingTask(keypoint_set=dm.keypoint_set, input_size=dm.input_size, network=network,
-                                    flip_test=False)
+    network = {
+        "class_path": "lightning_pose.models.associative_embedding.HourglassAENet",
+        "init_args": {
+            "num_stacks": 1,
+            "channels": 16,
+            "increase": 8,
+            "depth": 2,
+            "stem_channels": 8,
+            "batch_norm": True,
+        },
+    }
+    return AssociativeEmbeddingTask(
+        keypoint_set=dm.keypoint_set, input_size=dm.input_size, network=network, flip_test=False
+    )
 
 
 def _trainer(**kw: Any) -> Any:
     import lightning as L
 
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0, **kw)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["coco", "raw"])

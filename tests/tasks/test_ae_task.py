@@ -23,9 +23,18 @@ def _coco_bottomup(shared_data: Path, input_size: tuple[int, int], batch_size: i
 
     root = shared_data / "coco"
     ann = str(root / "test_coco.json")
-    return COCODataModule(root=str(root), train_ann=ann, train_images=str(root), val_ann=ann, val_images=str(root),
-                          input_size=input_size, mode="bottomup", batch_size=batch_size, num_workers=0,
-                          augmentation={"enabled": False})
+    return COCODataModule(
+        root=str(root),
+        train_ann=ann,
+        train_images=str(root),
+        val_ann=ann,
+        val_images=str(root),
+        input_size=input_size,
+        mode="bottomup",
+        batch_size=batch_size,
+        num_workers=0,
+        augmentation={"enabled": False},
+    )
 
 
 def _tiny_task(**kw: Any) -> Any:
@@ -65,8 +74,12 @@ def test_infer_bottomup_maps_back_to_original_pixels(shared_data: Path) -> None:
         tags[0, torch.arange(17)[t["tag_valid"][0, n]], t["tag_index"][0, n][t["tag_valid"][0, n]]] = 3.0 * n
     hm, tg = t["heatmaps"].float(), tags.reshape(1, 17, h, w).float()
     # the same maps for every image of a batch (the second, cropped image only checks the output format)
-    task.network.forward = lambda x: [AEOutput(hm.expand(x.shape[0], -1, -1, -1),  # type: ignore[method-assign]
-                                               tg.expand(x.shape[0], -1, -1, -1))]
+    task.network.forward = lambda x: [
+        AEOutput(
+            hm.expand(x.shape[0], -1, -1, -1),  # type: ignore[method-assign]
+            tg.expand(x.shape[0], -1, -1, -1),
+        )
+    ]
 
     out = task.infer_bottomup([image, np.ascontiguousarray(image[:50, :80])])
     assert task.is_bottomup and len(out) == 2
@@ -94,9 +107,17 @@ def test_load_from_checkpoint_and_training_step(shared_data: Path, tmp_path: Pat
     torch.manual_seed(0)
     dm = _coco_bottomup(shared_data, (128, 96), batch_size=2)
     task = _tiny_task(input_size=dm.input_size, keypoint_set=dm.keypoint_set, flip_test=True)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, accelerator="cpu", logger=False,
-                        enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(task, datamodule=dm)
     assert np.isfinite(trainer.callback_metrics["train/loss"].item())
     assert {"train/loss_heatmap", "train/loss_push", "train/loss_pull"} <= set(trainer.callback_metrics)
@@ -120,13 +141,25 @@ def test_task_and_data_mode_mismatch_is_refused(shared_data: Path, capsys: pytes
     from lightning_pose.data.datamodules import COCODataModule
 
     with pytest.raises(ConfigError, match="bottom-up method.*mode is 'topdown'"):
-        check_task_data_mode({"model": {"class_path": "lightning_pose.tasks.AssociativeEmbeddingTask"},
-                              "data": {"init_args": {"mode": "topdown"}}})
+        check_task_data_mode(
+            {
+                "model": {"class_path": "lightning_pose.tasks.AssociativeEmbeddingTask"},
+                "data": {"init_args": {"mode": "topdown"}},
+            }
+        )
     with pytest.raises(ConfigError, match="top-down method .* 'bottomup'"):
-        check_task_data_mode({"model": {"class_path": "lightning_pose.tasks.StackedHourglassTask"},
-                              "data": {"init_args": {"mode": "bottomup"}}})
-    check_task_data_mode({"model": {"class_path": "lightning_pose.tasks.AssociativeEmbeddingTask"},
-                          "data": {"init_args": {"mode": "bottomup"}}})
+        check_task_data_mode(
+            {
+                "model": {"class_path": "lightning_pose.tasks.StackedHourglassTask"},
+                "data": {"init_args": {"mode": "bottomup"}},
+            }
+        )
+    check_task_data_mode(
+        {
+            "model": {"class_path": "lightning_pose.tasks.AssociativeEmbeddingTask"},
+            "data": {"init_args": {"mode": "bottomup"}},
+        }
+    )
     # the CLI refuses when it reads the config, with one line and exit status 2
     with pytest.raises(SystemExit) as exc, contextlib.redirect_stdout(io.StringIO()):
         main(["fit", "--config", str(CONFIG_DIR / "demo.yaml"), "--data.init_args.mode", "topdown"])
@@ -135,8 +168,9 @@ def test_task_and_data_mode_mismatch_is_refused(shared_data: Path, capsys: pytes
     assert len(err) == 1 and err[0].startswith("lightning-pose: error: ") and "mode: bottomup" in err[0]
     # Python API: the task refuses a top-down datamodule in setup
     root = shared_data / "coco"
-    dm = COCODataModule(root=str(root), val_ann=str(root / "test_coco.json"), val_images=str(root),
-                        input_size=(128, 96), num_workers=0)
+    dm = COCODataModule(
+        root=str(root), val_ann=str(root / "test_coco.json"), val_images=str(root), input_size=(128, 96), num_workers=0
+    )
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     with pytest.raises(ConfigError, match="mode: bottomup"):
         trainer.validate(_tiny_task(), datamodule=dm, verbose=False)
@@ -165,10 +199,27 @@ def test_overfit_shared_coco_multi_person(shared_data: Path, tmp_path: Path) -> 
 
     # sigma 3 (not 2): the wider targets get the network out of the all-zero-heatmap plateau in tens of steps instead
     # of hundreds; sub-pixel targets + quarter offset keep the decoding precise at any sigma
-    task = _tiny_task(input_size=dm.input_size, keypoint_set=dm.keypoint_set, channels=32, increase=16, depth=3,
-                      sigma=3.0, flip_test=False, optimizer=optimizer, scheduler=scheduler, export_dir=str(tmp_path / "export"))
-    common = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, num_sanity_val_steps=0)
+    task = _tiny_task(
+        input_size=dm.input_size,
+        keypoint_set=dm.keypoint_set,
+        channels=32,
+        increase=16,
+        depth=3,
+        sigma=3.0,
+        flip_test=False,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        export_dir=str(tmp_path / "export"),
+    )
+    common = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer = L.Trainer(max_epochs=steps, check_val_every_n_epoch=10 * steps, **common)
     trainer.fit(task, datamodule=dm)
     assert trainer.global_step == steps
@@ -177,8 +228,9 @@ def test_overfit_shared_coco_multi_person(shared_data: Path, tmp_path: Path) -> 
     assert after["val/AP"] >= 0.75, after
     exported = tmp_path / "export" / "val_coco_results.json"
     out = tmp_path / "ap.json"
-    code = evaluate_main(["coco", "--gt", str(tmp_path / "export" / "val_coco_gt.json"), "--pred", str(exported),
-                          "--json", str(out)])
+    code = evaluate_main(
+        ["coco", "--gt", str(tmp_path / "export" / "val_coco_gt.json"), "--pred", str(exported), "--json", str(out)]
+    )
     assert code in (0, None)
     rescored = json.loads(out.read_text())
     assert rescored["AP"] == pytest.approx(task.final_metrics["val"]["val/AP"], abs=1e-12)
@@ -195,9 +247,19 @@ def test_cli_fit_then_predict_on_plain_images(shared_data: Path, tmp_path: Path,
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    main(["fit", "--config", "associative_embedding/demo", "--trainer.max_steps=2", "--trainer.limit_val_batches=1",
-          "--data.init_args.num_train=8", "--data.init_args.num_val=4", "--data.init_args.num_workers=0",
-          "--trainer.enable_progress_bar=false"])
+    main(
+        [
+            "fit",
+            "--config",
+            "associative_embedding/demo",
+            "--trainer.max_steps=2",
+            "--trainer.limit_val_batches=1",
+            "--data.init_args.num_train=8",
+            "--data.init_args.num_val=4",
+            "--data.init_args.num_workers=0",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     (ckpt,) = sorted(tmp_path.rglob("last.ckpt"))
     images = tmp_path / "imgs"
     images.mkdir()

@@ -35,8 +35,15 @@ class _TrainSplitScored(DemoDataModule):
 def test_bounded_training_beats_the_constant_predictor(tmp_path) -> None:
     L.seed_everything(0, verbose=False)
     torch.set_num_threads(1)
-    dm = _TrainSplitScored(cache_root=str(tmp_path / "cache"), num_train=6, num_val=1, input_size=(64, 96),
-                           batch_size=64, num_workers=0, augmentation={"enabled": False})
+    dm = _TrainSplitScored(
+        cache_root=str(tmp_path / "cache"),
+        num_train=6,
+        num_val=1,
+        input_size=(64, 96),
+        batch_size=64,
+        num_workers=0,
+        augmentation={"enabled": False},
+    )
     dm.prepare_data()
 
     def optimizer(params):
@@ -45,18 +52,36 @@ def test_bounded_training_beats_the_constant_predictor(tmp_path) -> None:
     def scheduler(opt):
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.75 * STEPS)], gamma=0.1)
 
-    model = SimpleBaselineTask(keypoint_set=dm.keypoint_set, input_size=dm.input_size, backbone="resnet18",
-                               deconv_channels=(64, 64, 64), sigma=2.0, decode="dark", unbiased=True, flip_test=False,
-                               optimizer=optimizer, scheduler=scheduler)
-    kw = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, num_sanity_val_steps=0)
+    model = SimpleBaselineTask(
+        keypoint_set=dm.keypoint_set,
+        input_size=dm.input_size,
+        backbone="resnet18",
+        deconv_channels=(64, 64, 64),
+        sigma=2.0,
+        decode="dark",
+        unbiased=True,
+        flip_test=False,
+        optimizer=optimizer,
+        scheduler=scheduler,
+    )
+    kw = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer = L.Trainer(max_epochs=STEPS, limit_val_batches=0, **kw)
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == STEPS  # the whole split is one batch
     L.Trainer(**kw).validate(model, datamodule=dm, verbose=False)
     got = model.final_metrics["val"]
     base = constant_baseline_metrics(dm.ground_truth("train"), dm.ground_truth("val"), dm.keypoint_set.sigmas)
-    print(f"model PCK@0.05 {got['val/PCK@0.05']:.3f} AP {got['val/AP']:.3f}; "
-          f"baseline PCK@0.05 {base['PCK@0.05']:.3f} AP {base['AP']:.4f}")
+    print(
+        f"model PCK@0.05 {got['val/PCK@0.05']:.3f} AP {got['val/AP']:.3f}; "
+        f"baseline PCK@0.05 {base['PCK@0.05']:.3f} AP {base['AP']:.4f}"
+    )
     assert got["val/PCK@0.05"] >= 3.0 * base["PCK@0.05"], (got, base)
     assert got["val/AP"] >= 3.0 * base["AP"] and got["val/AP"] > 0.3, (got, base)

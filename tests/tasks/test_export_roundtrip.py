@@ -39,25 +39,50 @@ def _coco_dm(shared_data: Path, val_boxes: str = "gt") -> Any:
     from lightning_pose.data.datamodules import COCODataModule
 
     ann, images = str(shared_data / "coco" / "test_coco.json"), str(shared_data / "coco")
-    return COCODataModule(root=str(shared_data / "coco"), train_ann=ann, train_images=images, val_ann=ann,
-                          val_images=images, input_size=(64, 96), batch_size=4, num_workers=0, val_boxes=val_boxes)
+    return COCODataModule(
+        root=str(shared_data / "coco"),
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        input_size=(64, 96),
+        batch_size=4,
+        num_workers=0,
+        val_boxes=val_boxes,
+    )
 
 
 def _mpii_dm(shared_data: Path) -> Any:
     from lightning_pose.data.datamodules import MPIIDataModule
 
     ann, images = str(shared_data / "mpii" / "test_mpii.json"), str(shared_data / "mpii")
-    return MPIIDataModule(root=str(shared_data / "mpii"), train_ann=ann, train_images=images, val_ann=ann,
-                          val_images=images, val_headboxes=str(shared_data / "mpii" / "mpii_gt_val.mat"),
-                          input_size=(64, 64), batch_size=2, num_workers=0)
+    return MPIIDataModule(
+        root=str(shared_data / "mpii"),
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        val_headboxes=str(shared_data / "mpii" / "mpii_gt_val.mat"),
+        input_size=(64, 64),
+        batch_size=2,
+        num_workers=0,
+    )
 
 
 def _aic_dm(shared_data: Path) -> Any:
     from lightning_pose.data.datamodules import AICDataModule
 
     ann, images = str(shared_data / "aic" / "test_aic.json"), str(shared_data / "aic")
-    return AICDataModule(root=str(shared_data / "aic"), train_ann=ann, train_images=images, val_ann=ann,
-                         val_images=images, input_size=(64, 96), batch_size=4, num_workers=0)
+    return AICDataModule(
+        root=str(shared_data / "aic"),
+        train_ann=ann,
+        train_images=images,
+        val_ann=ann,
+        val_images=images,
+        input_size=(64, 96),
+        batch_size=4,
+        num_workers=0,
+    )
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -73,8 +98,9 @@ class _BatchRecorder:
         recorder = self
 
         class _Keep(Callback):
-            def on_validation_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int,
-                                          dataloader_idx: int = 0) -> None:
+            def on_validation_batch_start(
+                self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+            ) -> None:
                 recorder.batch = batch
 
         return _Keep()
@@ -97,8 +123,13 @@ def _task(dm: Any, oracle: bool) -> tuple[Any, list]:
     from lightning_pose.tasks import SimpleBaselineTask
 
     L.seed_everything(0, verbose=False)
-    task = SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(16, 16, 16), keypoint_set=dm.keypoint_set,
-                              input_size=dm.input_size, flip_test=not oracle)
+    task = SimpleBaselineTask(
+        backbone="lcnet_050",
+        deconv_channels=(16, 16, 16),
+        keypoint_set=dm.keypoint_set,
+        input_size=dm.input_size,
+        flip_test=not oracle,
+    )
     callbacks: list = []
     if oracle:
         recorder = _BatchRecorder()
@@ -118,8 +149,15 @@ def _validate(task: Any, dm: Any, callbacks: list, export_dir: Path) -> dict[str
     import lightning as L
 
     task.export_dir = str(export_dir)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
     logged = trainer.validate(task, datamodule=dm, verbose=False)[0]
     exact = dict(task.final_metrics["val"])
     for key, value in exact.items():  # the logged (float32) values are the exact ones rounded
@@ -212,8 +250,10 @@ def test_coco_detection_boxes_export_reproduces_ap(shared_data: Path, tmp_path: 
     assert written, "the detections produced no exported result"
     n_dets = len(json.loads(detections.read_text()))
     assert len(written) <= n_dets  # OKS-NMS may only remove instances
-    _check_coco(_evaluate(tmp_path, ["coco", "--gt", str(shared_data / "coco" / "test_coco.json"),
-                                     "--pred", str(results)]), logged)
+    _check_coco(
+        _evaluate(tmp_path, ["coco", "--gt", str(shared_data / "coco" / "test_coco.json"), "--pred", str(results)]),
+        logged,
+    )
 
 
 # --------------------------------------------------------------------------------------------- AIC

@@ -13,15 +13,25 @@ from shared_samples import coco_datamodule
 def _task(**kw: Any) -> Any:
     from lightning_pose.tasks import SimpleBaselineTask
 
-    return SimpleBaselineTask(backbone="lcnet_050", pretrained=False, deconv_channels=(16, 16), input_size=(64, 64),
-                              flip_test=False, **kw)
+    return SimpleBaselineTask(
+        backbone="lcnet_050", pretrained=False, deconv_channels=(16, 16), input_size=(64, 64), flip_test=False, **kw
+    )
 
 
 def _trainer(**kw: Any) -> Any:
     import lightning as L
 
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, **kw)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        **kw,
+    )
 
 
 @pytest.mark.slow

@@ -26,16 +26,32 @@ W_IN, H_IN = 64, 96  # input frame (width, height) in pixels; multiples of 32 fo
 
 #: method -> (network spec as a config states it, task arguments): one HeatmapTask serves every heatmap network
 TINY_NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "simple_baseline": ({"class_path": "lightning_pose.models.SimpleBaseline",
-                         "init_args": {"backbone": "lcnet_050", "deconv_channels": [16, 16, 16]}}, {}),
-    "hourglass": ({"class_path": "lightning_pose.models.StackedHourglass",
-                   "init_args": {"num_stacks": 2, "channels": 16, "depth": 2, "stem_channels": 8}}, {}),
-    "cpm": ({"class_path": "lightning_pose.models.ConvolutionalPoseMachine",
-             "init_args": {"num_stages": 2, "channels": 8}}, {}),
+    "simple_baseline": (
+        {
+            "class_path": "lightning_pose.models.SimpleBaseline",
+            "init_args": {"backbone": "lcnet_050", "deconv_channels": [16, 16, 16]},
+        },
+        {},
+    ),
+    "hourglass": (
+        {
+            "class_path": "lightning_pose.models.StackedHourglass",
+            "init_args": {"num_stacks": 2, "channels": 16, "depth": 2, "stem_channels": 8},
+        },
+        {},
+    ),
+    "cpm": (
+        {"class_path": "lightning_pose.models.ConvolutionalPoseMachine", "init_args": {"num_stages": 2, "channels": 8}},
+        {},
+    ),
     # the task's background flag reaches the network (it takes a `background` argument the spec leaves unset)
-    "cpm_background": ({"class_path": "lightning_pose.models.ConvolutionalPoseMachine",
-                        "init_args": {"num_stages": 2, "channels": 8, "batch_norm": False, "center_map": True}},
-                       {"background": True}),
+    "cpm_background": (
+        {
+            "class_path": "lightning_pose.models.ConvolutionalPoseMachine",
+            "init_args": {"num_stages": 2, "channels": 8, "batch_norm": False, "center_map": True},
+        },
+        {"background": True},
+    ),
 }
 
 
@@ -56,8 +72,9 @@ def _legacy_task(method: str, **kwargs: Any) -> Any:
         "simple_baseline": lambda: SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(16, 16, 16), **common),
         "hourglass": lambda: StackedHourglassTask(num_stacks=2, channels=16, depth=2, stem_channels=8, **common),
         "cpm": lambda: CPMTask(num_stages=2, channels=8, **common),
-        "cpm_background": lambda: CPMTask(num_stages=2, channels=8, background=True, batch_norm=False,
-                                          center_map=True, **common),
+        "cpm_background": lambda: CPMTask(
+            num_stages=2, channels=8, background=True, batch_norm=False, center_map=True, **common
+        ),
     }
     return legacy[method]()
 
@@ -81,8 +98,9 @@ def _mirror(keypoints: torch.Tensor, flip_indices: list[int], permute: bool = Tr
     return out[:, flip_indices] if permute else out
 
 
-def _install_symmetric_network(task: Any, images: torch.Tensor, keypoints: torch.Tensor,
-                               mirrored: torch.Tensor, stages: int) -> None:
+def _install_symmetric_network(
+    task: Any, images: torch.Tensor, keypoints: torch.Tensor, mirrored: torch.Tensor, stages: int
+) -> None:
     """Replace ``task.forward`` by a network that outputs the codec targets (exactly mirror-symmetric)."""
     direct = task.codec.encode(keypoints)["heatmaps"].float()
     flipped = task.codec.encode(mirrored)["heatmaps"].float()
@@ -172,8 +190,9 @@ def test_loss_zero_on_targets_and_hand_computed_otherwise(method: str) -> None:
     assert loss_mean.item() == pytest.approx(float(sum(per_stage)) / 2, rel=1e-5)
 
 
-@pytest.mark.parametrize("method,stride,stages", [("simple_baseline", 4, 1), ("hourglass", 4, 2), ("cpm", 8, 2),
-                                                  ("cpm_background", 8, 2)])
+@pytest.mark.parametrize(
+    "method,stride,stages", [("simple_baseline", 4, 1), ("hourglass", 4, 2), ("cpm", 8, 2), ("cpm_background", 8, 2)]
+)
 def test_forward_shapes_and_decode(method: str, stride: int, stages: int) -> None:
     task = _tiny_task(method).eval()
     k = get_keypoint_set("coco").num_keypoints
@@ -231,8 +250,10 @@ def test_legacy_task_classes_build_the_injected_network(method: str) -> None:
 def test_backbone_and_network_name_are_public() -> None:
     task = _tiny_task("simple_baseline")
     assert task.backbone == "lcnet_050" and task.network_name == "SimpleBaseline"
-    assert task.hparams["network"] == {"class_path": "lightning_pose.models.SimpleBaseline",
-                                       "init_args": {"backbone": "lcnet_050", "deconv_channels": [16, 16, 16]}}
+    assert task.hparams["network"] == {
+        "class_path": "lightning_pose.models.SimpleBaseline",
+        "init_args": {"backbone": "lcnet_050", "deconv_channels": [16, 16, 16]},
+    }
     assert _legacy_task("simple_baseline").backbone == "lcnet_050"
     assert _tiny_task("hourglass").backbone is None
 
@@ -246,24 +267,36 @@ def test_injection_errors_are_one_clear_line() -> None:
         HeatmapTask(**common)
     cpm, _ = TINY_NETWORKS["cpm"]
     with_bg = {**cpm, "init_args": {**cpm["init_args"], "background": False}}
-    with pytest.raises(ConfigError, match=r"background=True but network ConvolutionalPoseMachine has "
-                                          r"background=False"):
+    with pytest.raises(
+        ConfigError,
+        match=r"background=True but network ConvolutionalPoseMachine has "
+        r"background=False",
+    ):
         HeatmapTask(network=with_bg, background=True, **common)
     with pytest.raises(ConfigError, match=r"network Conv2d has no integer 'stride' attribute"):
-        HeatmapTask(network={"class_path": "torch.nn.Conv2d", "init_args": {"out_channels": 17, "kernel_size": 1}},
-                    **common)
+        HeatmapTask(
+            network={"class_path": "torch.nn.Conv2d", "init_args": {"out_channels": 17, "kernel_size": 1}}, **common
+        )
     # a thin class refuses a network that contradicts its own arguments
     other = {**cpm, "init_args": {**cpm["init_args"], "num_stages": 3}}
-    with pytest.raises(ConfigError, match=r"CPMTask: network argument num_stages=3 contradicts the task's "
-                                          r"num_stages=2"):
+    with pytest.raises(
+        ConfigError,
+        match=r"CPMTask: network argument num_stages=3 contradicts the task's "
+        r"num_stages=2",
+    ):
         CPMTask(num_stages=2, channels=8, network=other, **common)
     with pytest.raises(ConfigError, match=r"CPMTask builds a ConvolutionalPoseMachine, not the given network"):
         CPMTask(network=TINY_NETWORKS["hourglass"][0], **common)
 
 
-@pytest.mark.parametrize("method,name", [("simple_baseline", f"simple_baseline-demo-lcnet_050-{W_IN}x{H_IN}"),
-                                         ("hourglass", f"hourglass-demo-{W_IN}x{H_IN}"),
-                                         ("cpm_background", f"cpm-demo-{W_IN}x{H_IN}")])
+@pytest.mark.parametrize(
+    "method,name",
+    [
+        ("simple_baseline", f"simple_baseline-demo-lcnet_050-{W_IN}x{H_IN}"),
+        ("hourglass", f"hourglass-demo-{W_IN}x{H_IN}"),
+        ("cpm_background", f"cpm-demo-{W_IN}x{H_IN}"),
+    ],
+)
 def test_wandb_run_facts_are_the_same_for_injected_and_legacy_tasks(method: str, name: str) -> None:
     """W&B group/run name ``<method>-<dataset>[-<backbone>]-<W>x<H>`` from the public method_name/backbone."""
     from types import SimpleNamespace

@@ -43,8 +43,12 @@ class TinyHeatNet(nn.Module):
     def __init__(self, num_keypoints: int, width: int = 8) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(3, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
             nn.Conv2d(width, num_keypoints, 1),
         )
 
@@ -59,14 +63,16 @@ def _fixed_samples(n: int = 4, seed: int = 0) -> list[dict[str, Tensor]]:
     for _ in range(n):
         xy = torch.rand(K, 2, generator=g) * torch.tensor([W_IN - 13.0, H_IN - 13.0]) + 6.0
         keypoints = torch.cat([xy, torch.full((K, 1), 2.0)], dim=1)
-        samples.append({
-            "image": torch.randn(3, H_IN, W_IN, generator=g),
-            "keypoints": keypoints,
-            "crop_to_image": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64),
-            "gt_keypoints": keypoints.double(),  # image frame = input frame here
-            "bbox": torch.tensor([0.0, 0.0, W_IN, H_IN], dtype=torch.float64),
-            "sample_id": torch.tensor(len(samples)),
-        })
+        samples.append(
+            {
+                "image": torch.randn(3, H_IN, W_IN, generator=g),
+                "keypoints": keypoints,
+                "crop_to_image": torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64),
+                "gt_keypoints": keypoints.double(),  # image frame = input frame here
+                "bbox": torch.tensor([0.0, 0.0, W_IN, H_IN], dtype=torch.float64),
+                "sample_id": torch.tensor(len(samples)),
+            }
+        )
     return samples
 
 
@@ -77,8 +83,16 @@ def _loader(samples: list[dict[str, Tensor]]) -> torch.utils.data.DataLoader:
 def _trainer(**kwargs: Any) -> Any:
     import lightning as L
 
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0, **kwargs)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **kwargs,
+    )
 
 
 def test_method_name_defaults_to_the_class_name_in_snake_case() -> None:
@@ -95,8 +109,13 @@ def test_new_network_trains_validates_checkpoints_and_reloads_alone(tmp_path: Pa
     from lightning_pose.tasks import HeatmapTask, PoseTask
 
     torch.manual_seed(0)
-    task = HeatmapTask(network=TinyHeatNet, keypoint_set="coco", input_size=(W_IN, H_IN), sigma=1.5,
-                       optimizer=lambda params: torch.optim.Adam(params, lr=3e-3))
+    task = HeatmapTask(
+        network=TinyHeatNet,
+        keypoint_set="coco",
+        input_size=(W_IN, H_IN),
+        sigma=1.5,
+        optimizer=lambda params: torch.optim.Adam(params, lr=3e-3),
+    )
     assert isinstance(task.network, TinyHeatNet) and task.method_name == "tiny_heat_net"
     assert task.hparams["method"] == "tiny_heat_net" and task.network_name == "TinyHeatNet"
     assert task.codec.heatmap_size == (W_IN // 4, H_IN // 4)
@@ -145,12 +164,14 @@ def test_new_network_trains_validates_checkpoints_and_reloads_alone(tmp_path: Pa
     predictor = lightning_pose.load(path)
     coords, scores = predictor.predict_crops(batch["image"].numpy())
     assert coords.shape == (4, K, 2) and scores.shape == (4, K)
-    assert torch.allclose(torch.from_numpy(coords), want[0].double()) and \
-        torch.allclose(torch.from_numpy(scores), want[1].double())
+    assert torch.allclose(torch.from_numpy(coords), want[0].double()) and torch.allclose(
+        torch.from_numpy(scores), want[1].double()
+    )
 
 
 def _write_network_module(folder: Path, name: str) -> None:
-    (folder / f"{name}.py").write_text(textwrap.dedent('''
+    (folder / f"{name}.py").write_text(
+        textwrap.dedent('''
         """A user's heatmap network in their own module (stride 8, one stage)."""
         from torch import nn
 
@@ -169,12 +190,14 @@ def _write_network_module(folder: Path, name: str) -> None:
 
             def forward(self, images):
                 return [self.body(images)]
-    '''))
+    ''')
+    )
 
 
 def _yaml_config(folder: Path, module: str) -> Path:
     cfg = folder / "user.yaml"
-    cfg.write_text(textwrap.dedent(f"""
+    cfg.write_text(
+        textwrap.dedent(f"""
         seed_everything: 0
         trainer:
           accelerator: cpu
@@ -199,12 +222,14 @@ def _yaml_config(folder: Path, module: str) -> Path:
             input_size: [48, 64]
             batch_size: 4
             num_workers: 0
-    """))
+    """)
+    )
     return cfg
 
 
-def test_yaml_config_injects_a_network_from_a_user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture, demo_cache: Any) -> None:
+def test_yaml_config_injects_a_network_from_a_user_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, demo_cache: Any
+) -> None:
     """``network.class_path`` pointing at a module on sys.path: --print_config resolves it, a fast_dev_run fit
     trains it, and its checkpoint reloads from the checkpoint alone."""
     import yaml
@@ -224,8 +249,10 @@ def test_yaml_config_injects_a_network_from_a_user_module(tmp_path: Path, monkey
     assert exc.value.code in (0, None)
     resolved = yaml.safe_load(capsys.readouterr().out)["model"]
     assert resolved["class_path"] == "lightning_pose.tasks.HeatmapTask"
-    assert resolved["init_args"]["network"] == {"class_path": f"{module}.YamlHeatNet",
-                                                "init_args": {"width": 6, "depth": 3}}
+    assert resolved["init_args"]["network"] == {
+        "class_path": f"{module}.YamlHeatNet",
+        "init_args": {"width": 6, "depth": 3},
+    }
 
     cli = run_lightning(["fit", "--config", str(cfg), "--trainer.fast_dev_run=true"])
     task = cli.model
@@ -245,11 +272,15 @@ def test_yaml_config_injects_a_network_from_a_user_module(tmp_path: Path, monkey
 
 #: the historical task classes with tiny settings (thin subclasses of HeatmapTask)
 LEGACY = {
-    "simple_baseline": ("SimpleBaselineTask", {"backbone": "lcnet_050", "deconv_channels": (16, 16, 16),
-                                               "pretrained": False}),
+    "simple_baseline": (
+        "SimpleBaselineTask",
+        {"backbone": "lcnet_050", "deconv_channels": (16, 16, 16), "pretrained": False},
+    ),
     "hourglass": ("StackedHourglassTask", {"num_stacks": 2, "channels": 16, "depth": 2, "stem_channels": 8}),
-    "cpm_background": ("CPMTask", {"num_stages": 2, "channels": 8, "background": True, "batch_norm": False,
-                                   "center_map": True}),
+    "cpm_background": (
+        "CPMTask",
+        {"num_stages": 2, "channels": 8, "background": True, "batch_norm": False, "center_map": True},
+    ),
 }
 
 
@@ -306,8 +337,18 @@ def test_predict_cli_runs_a_heatmap_task_checkpoint(tmp_path: Path, capsys: pyte
     cv2.imwrite(str(tmp_path / "person.png"), image)
     out = tmp_path / "out"
     try:
-        main(["predict", "--ckpt_path", str(ckpt), "--source", str(tmp_path / "person.png"), "--out", str(out),
-              "--no-overlays"])
+        main(
+            [
+                "predict",
+                "--ckpt_path",
+                str(ckpt),
+                "--source",
+                str(tmp_path / "person.png"),
+                "--out",
+                str(out),
+                "--no-overlays",
+            ]
+        )
     except SystemExit as exc:
         assert not exc.code, capsys.readouterr().err
     doc = json.loads((out / "predictions.json").read_text())

@@ -26,9 +26,10 @@ def _one_thread() -> None:
 
 
 #: the tiny network every test injects (test_injected_networks.py checks it equals the keyword form)
-NETWORK = {"class_path": "lightning_pose.models.HybridPoseNet",
-           "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16], "refine_channels": 16,
-                         "dilations": [1, 2]}}
+NETWORK = {
+    "class_path": "lightning_pose.models.HybridPoseNet",
+    "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16], "refine_channels": 16, "dilations": [1, 2]},
+}
 
 
 def _task(**kwargs) -> HybridTask:
@@ -42,8 +43,10 @@ def _batch(batch_size: int = 3, seed: int = 0) -> dict[str, Tensor]:
     g = torch.Generator().manual_seed(seed)
     w, h = INPUT_SIZE
     xy = torch.rand(batch_size, K, 2, generator=g) * torch.tensor([w - 9.0, h - 9.0]) + 4.0
-    return {"image": torch.randn(batch_size, 3, h, w, generator=g),
-            "keypoints": torch.cat((xy, torch.full((batch_size, K, 1), 2.0)), dim=-1)}
+    return {
+        "image": torch.randn(batch_size, 3, h, w, generator=g),
+        "keypoints": torch.cat((xy, torch.full((batch_size, K, 1), 2.0)), dim=-1),
+    }
 
 
 def _peak_map(col: int, row: int, height: float = 1.0) -> Tensor:
@@ -62,8 +65,12 @@ def _hand_outputs() -> tuple[dict[str, Tensor], dict[str, tuple[float, float]]]:
     det[0, :] = -8.0 + 16.0 * _peak_map(3, 5)  # logits: detection peak at heatmap (3, 5) -> input (12, 20)
     reg[0, :] = 0.9 * _peak_map(7, 9)  # localisation peak at heatmap (7, 9) -> input (28, 36)
     coords = torch.tensor([30.0 / w, 40.0 / h]).expand(1, K, 2).clone()  # soft-argmax branch: input (30, 40)
-    expected = {"detection": (12.0, 20.0), "heatmap": (28.0, 36.0), "coords": (30.0, 40.0),
-                "fuse": (0.5 * (28.0 + 30.0), 0.5 * (36.0 + 40.0))}
+    expected = {
+        "detection": (12.0, 20.0),
+        "heatmap": (28.0, 36.0),
+        "coords": (30.0, 40.0),
+        "fuse": (0.5 * (28.0 + 30.0), 0.5 * (36.0 + 40.0)),
+    }
     return {"det": det, "reg": reg, "coords": coords}, expected
 
 
@@ -192,9 +199,19 @@ def test_shipped_config_instantiates(config: str, monitor: str, input_size: tupl
 
     monkeypatch.chdir(tmp_path)
     project = Path(__file__).resolve().parents[2]
-    cli = run_lightning(["--config", str(project / "configs" / config),
-                         "--model.init_args.network.init_args.pretrained", "false",
-                         "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
+    cli = run_lightning(
+        [
+            "--config",
+            str(project / "configs" / config),
+            "--model.init_args.network.init_args.pretrained",
+            "false",
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "1",
+        ],
+        run=False,
+    )
     assert type(cli.model).__name__ == "HybridTask"
     assert cli.model.input_size == input_size
     assert cli.model.num_keypoints == cli.datamodule.num_keypoints

@@ -26,37 +26,76 @@ BOTTOM_UP = dict(keypoint_set="coco", input_size=(128, 96))
 
 #: name -> (task class, task arguments, network spec, the same network in the older keyword form)
 NETWORKS: dict[str, tuple[type, dict[str, Any], dict[str, Any], dict[str, Any]]] = {
-    "deeppose": (DeepPoseTask, {**TOP_DOWN, "loss": "smooth_l1"},
-                 {"class_path": "lightning_pose.models.DeepPoseRegressor",
-                  "init_args": {"backbone": "resnet18", "hidden": 32}},
-                 {"backbone": "resnet18", "hidden": 32}),
-    "deeppose_rle": (DeepPoseTask, {**TOP_DOWN, "loss": "rle"},
-                     {"class_path": "lightning_pose.models.DeepPoseRegressor",
-                      "init_args": {"backbone": "resnet18", "rle": False}},  # the loss sets rle
-                     {"backbone": "resnet18"}),
-    "deeppose_cascade": (DeepPoseTask, {**TOP_DOWN, "cascade_stages": 1, "cascade_crop_size": 16},
-                         {"class_path": "lightning_pose.models.DeepPoseRegressor",
-                          "init_args": {"backbone": "resnet18"}},
-                         {"backbone": "resnet18"}),
-    "integral": (IntegralRegressionTask, {**TOP_DOWN, "beta": 5.0, "heatmap_loss_weight": 1.0},
-                 {"class_path": "lightning_pose.models.SimpleBaseline",
-                  "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16]}},
-                 {"backbone": "resnet18", "deconv_channels": (16, 16, 16)}),
-    "hybrid": (HybridTask, {**TOP_DOWN, "decode_mode": "fuse"},
-               {"class_path": "lightning_pose.models.HybridPoseNet",
-                "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16], "refine_channels": 16,
-                              "dilations": [1, 2]}},
-               {"backbone": "resnet18", "deconv_channels": (16, 16, 16), "refine_channels": 16, "dilations": (1, 2)}),
-    "ae_hourglass": (AssociativeEmbeddingTask, {**BOTTOM_UP, "tag_dim": 2},
-                     {"class_path": "lightning_pose.models.associative_embedding.HourglassAENet",
-                      "init_args": {"num_stacks": 1, "channels": 16, "increase": 8, "depth": 2, "stem_channels": 8,
-                                    "batch_norm": True, "tag_dim": 1}},  # the task's tag_dim wins
-                     {"num_stacks": 1, "channels": 16, "increase": 8, "depth": 2, "stem_channels": 8,
-                      "batch_norm": True}),
-    "ae_timm_head": (AssociativeEmbeddingTask, {**BOTTOM_UP},
-                     {"class_path": "lightning_pose.models.associative_embedding.HigherHRNetAENet",
-                      "init_args": {"backbone": "resnet18", "channels": 16, "num_blocks": 1}},
-                     {"backbone": "resnet18", "head_channels": 16, "num_blocks": 1}),
+    "deeppose": (
+        DeepPoseTask,
+        {**TOP_DOWN, "loss": "smooth_l1"},
+        {"class_path": "lightning_pose.models.DeepPoseRegressor", "init_args": {"backbone": "resnet18", "hidden": 32}},
+        {"backbone": "resnet18", "hidden": 32},
+    ),
+    "deeppose_rle": (
+        DeepPoseTask,
+        {**TOP_DOWN, "loss": "rle"},
+        {
+            "class_path": "lightning_pose.models.DeepPoseRegressor",
+            "init_args": {"backbone": "resnet18", "rle": False},
+        },  # the loss sets rle
+        {"backbone": "resnet18"},
+    ),
+    "deeppose_cascade": (
+        DeepPoseTask,
+        {**TOP_DOWN, "cascade_stages": 1, "cascade_crop_size": 16},
+        {"class_path": "lightning_pose.models.DeepPoseRegressor", "init_args": {"backbone": "resnet18"}},
+        {"backbone": "resnet18"},
+    ),
+    "integral": (
+        IntegralRegressionTask,
+        {**TOP_DOWN, "beta": 5.0, "heatmap_loss_weight": 1.0},
+        {
+            "class_path": "lightning_pose.models.SimpleBaseline",
+            "init_args": {"backbone": "resnet18", "deconv_channels": [16, 16, 16]},
+        },
+        {"backbone": "resnet18", "deconv_channels": (16, 16, 16)},
+    ),
+    "hybrid": (
+        HybridTask,
+        {**TOP_DOWN, "decode_mode": "fuse"},
+        {
+            "class_path": "lightning_pose.models.HybridPoseNet",
+            "init_args": {
+                "backbone": "resnet18",
+                "deconv_channels": [16, 16, 16],
+                "refine_channels": 16,
+                "dilations": [1, 2],
+            },
+        },
+        {"backbone": "resnet18", "deconv_channels": (16, 16, 16), "refine_channels": 16, "dilations": (1, 2)},
+    ),
+    "ae_hourglass": (
+        AssociativeEmbeddingTask,
+        {**BOTTOM_UP, "tag_dim": 2},
+        {
+            "class_path": "lightning_pose.models.associative_embedding.HourglassAENet",
+            "init_args": {
+                "num_stacks": 1,
+                "channels": 16,
+                "increase": 8,
+                "depth": 2,
+                "stem_channels": 8,
+                "batch_norm": True,
+                "tag_dim": 1,
+            },
+        },  # the task's tag_dim wins
+        {"num_stacks": 1, "channels": 16, "increase": 8, "depth": 2, "stem_channels": 8, "batch_norm": True},
+    ),
+    "ae_timm_head": (
+        AssociativeEmbeddingTask,
+        {**BOTTOM_UP},
+        {
+            "class_path": "lightning_pose.models.associative_embedding.HigherHRNetAENet",
+            "init_args": {"backbone": "resnet18", "channels": 16, "num_blocks": 1},
+        },
+        {"backbone": "resnet18", "head_channels": 16, "num_blocks": 1},
+    ),
 }
 
 
@@ -103,8 +142,11 @@ def test_injected_and_keyword_networks_are_the_same(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_injected_network_checkpoint_reloads_from_the_checkpoint_alone(name: str, tmp_path: Path) -> None:
     task = _build(name, True)
-    ckpt: dict[str, Any] = {"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams),
-                            "pytorch-lightning_version": lightning.__version__}
+    ckpt: dict[str, Any] = {
+        "state_dict": task.state_dict(),
+        "hyper_parameters": dict(task.hparams),
+        "pytorch-lightning_version": lightning.__version__,
+    }
     task.on_save_checkpoint(ckpt)
     path = tmp_path / f"{name}.ckpt"
     torch.save(ckpt, path)

@@ -17,8 +17,17 @@ torch.set_num_threads(1)
 def _trainer():
     import lightning as L
 
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, max_epochs=1, limit_train_batches=1, num_sanity_val_steps=1)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=1,
+        limit_train_batches=1,
+        num_sanity_val_steps=1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +39,13 @@ def setup(shared_data):
     dm = coco_datamodule(shared_data, (64, 96))
     dm.setup("validate")
     L.seed_everything(0, verbose=False)
-    task = SimpleBaselineTask(backbone="lcnet_050", deconv_channels=(16, 16, 16), keypoint_set=dm.keypoint_set,
-                              input_size=dm.input_size, flip_test=False)
+    task = SimpleBaselineTask(
+        backbone="lcnet_050",
+        deconv_channels=(16, 16, 16),
+        keypoint_set=dm.keypoint_set,
+        input_size=dm.input_size,
+        flip_test=False,
+    )
     return dm, task
 
 
@@ -39,8 +53,11 @@ def test_validate_or_test_without_datamodule_is_one_clear_error(setup):
     dm, task = setup
     task = copy.deepcopy(task)
     loader = dm.val_dataloader()
-    with pytest.raises(ConfigError, match=r"SimpleBaselineTask: trainer.validate .* without a datamodule: the 'val' "
-                                          r"metrics come from the datamodule") as err:
+    with pytest.raises(
+        ConfigError,
+        match=r"SimpleBaselineTask: trainer.validate .* without a datamodule: the 'val' "
+        r"metrics come from the datamodule",
+    ) as err:
         _trainer().validate(task, dataloaders=loader, verbose=False)
     assert "\n" not in str(err.value) and "set_metrics('val'" in str(err.value)
     with pytest.raises(ConfigError, match=r"trainer.test without a datamodule: the 'test' metrics"):

@@ -12,8 +12,10 @@ from lightning_pose.errors import ConfigError
 from lightning_pose.models.simple_baseline import SimpleBaseline
 from lightning_pose.tasks.network import NetworkFactory, build_network, describe_network, network_name
 
-SPEC = {"class_path": "lightning_pose.models.simple_baseline.SimpleBaseline",
-        "init_args": {"backbone": "resnet18", "deconv_channels": [32, 32]}}
+SPEC = {
+    "class_path": "lightning_pose.models.simple_baseline.SimpleBaseline",
+    "init_args": {"backbone": "resnet18", "deconv_channels": [32, 32]},
+}
 
 
 def _jsonargparse_factory():
@@ -27,11 +29,14 @@ def _jsonargparse_factory():
     return p.instantiate(cfg).m.network
 
 
-@pytest.mark.parametrize("make", [
-    lambda: SPEC,
-    lambda: functools.partial(SimpleBaseline, backbone="resnet18", deconv_channels=(32, 32)),
-    _jsonargparse_factory,
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SPEC,
+        lambda: functools.partial(SimpleBaseline, backbone="resnet18", deconv_channels=(32, 32)),
+        _jsonargparse_factory,
+    ],
+)
 def test_every_form_builds_the_same_network(make):
     spec = make()
     net = build_network(spec, 5)

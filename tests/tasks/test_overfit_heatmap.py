@@ -45,10 +45,22 @@ def _overfit(datamodule: Any, make_task: Callable[..., Any], steps: int, lr: flo
     def scheduler(opt: torch.optim.Optimizer) -> Any:
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.75 * steps)], gamma=0.1)
 
-    task = make_task(keypoint_set=datamodule.keypoint_set, input_size=datamodule.input_size, optimizer=optimizer,
-                     scheduler=scheduler, flip_test=False)
-    common = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, num_sanity_val_steps=0)
+    task = make_task(
+        keypoint_set=datamodule.keypoint_set,
+        input_size=datamodule.input_size,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        flip_test=False,
+    )
+    common = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     before = dict(L.Trainer(**common).validate(task, datamodule=datamodule, verbose=False)[0])
     trainer = L.Trainer(max_epochs=steps, check_val_every_n_epoch=10 * steps, **common)
     trainer.fit(task, datamodule=datamodule)
@@ -69,8 +81,9 @@ def _hourglass(**kw: Any) -> Any:
     from lightning_pose.tasks import StackedHourglassTask
 
     # sub-pixel (unbiased) targets + DARK: a one-stack, 32-channel hourglass reaches the 0.05 threshold in 300 steps
-    return StackedHourglassTask(num_stacks=1, channels=32, depth=3, stem_channels=16, unbiased=True, decode="dark",
-                                **kw)
+    return StackedHourglassTask(
+        num_stacks=1, channels=32, depth=3, stem_channels=16, unbiased=True, decode="dark", **kw
+    )
 
 
 def _cpm(**kw: Any) -> Any:

@@ -40,10 +40,18 @@ def _overfit(datamodule: Any, make_task: Callable[..., Any], epochs: int, lr: fl
     def optimizer(params: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
 
-    task = make_task(keypoint_set=datamodule.keypoint_set, input_size=datamodule.input_size, optimizer=optimizer,
-                     flip_test=False)
-    common = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, num_sanity_val_steps=0)
+    task = make_task(
+        keypoint_set=datamodule.keypoint_set, input_size=datamodule.input_size, optimizer=optimizer, flip_test=False
+    )
+    common = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     before_trainer = L.Trainer(**common)
     before = {k: float(v) for k, v in before_trainer.validate(task, datamodule=datamodule, verbose=False)[0].items()}
     trainer = L.Trainer(max_epochs=epochs, check_val_every_n_epoch=epochs, **common)
@@ -57,8 +65,9 @@ def test_deeppose_overfits_coco_samples(shared_data: Path) -> None:
     from lightning_pose.tasks.regression import DeepPoseTask
 
     dm = _coco_datamodule(shared_data)
-    before, after, task = _overfit(dm, lambda **kw: DeepPoseTask(backbone="resnet18", loss="smooth_l1", **kw),
-                                   epochs=60, lr=1e-3)
+    before, after, task = _overfit(
+        dm, lambda **kw: DeepPoseTask(backbone="resnet18", loss="smooth_l1", **kw), epochs=60, lr=1e-3
+    )
     assert before["val/PCK@0.05"] < 0.3
     assert after["val/PCK@0.05"] >= 0.95, after
     assert after["val/PCK@0.2"] >= 0.99
@@ -74,8 +83,9 @@ def test_deeppose_rle_learns_coco_samples(shared_data: Path) -> None:
     from lightning_pose.tasks.regression import DeepPoseTask
 
     dm = _coco_datamodule(shared_data)
-    before, after, task = _overfit(dm, lambda **kw: DeepPoseTask(backbone="resnet18", loss="rle", **kw),
-                                   epochs=60, lr=1e-3)
+    before, after, task = _overfit(
+        dm, lambda **kw: DeepPoseTask(backbone="resnet18", loss="rle", **kw), epochs=60, lr=1e-3
+    )
     assert before["val/PCK@0.05"] < 0.3
     assert after["val/PCK@0.2"] >= 0.99, after
     assert after["val/PCK@0.05"] >= 0.6, after
@@ -92,9 +102,13 @@ def test_integral_overfits_coco_samples(shared_data: Path) -> None:
 
     dm = _coco_datamodule(shared_data)
     before, after, _ = _overfit(
-        dm, lambda **kw: IntegralRegressionTask(backbone="resnet18", deconv_channels=(64, 64, 64), beta=5.0,
-                                                loss="l1", **kw),
-        epochs=175, lr=1e-3)
+        dm,
+        lambda **kw: IntegralRegressionTask(
+            backbone="resnet18", deconv_channels=(64, 64, 64), beta=5.0, loss="l1", **kw
+        ),
+        epochs=175,
+        lr=1e-3,
+    )
     assert before["val/PCK@0.05"] < 0.3
     assert after["val/PCK@0.05"] >= 0.95, after
 
@@ -104,9 +118,18 @@ def test_hybrid_overfits_mpii_samples(shared_data: Path) -> None:
 
     dm = _mpii_datamodule(shared_data)
     before, after, _ = _overfit(
-        dm, lambda **kw: HybridTask(backbone="resnet18", deconv_channels=(64, 64, 64), refine_channels=32,
-                                    dilations=(1, 2), decode_mode="fuse", **kw),
-        epochs=140, lr=1e-3)
+        dm,
+        lambda **kw: HybridTask(
+            backbone="resnet18",
+            deconv_channels=(64, 64, 64),
+            refine_channels=32,
+            dilations=(1, 2),
+            decode_mode="fuse",
+            **kw,
+        ),
+        epochs=140,
+        lr=1e-3,
+    )
     assert before["val/PCK@0.05"] < 0.3
     assert after["val/PCK@0.05"] >= 0.95, after
     assert after["val/PCKh@0.5"] > before["val/PCKh@0.5"]

@@ -10,7 +10,6 @@ pixel centres at integers), so the mirror image of ``u`` is ``(W_in - 1) / W_in 
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,10 @@ REGRESSOR = {"class_path": "lightning_pose.models.DeepPoseRegressor", "init_args
 
 
 def _simple_baseline(*deconv_channels: int) -> dict:
-    return {"class_path": "lightning_pose.models.SimpleBaseline",
-            "init_args": {"backbone": "resnet18", "deconv_channels": list(deconv_channels)}}
+    return {
+        "class_path": "lightning_pose.models.SimpleBaseline",
+        "init_args": {"backbone": "resnet18", "deconv_channels": list(deconv_channels)},
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +76,9 @@ def test_deeppose_loss_decreases_on_a_fixed_batch(loss: str) -> None:
 
 def test_integral_loss_decreases_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
-    task = IntegralRegressionTask(network=_simple_baseline(32, 32, 32), heatmap_loss_weight=1.0,
-                                  keypoint_set="coco", input_size=INPUT_SIZE)
+    task = IntegralRegressionTask(
+        network=_simple_baseline(32, 32, 32), heatmap_loss_weight=1.0, keypoint_set="coco", input_size=INPUT_SIZE
+    )
     losses = _losses_over_steps(task, _batch(), steps=8, lr=1e-3)
     assert losses[-1] < losses[0], losses
     assert max(losses[-3:]) < losses[0], losses
@@ -190,8 +192,7 @@ def test_integral_flip_test_of_a_mirror_symmetric_network_equals_direct() -> Non
         def forward(self, images: Tensor) -> list[Tensor]:
             return [images[:, self.group]]
 
-    task = IntegralRegressionTask(network=_simple_baseline(16), keypoint_set="coco",
-                                  input_size=INPUT_SIZE).eval()
+    task = IntegralRegressionTask(network=_simple_baseline(16), keypoint_set="coco", input_size=INPUT_SIZE).eval()
     task.network = _MirrorLogits(task.flip_indices)
     images = 3.0 * torch.randn(2, 3, INPUT_SIZE[1], INPUT_SIZE[0], dtype=torch.float64)
     direct, direct_scores = task.predict_keypoints(images, flip_test=False)
@@ -239,8 +240,14 @@ def test_rle_loss_decreases_and_sigma_tracks_the_error() -> None:
 # ----------------------------------------------------------------------------------------------- cascade
 def _cascade_task(stages: int = 1) -> DeepPoseTask:
     torch.manual_seed(0)
-    task = DeepPoseTask(network=REGRESSOR, loss="smooth_l1", keypoint_set="coco", input_size=INPUT_SIZE,
-                        cascade_stages=stages, cascade_crop_size=16)
+    task = DeepPoseTask(
+        network=REGRESSOR,
+        loss="smooth_l1",
+        keypoint_set="coco",
+        input_size=INPUT_SIZE,
+        cascade_stages=stages,
+        cascade_crop_size=16,
+    )
     # a fresh stage head is zero (moves nothing); give it weights so that the refinement is visible
     for stage in task.cascade.stages:
         nn.init.normal_(stage.head.weight, std=0.05)
@@ -325,9 +332,19 @@ def _instantiate_config(config: str, tmp_path, monkeypatch) -> object:
 
     monkeypatch.chdir(tmp_path)  # the logger / checkpoint folders of the config land here
     project = Path(__file__).resolve().parents[2]
-    return run_lightning(["--config", str(project / "configs" / config),
-                          "--model.init_args.network.init_args.pretrained", "false",
-                          "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)
+    return run_lightning(
+        [
+            "--config",
+            str(project / "configs" / config),
+            "--model.init_args.network.init_args.pretrained",
+            "false",
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "1",
+        ],
+        run=False,
+    )
 
 
 @pytest.mark.parametrize("config", sorted(CONFIG_EXPECTATIONS))

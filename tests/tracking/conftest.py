@@ -22,9 +22,9 @@ TINY_DEEPPOSE = str(Path(__file__).resolve().parent / "tiny_deeppose.yaml")
 
 @dataclass
 class OfflineRuns:
-    root: Path          # the tmp working folder
-    save_dir: Path      # <root>/runs: wandb/ and <project>/<run id>/ below it
-    results: Path       # --results JSON of the validate job
+    root: Path  # the tmp working folder
+    save_dir: Path  # <root>/runs: wandb/ and <project>/<run id>/ below it
+    results: Path  # --results JSON of the validate job
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +36,18 @@ def offline_runs(tmp_path_factory, demo_cache) -> OfflineRuns:
         mp.chdir(root)
         mp.setattr(sys, "argv", ["lightning-pose"])
         mp.setenv("WANDB_MODE", "offline")
-        main(["fit", "--config", TINY, "--trainer.max_epochs=2", "--trainer.logger.init_args.log_model=true",
-              "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-              "--trainer.callbacks.monitor=val/PCK@0.2", "--trainer.callbacks.mode=max"])
+        main(
+            [
+                "fit",
+                "--config",
+                TINY,
+                "--trainer.max_epochs=2",
+                "--trainer.logger.init_args.log_model=true",
+                "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+                "--trainer.callbacks.monitor=val/PCK@0.2",
+                "--trainer.callbacks.mode=max",
+            ]
+        )
         main(["fit", "--config", TINY_DEEPPOSE])
         main(["validate", "--config", TINY, "--results", str(results)])
     return OfflineRuns(root=root, save_dir=save_dir, results=results)

@@ -13,8 +13,12 @@ CONFIG = "tests/configs/tiny_demo.yaml"
 
 
 def test_none_from_the_agent_becomes_null():
-    assert prepare_cli_args(["fit", "--config", CONFIG, "--model.init_args.scheduler=None"]) == \
-        ["fit", "--config", CONFIG, "--model.init_args.scheduler=null"]
+    assert prepare_cli_args(["fit", "--config", CONFIG, "--model.init_args.scheduler=None"]) == [
+        "fit",
+        "--config",
+        CONFIG,
+        "--model.init_args.scheduler=null",
+    ]
     assert prepare_cli_args(["fit", "--config", CONFIG, "--data.init_args.val_batch_size", "None"])[-1] == "null"
 
 
@@ -50,8 +54,9 @@ def test_null_value_parses_in_the_real_cli(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["lightning-pose"])
     from lightning_pose.cli import run_lightning
 
-    cli = run_lightning(["--config", CONFIG, "--model.init_args.scheduler=None",
-                         "--data.init_args.val_batch_size=None"], run=False)
+    cli = run_lightning(
+        ["--config", CONFIG, "--model.init_args.scheduler=None", "--data.init_args.val_batch_size=None"], run=False
+    )
     assert cli.model.scheduler_factory is None and cli.datamodule.val_batch_size == 4
 
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 from PIL import Image
+from wandb_records import run_files, wait_complete
 
 from lightning_pose.cli import main
 from lightning_pose.compare.runs import load_runs
-from wandb_records import run_files, wait_complete
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,9 @@ def test_runs_are_read_from_offline_folders_and_results(finished):
     summary = wait_complete(run_files(finished.save_dir)[0])  # any run: check the reader against the raw file
     assert summary["exit"]
     assert sb.dataset == "demo" and sb.backbone == "resnet18" and sb.input_size == "64x64" and sb.seed == 0
-    assert 0.0 <= sb.metrics["val/PCK@0.2"] <= 1.0 and sb.best["val/PCK@0.2"] >= sb.metrics["val/PCK@0.2"] - 1e-6  # last: float32 as logged; best: exact float64
+    assert (
+        0.0 <= sb.metrics["val/PCK@0.2"] <= 1.0 and sb.best["val/PCK@0.2"] >= sb.metrics["val/PCK@0.2"] - 1e-6
+    )  # last: float32 as logged; best: exact float64
     assert sb.params > 1e6 and sb.gflops > 0 and sb.images_per_s > 0 and sb.fit_s > 0
     assert len(sb.curve) == 2 and [row["epoch"] for row in sb.curve] == [0.0, 1.0]
     assert set(sb.per_joint) == {"PCK@0.05", "PCK@0.1", "PCK@0.2"} and len(sb.per_joint["PCK@0.2"]) == 17
@@ -48,8 +50,11 @@ def test_compare_command_writes_tables_and_plots(finished, tmp_path):
     assert len(rows) == 3
     records = {(r.name, r.job_type): r for r in load_runs([finished.save_dir])}
     for row in rows:
-        rec = next(r for (name, _job), r in records.items() if name == row["run"] and
-                   f"{r.metrics.get('val/PCK@0.2')!r}" == row["PCK@0.2"])
+        rec = next(
+            r
+            for (name, _job), r in records.items()
+            if name == row["run"] and f"{r.metrics.get('val/PCK@0.2')!r}" == row["PCK@0.2"]
+        )
         assert float(row["params_M"]) == pytest.approx(rec.params / 1e6)
     for name in ("accuracy_vs_gflops", "per_joint", "pck_curves", "learning_curves"):
         with Image.open(out / f"{name}.png") as im:
@@ -88,9 +93,11 @@ def test_compare_does_not_import_torch(finished, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from lightning_pose.compare.cli import main; "
-            f"rc = main([{str(finished.save_dir)!r}, '--out', {str(tmp_path / 'c')!r}]); "
-            "assert rc == 0; assert 'torch' not in sys.modules and 'lightning' not in sys.modules, 'heavy import'")
+    code = (
+        "import sys; from lightning_pose.compare.cli import main; "
+        f"rc = main([{str(finished.save_dir)!r}, '--out', {str(tmp_path / 'c')!r}]); "
+        "assert rc == 0; assert 'torch' not in sys.modules and 'lightning' not in sys.modules, 'heavy import'"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "c" / "comparison.md").is_file()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 from lightning_pose.callbacks.model_cost import count_parameters, forward_gflops
@@ -23,8 +22,15 @@ def test_gflops_of_a_convolution_counts_multiply_adds_twice():
 
 def test_per_joint_table_and_threshold_curve():
     kset = get_keypoint_set("coco")
-    values = {"val/PCK@0.2": 0.5, "val/PCK@0.05": 0.1, "val/PCK@0.2/nose": 0.9, "val/PCK@0.05/nose": 0.2,
-              "val/PCK@0.2/left_eye": 0.4, "val/PCK/excluded_instances": 0.0, "test/PCK@0.2": 0.3}
+    values = {
+        "val/PCK@0.2": 0.5,
+        "val/PCK@0.05": 0.1,
+        "val/PCK@0.2/nose": 0.9,
+        "val/PCK@0.05/nose": 0.2,
+        "val/PCK@0.2/left_eye": 0.4,
+        "val/PCK/excluded_instances": 0.0,
+        "test/PCK@0.2": 0.3,
+    }
     columns, rows = per_joint_table(values, kset, "val")
     assert columns == ["joint", "PCK@0.05", "PCK@0.2"]
     assert rows[0] == ["nose", 0.2, 0.9] and rows[1] == ["left_eye", None, 0.4] and len(rows) == 17

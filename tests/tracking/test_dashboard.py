@@ -23,14 +23,27 @@ def test_workspace_groups_by_method_with_the_comparison_panels(tmp_path):
     runset = spec["spec"]["section"]["runSets"][0]
     assert runset["grouping"] == [{"section": "config", "name": "method.value"}]
     sections = {s["name"]: s["panels"] for s in spec["spec"]["section"]["panelBankConfig"]["sections"]}
-    assert {"demo: headline metrics", "coco: headline metrics", "mpii: headline metrics", "aic: headline metrics",
-            "Accuracy vs cost", "Per joint", "Sweeps", "Validation images"} <= set(sections)
+    assert {
+        "demo: headline metrics",
+        "coco: headline metrics",
+        "mpii: headline metrics",
+        "aic: headline metrics",
+        "Accuracy vs cost",
+        "Per joint",
+        "Sweeps",
+        "Validation images",
+    } <= set(sections)
     mpii = sections["mpii: headline metrics"]
-    assert [p["config"]["metrics"] for p in mpii if p["viewType"] == "Run History Line Plot"] == \
-        [["val/PCKh@0.5"], ["val/PCKh@0.1"]]
+    assert [p["config"]["metrics"] for p in mpii if p["viewType"] == "Run History Line Plot"] == [
+        ["val/PCKh@0.5"],
+        ["val/PCKh@0.1"],
+    ]
     assert [p["config"]["metrics"] for p in mpii if p["viewType"] == "Bar Chart"] == [["best/val/PCKh@0.5"]]
-    scatter = [{k: p["config"][k] for k in ("xAxis", "yAxis")} for p in sections["Accuracy vs cost"]
-               if p["viewType"] == "Scatter Plot"]
+    scatter = [
+        {k: p["config"][k] for k in ("xAxis", "yAxis")}
+        for p in sections["Accuracy vs cost"]
+        if p["viewType"] == "Scatter Plot"
+    ]
     assert len(scatter) == 8  # 4 datasets x (GFLOPs, images/s)
     assert {"xAxis": "config:gflops.value", "yAxis": "summary:best/val/AP"} in scatter
     assert {"xAxis": "summary:cost/images_per_s", "yAxis": "summary:best/val/PCK@0.2"} in scatter

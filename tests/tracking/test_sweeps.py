@@ -17,10 +17,11 @@ import yaml
 
 sweeps = pytest.importorskip("sweeps")
 
+from wandb_records import wait_complete  # noqa: E402
+
 from lightning_pose.cli import main  # noqa: E402
 from lightning_pose.cli_args import prepare_cli_args  # noqa: E402
 from lightning_pose.compare.sweep import agent_command  # noqa: E402
-from wandb_records import wait_complete  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
@@ -69,20 +70,30 @@ def test_bayes_sweep_proposes_values_in_range_after_finished_runs():
     assert 1e-4 <= lr <= 1e-2
     done = []
     for i, lr_value in enumerate((3e-4, 1e-3, 3e-3)):
-        done.append(sweeps.SweepRun(
-            name=f"r{i}", state=sweeps.RunState.finished,
-            config={"model.init_args.optimizer.init_args.lr": {"value": lr_value},
-                    "data.init_args.batch_size": {"value": 32}, "model.init_args.sigma": {"value": 2.0}},
-            summary_metrics={"val/PCK@0.2": 0.5 + i / 10}, history=[{"val/PCK@0.2": 0.5 + i / 10}],
-        ))
+        done.append(
+            sweeps.SweepRun(
+                name=f"r{i}",
+                state=sweeps.RunState.finished,
+                config={
+                    "model.init_args.optimizer.init_args.lr": {"value": lr_value},
+                    "data.init_args.batch_size": {"value": 32},
+                    "model.init_args.sigma": {"value": 2.0},
+                },
+                summary_metrics={"val/PCK@0.2": 0.5 + i / 10},
+                history=[{"val/PCK@0.2": 0.5 + i / 10}],
+            )
+        )
     nxt = sweeps.next_run(cfg, done, validate=True)
     assert 1e-4 <= nxt.config["model.init_args.optimizer.init_args.lr"]["value"] <= 1e-2
     assert nxt.config["data.init_args.batch_size"]["value"] in (16, 32, 64)
 
 
 def test_none_values_from_the_agent_parse(monkeypatch):
-    cfg = {"method": "grid", "parameters": {"model.init_args.scheduler": {"values": [None]}},
-           "command": ["${env}", "lightning-pose", "fit", "--config", "tests/configs/tiny_demo.yaml", "${args}"]}
+    cfg = {
+        "method": "grid",
+        "parameters": {"model.init_args.scheduler": {"values": [None]}},
+        "command": ["${env}", "lightning-pose", "fit", "--config", "tests/configs/tiny_demo.yaml", "${args}"],
+    }
     assert sweeps.schema_violations_from_proposed_config(cfg) == []
     (run,) = [r for r in sweeps.next_runs(cfg, [], validate=True, n=5) if r is not None]
     argv = agent_command(cfg, run.config)
@@ -95,11 +106,21 @@ def test_none_values_from_the_agent_parse(monkeypatch):
     assert cli.model.scheduler_factory is None
 
 
-TINY = ["--trainer.max_epochs=1", "--trainer.check_val_every_n_epoch=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=2",
-        "--trainer.callbacks=[]", "--data.init_args.num_train=12", "--data.init_args.num_val=6",
-        "--data.init_args.num_workers=0", "--data.init_args.image_size=[128,128]",
-        "--data.init_args.input_size=[64,64]", "--model.init_args.backbone=resnet18",
-        "--model.init_args.deconv_channels=[16,16]", "--trainer.enable_progress_bar=false"]
+TINY = [
+    "--trainer.max_epochs=1",
+    "--trainer.check_val_every_n_epoch=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=2",
+    "--trainer.callbacks=[]",
+    "--data.init_args.num_train=12",
+    "--data.init_args.num_val=6",
+    "--data.init_args.num_workers=0",
+    "--data.init_args.image_size=[128,128]",
+    "--data.init_args.input_size=[64,64]",
+    "--model.init_args.backbone=resnet18",
+    "--model.init_args.deconv_channels=[16,16]",
+    "--trainer.enable_progress_bar=false",
+]
 
 
 @pytest.mark.slow
@@ -125,7 +146,9 @@ def test_local_sweep_runs_the_engine_proposals_through_the_cli(tmp_path, monkeyp
     # each run trained with the values the engine proposed, and logged the sweep's metric
     for row in rows:
         batch, sigma, summary = logged[round(float(row["model.init_args.optimizer.init_args.lr"]), 12)]
-        assert batch == int(row["data.init_args.batch_size"]) and sigma == pytest.approx(float(row["model.init_args.sigma"]))
+        assert batch == int(row["data.init_args.batch_size"]) and sigma == pytest.approx(
+            float(row["model.init_args.sigma"])
+        )
         assert summary["val/PCK@0.2"] == pytest.approx(float(row["val/PCK@0.2"]), abs=1e-6)
     table = list(csv.DictReader((out / "comparison.csv").open()))
     assert len(table) == 2 and (out / "comparison.md").is_file()

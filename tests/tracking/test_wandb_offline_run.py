@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from wandb_records import run_files, wait_complete
 
 
@@ -54,8 +53,8 @@ def test_summary_holds_last_and_best_values_plainly_named(runs):
     pck = [row["val/PCK@0.2"] for row in s["history"] if "val/PCK@0.2" in row]
     assert len(pck) == 2 and all(0.0 <= v <= 1.0 for v in pck)
     summary = s["summary"]
-    assert summary["val/PCK@0.2"] == pytest.approx(pck[-1])         # last epoch, a plain number
-    assert summary["best/val/PCK@0.2"] == pytest.approx(max(pck))    # best epoch
+    assert summary["val/PCK@0.2"] == pytest.approx(pck[-1])  # last epoch, a plain number
+    assert summary["best/val/PCK@0.2"] == pytest.approx(max(pck))  # best epoch
     assert summary["best/metric"] == "val/PCK@0.2"
     assert summary["best/epoch"] == int(max(range(2), key=lambda i: pck[i]))
     assert summary["cost/params"] == s["config"]["params"] and summary["cost/images_per_s"] > 0

@@ -12,10 +12,22 @@ from lightning_pose.compare.wandb_file import read_run_file
 def summarize(path: Path) -> dict[str, Any]:
     """run (name, group, job_type, tags, project), config, history rows, summary, artifacts, exit seen."""
     run = read_run_file(path)
-    return {"run": {"name": run.name, "group": run.group, "job_type": run.job_type, "tags": run.tags,
-                    "project": run.project, "id": run.run_id},
-            "config": run.config, "history": run.history, "summary": run.summary, "exit": run.finished,
-            "artifacts": run.artifacts, "file": run}
+    return {
+        "run": {
+            "name": run.name,
+            "group": run.group,
+            "job_type": run.job_type,
+            "tags": run.tags,
+            "project": run.project,
+            "id": run.run_id,
+        },
+        "config": run.config,
+        "history": run.history,
+        "summary": run.summary,
+        "exit": run.finished,
+        "artifacts": run.artifacts,
+        "file": run,
+    }
 
 
 def run_files(save_dir: Path) -> list[Path]:

@@ -107,12 +107,20 @@ class PoseDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if type(self) is PoseDataModule:
-            raise TypeError("PoseDataModule is a base class; use COCODataModule, MPIIDataModule, AICDataModule "
-                            "or DemoDataModule")
+            raise TypeError(
+                "PoseDataModule is a base class; use COCODataModule, MPIIDataModule, AICDataModule or DemoDataModule"
+            )
         # the keypoint set and input size are logged by the model they are linked into (one value, one place)
         self.save_hyperparameters(ignore=["keypoint_set", "input_size"])
-        _validate_options(type(self).__name__, mode=mode, input_size=input_size, batch_size=batch_size,
-                          val_batch_size=val_batch_size, num_workers=num_workers, max_persons=max_persons)
+        _validate_options(
+            type(self).__name__,
+            mode=mode,
+            input_size=input_size,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            num_workers=num_workers,
+            max_persons=max_persons,
+        )
         _check_loader_options(num_workers, prefetch_factor, augment_on, mode)
         self.root = Path(root).expanduser()
         self._ann = {"train": train_ann, "val": val_ann, "test": test_ann}
@@ -126,7 +134,8 @@ class PoseDataModule(pl.LightningDataModule):
         self.skip_invalid = bool(skip_invalid)
         self.check_images = bool(check_images)
         self.keypoint_set: KeypointSet = get_keypoint_set(
-            keypoint_set if keypoint_set is not None else self.default_keypoint_set)
+            keypoint_set if keypoint_set is not None else self.default_keypoint_set
+        )
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers)
         self.prefetch_factor = None if prefetch_factor is None else int(prefetch_factor)
@@ -189,14 +198,18 @@ class PoseDataModule(pl.LightningDataModule):
         """
         ann, images = self.paths(split)
         name = type(self).__name__
-        for path, option, what, exists in ((ann, f"{split}_ann", "annotation file", ann.is_file()),
-                                          (images, f"{split}_images", "image folder", images.is_dir())):
+        for path, option, what, exists in (
+            (ann, f"{split}_ann", "annotation file", ann.is_file()),
+            (images, f"{split}_images", "image folder", images.is_dir()),
+        ):
             if exists:
                 continue
             explicit = bool((self._ann if option.endswith("_ann") else self._images)[split])
             if not explicit and not self.root.is_dir():
-                raise DatasetError(f"{self.root}: data root of {name} not found (set root to the dataset folder, "
-                                   f"or {split}_ann / {split}_images)")
+                raise DatasetError(
+                    f"{self.root}: data root of {name} not found (set root to the dataset folder, "
+                    f"or {split}_ann / {split}_images)"
+                )
             kind = "not a regular file" if what == "annotation file" and path.exists() else "not found"
             where = f"given as {option}" if explicit else f"default location under root {self.root}; set {option}"
             raise DatasetError(f"{path}: {what} of the {split!r} split of {name} {kind} ({where})")
@@ -209,8 +222,10 @@ class PoseDataModule(pl.LightningDataModule):
             ann, images = self.check_paths(split)
             result = self.read_split(split, ann, images)
             if result.keypoint_set.num_keypoints != self.keypoint_set.num_keypoints:
-                raise DatasetError(f"{ann}: {result.keypoint_set.num_keypoints} keypoints per person, but the "
-                                   f"datamodule's keypoint set {self.keypoint_set.name!r} has {self.num_keypoints}")
+                raise DatasetError(
+                    f"{ann}: {result.keypoint_set.num_keypoints} keypoints per person, but the "
+                    f"datamodule's keypoint set {self.keypoint_set.name!r} has {self.num_keypoints}"
+                )
             self._results[split] = result
         return self._results[split]
 
@@ -254,13 +269,26 @@ class PoseDataModule(pl.LightningDataModule):
         if self.mode == "topdown":
             aug = self.train_augmentation if train else self.eval_augmentation
             cls = TopDownBytesDataset if self.augment_on == "gpu" else TopDownDataset
-            return cls(records, self.keypoint_set, self.input_size, copy.deepcopy(aug),
-                                  detections=None if train else self.detections(split), train=train,
-                                  seed=self.seed + SPLITS.index(split))
+            return cls(
+                records,
+                self.keypoint_set,
+                self.input_size,
+                copy.deepcopy(aug),
+                detections=None if train else self.detections(split),
+                train=train,
+                seed=self.seed + SPLITS.index(split),
+            )
         aug_bu = self.train_augmentation if train else None
-        return BottomUpDataset(records, self.keypoint_set, self.input_size, copy.deepcopy(aug_bu),
-                               max_persons=self.max_persons, train=train, seed=self.seed + SPLITS.index(split),
-                               **self.extra_dataset_kwargs(split))
+        return BottomUpDataset(
+            records,
+            self.keypoint_set,
+            self.input_size,
+            copy.deepcopy(aug_bu),
+            max_persons=self.max_persons,
+            train=train,
+            seed=self.seed + SPLITS.index(split),
+            **self.extra_dataset_kwargs(split),
+        )
 
     def dataset(self, split: str) -> Dataset:
         """The cached dataset of ``split`` (built on first use)."""
@@ -272,8 +300,13 @@ class PoseDataModule(pl.LightningDataModule):
     def stage_splits(stage: str | None) -> tuple[str, ...]:
         """The splits a trainer stage uses (``fit`` -> train and val, ``validate`` -> val, ``test``/``predict`` ->
         test, ``None`` -> all)."""
-        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",),
-                  None: SPLITS}.get(stage)
+        splits = {
+            "fit": ("train", "val"),
+            "validate": ("val",),
+            "test": ("test",),
+            "predict": ("test",),
+            None: SPLITS,
+        }.get(stage)
         if splits is None:
             raise ValueError(f"unknown stage {stage!r}")
         return splits
@@ -295,8 +328,10 @@ class PoseDataModule(pl.LightningDataModule):
         for split in self.stage_splits(stage):
             ds = self.dataset(split)
             if len(ds) == 0:
-                raise DatasetError(f"{self.paths(split)[0]}: the {split!r} split has no usable samples"
-                                   + (" after skipping invalid records" if self.skip_invalid else ""))
+                raise DatasetError(
+                    f"{self.paths(split)[0]}: the {split!r} split has no usable samples"
+                    + (" after skipping invalid records" if self.skip_invalid else "")
+                )
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, split: str) -> DataLoader:
@@ -305,8 +340,11 @@ class PoseDataModule(pl.LightningDataModule):
         batch = self.batch_size if train else self.val_batch_size
         drop_last = train
         if train and len(ds) < batch:
-            warnings.warn(f"{type(self).__name__}: the train split has {len(ds)} samples, fewer than batch_size="
-                          f"{batch}; keeping the partial batch (drop_last disabled)", stacklevel=2)
+            warnings.warn(
+                f"{type(self).__name__}: the train split has {len(ds)} samples, fewer than batch_size="
+                f"{batch}; keeping the partial batch (drop_last disabled)",
+                stacklevel=2,
+            )
             drop_last = False
         if len(ds) == 0:
             raise DatasetError(f"{self.paths(split)[0]}: the {split!r} split has no usable samples")
@@ -344,8 +382,9 @@ class PoseDataModule(pl.LightningDataModule):
         return self._loader("test")
 
 
-def _validate_options(owner: str, *, mode: str, input_size: Any, batch_size: Any, val_batch_size: Any,
-                      num_workers: Any, max_persons: Any) -> None:
+def _validate_options(
+    owner: str, *, mode: str, input_size: Any, batch_size: Any, val_batch_size: Any, num_workers: Any, max_persons: Any
+) -> None:
     """Refuse option values that cannot work, with one line naming the option (ConfigError)."""
     if mode not in MODES:
         raise ConfigError(f"{owner}: mode must be one of {MODES}, got {mode!r}")
@@ -371,8 +410,10 @@ def _check_loader_options(num_workers: int, prefetch_factor: int | None, augment
     """Raise ConfigError (one line naming the option) for loader / device-path options that cannot work."""
     if prefetch_factor is not None:
         if num_workers == 0:
-            raise ConfigError(f"data.init_args.prefetch_factor={prefetch_factor} needs num_workers > 0 (it counts "
-                              "batches loaded in advance by each worker process); set num_workers or remove it")
+            raise ConfigError(
+                f"data.init_args.prefetch_factor={prefetch_factor} needs num_workers > 0 (it counts "
+                "batches loaded in advance by each worker process); set num_workers or remove it"
+            )
         if int(prefetch_factor) < 1:
             raise ConfigError(f"data.init_args.prefetch_factor must be >= 1, got {prefetch_factor}")
     if augment_on not in ("cpu", "gpu"):

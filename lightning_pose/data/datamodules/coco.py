@@ -59,8 +59,13 @@ class COCODataModule(PoseDataModule):
     def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
         from lightning_pose.data.readers.coco import read_coco
 
-        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid,
-                         check_images=self.check_images)
+        return read_coco(
+            ann_file,
+            image_dir,
+            keypoint_set=self.keypoint_set,
+            skip_invalid=self.skip_invalid,
+            check_images=self.check_images,
+        )
 
     def extra_dataset_kwargs(self, split: str) -> dict[str, Any]:
         if self.mode != "bottomup":

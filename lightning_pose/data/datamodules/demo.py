@@ -43,9 +43,19 @@ class DemoDataModule(PoseDataModule):
     ) -> None:
         # the files live in the generated folder (no root / per-split paths), the keypoint set is COCO's and
         # evaluation crops the GT persons (no detections): those base options are fixed, not offered
-        super().__init__(root=cache_root or ".", train_ann=None, train_images=None, val_ann=None, val_images=None,
-                         test_ann=None, test_images=None, val_boxes="gt", test_boxes="gt", keypoint_set=None,
-                         **kwargs)
+        super().__init__(
+            root=cache_root or ".",
+            train_ann=None,
+            train_images=None,
+            val_ann=None,
+            val_images=None,
+            test_ann=None,
+            test_images=None,
+            val_boxes="gt",
+            test_boxes="gt",
+            keypoint_set=None,
+            **kwargs,
+        )
         self.cache_root = cache_root
         self.demo_seed = int(demo_seed)
         self.num_train = int(num_train)
@@ -59,9 +69,16 @@ class DemoDataModule(PoseDataModule):
         if self._demo_dir is None:
             from lightning_pose.data.demo import ensure_demo_dataset
 
-            self._demo_dir = Path(ensure_demo_dataset(
-                self.cache_root, seed=self.demo_seed, num_train=self.num_train, num_val=self.num_val,
-                image_size=self.image_size, max_people=self.max_people))
+            self._demo_dir = Path(
+                ensure_demo_dataset(
+                    self.cache_root,
+                    seed=self.demo_seed,
+                    num_train=self.num_train,
+                    num_val=self.num_val,
+                    image_size=self.image_size,
+                    max_people=self.max_people,
+                )
+            )
         return self._demo_dir
 
     def prepare_data(self) -> None:
@@ -76,8 +93,13 @@ class DemoDataModule(PoseDataModule):
     def read_split(self, split: str, ann_file: Path, image_dir: Path) -> Any:
         from lightning_pose.data.readers.coco import read_coco
 
-        return read_coco(ann_file, image_dir, keypoint_set=self.keypoint_set, skip_invalid=self.skip_invalid,
-                         check_images=self.check_images)
+        return read_coco(
+            ann_file,
+            image_dir,
+            keypoint_set=self.keypoint_set,
+            skip_invalid=self.skip_invalid,
+            check_images=self.check_images,
+        )
 
     def metric_specs(self) -> tuple:
         """What val/test are evaluated with: bbox-normalised PCK (GT-box splits), COCO keypoint AP (COCO-format

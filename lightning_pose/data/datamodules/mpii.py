@@ -71,10 +71,13 @@ class MPIIDataModule(PoseDataModule):
 
         headboxes = self.headbox_file(split)
         if headboxes is None and split != "train":
-            warnings.warn(f"{ann_file}: no head boxes for the {split!r} split (set {split}_headboxes); "
-                          "PCKh cannot be computed", stacklevel=2)
-        return read_mpii(ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid,
-                         check_images=self.check_images)
+            warnings.warn(
+                f"{ann_file}: no head boxes for the {split!r} split (set {split}_headboxes); PCKh cannot be computed",
+                stacklevel=2,
+            )
+        return read_mpii(
+            ann_file, image_dir, headbox_file=headboxes, skip_invalid=self.skip_invalid, check_images=self.check_images
+        )
 
     def metric_specs(self) -> tuple:
         """What val/test are evaluated with: bbox-normalised PCK (GT-box splits) and the official MPII PCKh

@@ -102,10 +102,14 @@ class BottomUpDataset(Dataset):
         for r in records:
             for j, p in enumerate(r.persons):
                 if np.shape(p.keypoints) != (k, 3):
-                    raise DatasetError(DataProblem(
-                        file=str(r.file), record=f"annotation {p.id} (image {r.image_id}, person {j})",
-                        problem=f"keypoints have shape {np.shape(p.keypoints)}, expected ({k}, 3)",
-                        kind="keypoint_count"))
+                    raise DatasetError(
+                        DataProblem(
+                            file=str(r.file),
+                            record=f"annotation {p.id} (image {r.image_id}, person {j})",
+                            problem=f"keypoints have shape {np.shape(p.keypoints)}, expected ({k}, 3)",
+                            kind="keypoint_count",
+                        )
+                    )
         all_records = list(records)
         if self.train:
             all_records = [r for r in all_records if any(not p.iscrowd and p.num_keypoints > 0 for p in r.persons)]
@@ -137,10 +141,13 @@ class BottomUpDataset(Dataset):
         ignore = [p for p in record.persons if p.iscrowd or p.num_keypoints == 0]
         if len(learn) > self.max_persons:
             if not self._warned_truncation:
-                warnings.warn(f"{record.file}: image {record.image_id} has {len(learn)} persons with keypoints; "
-                              f"keeping {self.max_persons} (max_persons), masking the rest", stacklevel=2)
+                warnings.warn(
+                    f"{record.file}: image {record.image_id} has {len(learn)} persons with keypoints; "
+                    f"keeping {self.max_persons} (max_persons), masking the rest",
+                    stacklevel=2,
+                )
                 self._warned_truncation = True
-            ignore += learn[self.max_persons:]
+            ignore += learn[self.max_persons :]
             learn = learn[: self.max_persons]
 
         polygons: list[np.ndarray] = []

@@ -45,18 +45,26 @@ def _decoder() -> Any:
 def _decode_one(tio: Any, data: Tensor, file: str, record: str, device: torch.device) -> Tensor:
     try:
         if data[:2].tolist() == [0xFF, 0xD8]:
-            out = tio.decode_jpeg(data, mode=tio.ImageReadMode.RGB, device=device,
-                                  apply_exif_orientation=device.type == "cpu")
+            out = tio.decode_jpeg(
+                data, mode=tio.ImageReadMode.RGB, device=device, apply_exif_orientation=device.type == "cpu"
+            )
         else:
             out = tio.decode_image(data, mode=tio.ImageReadMode.RGB, apply_exif_orientation=True).to(device)
     except RuntimeError as exc:
-        raise DatasetError(DataProblem(file=file, record=record, problem=f"cannot decode the image: "
-                                       f"{str(exc).splitlines()[0]}", kind="unreadable_image")) from None
+        raise DatasetError(
+            DataProblem(
+                file=file,
+                record=record,
+                problem=f"cannot decode the image: {str(exc).splitlines()[0]}",
+                kind="unreadable_image",
+            )
+        ) from None
     return out
 
 
-def decode_images(encoded: EncodedImages, sizes: Tensor | None = None,
-                  device: torch.device | str = "cpu") -> list[Tensor]:
+def decode_images(
+    encoded: EncodedImages, sizes: Tensor | None = None, device: torch.device | str = "cpu"
+) -> list[Tensor]:
     """Decode a batch of encoded images to ``(3, H, W)`` uint8 RGB tensors on ``device``.
 
     JPEGs are decoded together with ``torchvision.io.decode_jpeg`` (nvjpeg when ``device`` is CUDA; the EXIF
@@ -72,11 +80,16 @@ def decode_images(encoded: EncodedImages, sizes: Tensor | None = None,
         out: list[Tensor | None] = [None] * len(encoded)
         if jpeg:
             try:
-                decoded = tio.decode_jpeg([encoded.data[i] for i in jpeg], mode=tio.ImageReadMode.RGB, device=device,
-                                          apply_exif_orientation=device.type == "cpu")
+                decoded = tio.decode_jpeg(
+                    [encoded.data[i] for i in jpeg],
+                    mode=tio.ImageReadMode.RGB,
+                    device=device,
+                    apply_exif_orientation=device.type == "cpu",
+                )
             except RuntimeError:  # find the culprit and name its file
-                decoded = [_decode_one(tio, encoded.data[i], encoded.files[i], encoded.records[i], device)
-                           for i in jpeg]
+                decoded = [
+                    _decode_one(tio, encoded.data[i], encoded.files[i], encoded.records[i], device) for i in jpeg
+                ]
             for i, img in zip(jpeg, decoded):
                 out[i] = img
         for i in range(len(encoded)):
@@ -86,10 +99,14 @@ def decode_images(encoded: EncodedImages, sizes: Tensor | None = None,
     if sizes is not None:
         for i, (img, (w, h)) in enumerate(zip(images, sizes.tolist())):
             if tuple(img.shape[1:]) != (h, w):
-                raise DatasetError(DataProblem(
-                    file=encoded.files[i], record=encoded.records[i],
-                    problem=f"decoded image is {img.shape[2]}x{img.shape[1]} px but the annotation says {w}x{h}",
-                    kind="image_size"))
+                raise DatasetError(
+                    DataProblem(
+                        file=encoded.files[i],
+                        record=encoded.records[i],
+                        problem=f"decoded image is {img.shape[2]}x{img.shape[1]} px but the annotation says {w}x{h}",
+                        kind="image_size",
+                    )
+                )
     return images
 
 
@@ -106,17 +123,23 @@ def crop_theta(crop_to_image: Tensor, input_size: Sequence[int], image_hw: Seque
     w_in, h_in = float(input_size[0]), float(input_size[1])
     h_img, w_img = float(image_hw[0]), float(image_hw[1])
     # normalised input -> input pixels: x = (W/2) u + (W-1)/2 ; image pixels -> normalised: u = (2x+1)/W - 1
-    out_inv = torch.tensor([[w_in / 2, 0, (w_in - 1) / 2], [0, h_in / 2, (h_in - 1) / 2], [0, 0, 1]],
-                           dtype=torch.float64, device=a.device)
-    img_norm = torch.tensor([[2 / w_img, 0, 1 / w_img - 1], [0, 2 / h_img, 1 / h_img - 1], [0, 0, 1]],
-                            dtype=torch.float64, device=a.device)
+    out_inv = torch.tensor(
+        [[w_in / 2, 0, (w_in - 1) / 2], [0, h_in / 2, (h_in - 1) / 2], [0, 0, 1]], dtype=torch.float64, device=a.device
+    )
+    img_norm = torch.tensor(
+        [[2 / w_img, 0, 1 / w_img - 1], [0, 2 / h_img, 1 / h_img - 1], [0, 0, 1]], dtype=torch.float64, device=a.device
+    )
     full = torch.cat([a, a.new_tensor([0.0, 0.0, 1.0]).expand(b, 1, 3)], dim=1)
     theta = img_norm @ full @ out_inv
     return theta[:, :2].to(torch.float32)
 
 
-def warp_images(images: Sequence[Tensor], crop_to_image: Tensor, input_size: Sequence[int],
-                downscale: Sequence[int] | Tensor | None = None) -> Tensor:
+def warp_images(
+    images: Sequence[Tensor],
+    crop_to_image: Tensor,
+    input_size: Sequence[int],
+    downscale: Sequence[int] | Tensor | None = None,
+) -> Tensor:
     """Warp decoded ``(3, H_b, W_b)`` uint8 images to ``(B, 3, H_in, W_in)`` float32 crops (values 0..255, not
     rounded) with ONE batched bilinear ``grid_sample`` (zeros outside the image), matching ``cv2.warpAffine``.
 
@@ -131,8 +154,9 @@ def warp_images(images: Sequence[Tensor], crop_to_image: Tensor, input_size: Seq
     if downscale is not None:
         factors = [int(f) for f in (downscale.tolist() if isinstance(downscale, Tensor) else downscale)]
         if any(f > 1 for f in factors):
-            images = [F.avg_pool2d(im[None].float(), f, ceil_mode=True)[0] if f > 1 else im
-                      for im, f in zip(images, factors)]
+            images = [
+                F.avg_pool2d(im[None].float(), f, ceil_mode=True)[0] if f > 1 else im for im, f in zip(images, factors)
+            ]
             f = torch.tensor(factors, dtype=torch.float64).to(device)
             a = a / f.view(-1, 1, 1)  # full -> reduced pixels: x_r = (x - (f - 1) / 2) / f
             a[:, :, 2] -= ((f - 1) / (2 * f)).view(-1, 1)
@@ -221,8 +245,9 @@ def _occlude(x: Tensor, holes: Tensor, generator: torch.Generator | None) -> Ten
     return torch.where(mask, fill, x)
 
 
-def photometric(x: Tensor, jitter: Tensor, blur: Tensor, noise: Tensor, holes: Tensor,
-                generator: torch.Generator | None = None) -> Tensor:
+def photometric(
+    x: Tensor, jitter: Tensor, blur: Tensor, noise: Tensor, holes: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
     """Photometric and occlusion augmentation of ``(B, 3, H, W)`` RGB in [0, 1] with the per-sample parameters
     drawn in the worker (``gpu_params``); each op runs only on the samples that drew it. Returns a new tensor.
 
@@ -231,10 +256,12 @@ def photometric(x: Tensor, jitter: Tensor, blur: Tensor, noise: Tensor, holes: T
     """
     jitter, blur, noise, holes = (t.cpu() for t in (jitter, blur, noise, holes))
     x = x.clone()
-    ops = ((jitter[:, 0] > 0, lambda s, i: _jitter(s, jitter[i])),
-           (blur[:, 0] > 0, lambda s, i: _blur(s, blur[i])),
-           (noise[:, 0] > 0, lambda s, i: _noise(s, noise[i], generator)),
-           ((holes[..., 2] > holes[..., 0]).any(1), lambda s, i: _occlude(s, holes[i], generator)))
+    ops = (
+        (jitter[:, 0] > 0, lambda s, i: _jitter(s, jitter[i])),
+        (blur[:, 0] > 0, lambda s, i: _blur(s, blur[i])),
+        (noise[:, 0] > 0, lambda s, i: _noise(s, noise[i], generator)),
+        ((holes[..., 2] > holes[..., 0]).any(1), lambda s, i: _occlude(s, holes[i], generator)),
+    )
     for chosen, op in ops:
         idx = torch.nonzero(chosen).flatten()
         if idx.numel() == len(x):
@@ -252,8 +279,13 @@ def normalize(x: Tensor) -> Tensor:
     return x.sub_(mean).div_(std)
 
 
-def augment_batch(batch: dict[str, Any], input_size: Sequence[int], *, photometric_on: bool = True,
-                  generator: torch.Generator | None = None) -> dict[str, Any]:
+def augment_batch(
+    batch: dict[str, Any],
+    input_size: Sequence[int],
+    *,
+    photometric_on: bool = True,
+    generator: torch.Generator | None = None,
+) -> dict[str, Any]:
     """Turn a collated bytes batch into the standard top-down batch on the device of ``crop_to_image``.
 
     ``photometric_on=False`` skips the photometric ops whatever the parameters say (for tests and benchmarks).
@@ -267,8 +299,9 @@ def augment_batch(batch: dict[str, Any], input_size: Sequence[int], *, photometr
     images = decode_images(encoded, params.get("image_size"), device)
     x = warp_images(images, batch["crop_to_image"], input_size, params.get("downscale")).div_(255.0)
     if photometric_on and "photo_jitter" in params:
-        x = photometric(x, params["photo_jitter"], params["photo_blur"], params["photo_noise"], params["photo_holes"],
-                        generator)
+        x = photometric(
+            x, params["photo_jitter"], params["photo_blur"], params["photo_noise"], params["photo_holes"], generator
+        )
     out = {k: v for k, v in batch.items() if k not in WORKER_KEYS}
     out["image"] = normalize(x)
     return out

@@ -16,8 +16,9 @@ from lightning_pose.data.transforms.image_io import read_image_bgr
 __all__ = ["check_decoded_size", "load_record_image"]
 
 
-def load_record_image(record: ImageRecord, image_reader: Callable[[Path], np.ndarray] | None = None
-                      ) -> tuple[np.ndarray, bool]:
+def load_record_image(
+    record: ImageRecord, image_reader: Callable[[Path], np.ndarray] | None = None
+) -> tuple[np.ndarray, bool]:
     """Decode the full-resolution image of ``record``: ``(image, is_bgr)``.
 
     With ``image_reader=None`` the file is decoded by ``cv2.imread`` (``(H, W, 3)`` uint8 **BGR**, ``is_bgr`` True:
@@ -34,9 +35,14 @@ def load_record_image(record: ImageRecord, image_reader: Callable[[Path], np.nda
         return img, True
     img = image_reader(Path(record.file))
     if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise DatasetError(DataProblem(file=str(record.file), record=f"image {record.image_id}",
-                                       problem="image_reader must return an (H, W, 3) uint8 RGB array",
-                                       kind="unreadable_image"))
+        raise DatasetError(
+            DataProblem(
+                file=str(record.file),
+                record=f"image {record.image_id}",
+                problem="image_reader must return an (H, W, 3) uint8 RGB array",
+                kind="unreadable_image",
+            )
+        )
     check_decoded_size(img, record)
     return img, False
 
@@ -57,10 +63,18 @@ def check_decoded_size(image: np.ndarray, record: ImageRecord) -> None:
     if (w, h) == (record.width, record.height):
         return
     rotated = (h, w) == (record.width, record.height)
-    why = (" (the decoder applied the file's EXIF orientation; re-save the image without it)" if rotated else
-           " (the file changed after the check before training, or check_images is off: run "
-           "`lightning-pose data check`)")
-    raise DatasetError(DataProblem(
-        file=str(record.file), record=f"image {record.image_id}",
-        problem=f"decoded image is {w}x{h} px but the annotation says {record.width}x{record.height} px{why}",
-        kind="size_mismatch"), hint=False)
+    why = (
+        " (the decoder applied the file's EXIF orientation; re-save the image without it)"
+        if rotated
+        else " (the file changed after the check before training, or check_images is off: run "
+        "`lightning-pose data check`)"
+    )
+    raise DatasetError(
+        DataProblem(
+            file=str(record.file),
+            record=f"image {record.image_id}",
+            problem=f"decoded image is {w}x{h} px but the annotation says {record.width}x{record.height} px{why}",
+            kind="size_mismatch",
+        ),
+        hint=False,
+    )

@@ -124,10 +124,15 @@ class TopDownDataset(Dataset):
         for r in self.records:
             for j, p in enumerate(r.persons):
                 if np.shape(p.keypoints) != (k, 3):
-                    raise DatasetError(DataProblem(
-                        file=str(r.file), record=f"annotation {p.id} (image {r.image_id}, person {j})",
-                        problem=f"keypoints have shape {np.shape(p.keypoints)}, expected ({k}, 3) for keypoint set "
-                                f"{self.keypoint_set.name!r}", kind="keypoint_count"))
+                    raise DatasetError(
+                        DataProblem(
+                            file=str(r.file),
+                            record=f"annotation {p.id} (image {r.image_id}, person {j})",
+                            problem=f"keypoints have shape {np.shape(p.keypoints)}, expected ({k}, 3) for keypoint set "
+                            f"{self.keypoint_set.name!r}",
+                            kind="keypoint_count",
+                        )
+                    )
         self.items: list[TopDownItem] = (
             self._detection_items(detections) if detections is not None else self._gt_items()
         )
@@ -152,9 +157,14 @@ class TopDownDataset(Dataset):
                 if not has_cs:
                     box = np.asarray(p.bbox, dtype=np.float64)
                     if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
-                        raise DatasetError(DataProblem(
-                            file=str(r.file), record=f"annotation {p.id} (image {r.image_id})",
-                            problem=f"person box {box.tolist()} has no area; cannot build a crop", kind="empty_box"))
+                        raise DatasetError(
+                            DataProblem(
+                                file=str(r.file),
+                                record=f"annotation {p.id} (image {r.image_id})",
+                                problem=f"person box {box.tolist()} has no area; cannot build a crop",
+                                kind="empty_box",
+                            )
+                        )
                 items.append(TopDownItem(ri, pi, tuple(float(v) for v in p.bbox), 1.0, int(p.id)))
         return items
 
@@ -164,13 +174,23 @@ class TopDownDataset(Dataset):
         for det in detections:
             image_id, box, score, index = _detection_fields(det)
             if image_id not in by_id:
-                raise DatasetError(DataProblem(
-                    file="detections", record=f"detection {index}",
-                    problem=f"image_id {image_id} is not in the annotation records", kind="unknown_image"))
+                raise DatasetError(
+                    DataProblem(
+                        file="detections",
+                        record=f"detection {index}",
+                        problem=f"image_id {image_id} is not in the annotation records",
+                        kind="unknown_image",
+                    )
+                )
             if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
-                raise DatasetError(DataProblem(
-                    file="detections", record=f"detection {index} (image {image_id})",
-                    problem=f"box {box.tolist()} has no area", kind="empty_box"))
+                raise DatasetError(
+                    DataProblem(
+                        file="detections",
+                        record=f"detection {index} (image {image_id})",
+                        problem=f"box {box.tolist()} has no area",
+                        kind="empty_box",
+                    )
+                )
             items.append(TopDownItem(by_id[image_id], -1, tuple(float(v) for v in box), score, index))
         return items
 
@@ -236,8 +256,16 @@ class TopDownDataset(Dataset):
         params = self.transform.sample_params(center, scale, kp_in)
         want = self.transform.decode_downscale(params) if self.reduced_decoding else 1
         image, is_bgr, f = self.load_image(index, want)
-        out = self.transform(image, center, scale, kp_in, params=params, bgr_input=is_bgr, source_downscale=f,
-                             image_width=self.image_size(index)[0] if f > 1 else None)
+        out = self.transform(
+            image,
+            center,
+            scale,
+            kp_in,
+            params=params,
+            bgr_input=is_bgr,
+            source_downscale=f,
+            image_width=self.image_size(index)[0] if f > 1 else None,
+        )
 
         sample = {
             "image": to_normalized_tensor(out.image),

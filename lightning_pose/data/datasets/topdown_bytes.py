@@ -56,8 +56,13 @@ class EncodedImages:
     small parameter tensors can be inspected without a device synchronisation.
     """
 
-    def __init__(self, data: Sequence[torch.Tensor], files: Sequence[str], records: Sequence[str] | None = None,
-                 params: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        data: Sequence[torch.Tensor],
+        files: Sequence[str],
+        records: Sequence[str] | None = None,
+        params: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         self.data = list(data)
         self.files = list(files)
         self.records = list(records) if records is not None else [f"image {Path(f).name}" for f in self.files]
@@ -74,8 +79,9 @@ def collate_encoded(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``default_collate`` of the fixed-size keys; the variable-length bytes become one :class:`EncodedImages`."""
     encoded = [s[ENCODED_KEY] for s in samples]
     files = [s.get("file", "") for s in samples]
-    labels = [f"image {int(s['image_id'])}" if "image_id" in s else f"image {Path(f).name}"
-              for s, f in zip(samples, files)]
+    labels = [
+        f"image {int(s['image_id'])}" if "image_id" in s else f"image {Path(f).name}" for s, f in zip(samples, files)
+    ]
     cpu = default_collate([{k: s[k] for k in CPU_KEYS if k in s} for s in samples])
     rest = [{k: v for k, v in s.items() if k not in (ENCODED_KEY, "file", *CPU_KEYS)} for s in samples]
     batch = default_collate(rest)
@@ -101,8 +107,10 @@ class TopDownBytesDataset(TopDownDataset):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("image_reader") is not None or (len(args) > 5 and args[5] is not None):
-            raise ConfigError("augment_on: gpu decodes image files on the device; a custom image_reader cannot be "
-                              "used with it (use augment_on: cpu)")
+            raise ConfigError(
+                "augment_on: gpu decodes image files on the device; a custom image_reader cannot be "
+                "used with it (use augment_on: cpu)"
+            )
         super().__init__(*args, **kwargs)
         self.photo_rng = np.random.default_rng(0)
         self._streams = _Streams(self)
@@ -117,11 +125,15 @@ class TopDownBytesDataset(TopDownDataset):
         except OSError as exc:
             kind = "missing_image" if not p.exists() else "unreadable_image"
             problem = "image file does not exist" if not p.exists() else f"cannot read the file: {exc.strerror}"
-            raise DatasetError(DataProblem(file=str(p), record=f"image {r.image_id}", problem=problem,
-                                           kind=kind)) from None
+            raise DatasetError(
+                DataProblem(file=str(p), record=f"image {r.image_id}", problem=problem, kind=kind)
+            ) from None
         if data.size == 0:
-            raise DatasetError(DataProblem(file=str(p), record=f"image {r.image_id}", problem="image file is empty",
-                                           kind="unreadable_image"))
+            raise DatasetError(
+                DataProblem(
+                    file=str(p), record=f"image {r.image_id}", problem="image file is empty", kind="unreadable_image"
+                )
+            )
         return torch.from_numpy(data)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -138,9 +150,14 @@ class TopDownBytesDataset(TopDownDataset):
         params = t.sample_params(center, scale, gt if person is not None else None)
         width, height = self.image_size(index)
         if width <= 0 or height <= 0:
-            raise DatasetError(DataProblem(file=str(record.file), record=f"image {record.image_id}",
-                                           problem="image size unknown: the record has none and the file header "
-                                                   "cannot be read", kind="unreadable_image"))
+            raise DatasetError(
+                DataProblem(
+                    file=str(record.file),
+                    record=f"image {record.image_id}",
+                    problem="image size unknown: the record has none and the file header cannot be read",
+                    kind="unreadable_image",
+                )
+            )
         m = t.matrix(params, width)
         downscale = t.decode_downscale(params) if self.reduced_decoding else 1
         kp = np.zeros((k, 3)) if person is None else t.transform_keypoints(gt, m, params.flip)

@@ -25,8 +25,9 @@ _SKIN_TONES = np.array(
     [[190, 215, 245], [150, 190, 230], [120, 160, 210], [90, 130, 180], [60, 95, 140], [45, 70, 105]],
     dtype=np.float64,
 )  # BGR
-_HAIR = np.array([[20, 20, 25], [30, 45, 70], [40, 80, 120], [90, 170, 210], [150, 150, 150], [25, 35, 110]],
-                 dtype=np.float64)
+_HAIR = np.array(
+    [[20, 20, 25], [30, 45, 70], [40, 80, 120], [90, 170, 210], [150, 150, 150], [25, 35, 110]], dtype=np.float64
+)
 
 
 def _hsv_to_bgr(h: float, s: float, v: float) -> np.ndarray:
@@ -38,8 +39,9 @@ def _hsv_to_bgr(h: float, s: float, v: float) -> np.ndarray:
     return np.array([b, g, r]) * 255.0
 
 
-def random_colour(rng: np.random.Generator, s_range: tuple[float, float] = (0.0, 1.0),
-                  v_range: tuple[float, float] = (0.1, 1.0)) -> np.ndarray:
+def random_colour(
+    rng: np.random.Generator, s_range: tuple[float, float] = (0.0, 1.0), v_range: tuple[float, float] = (0.1, 1.0)
+) -> np.ndarray:
     """A random BGR colour (float64, 0..255) with saturation / value drawn from the given ranges."""
     return _hsv_to_bgr(float(rng.random()), float(rng.uniform(*s_range)), float(rng.uniform(*v_range)))
 

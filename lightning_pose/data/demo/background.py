@@ -23,7 +23,9 @@ def _col(c: np.ndarray) -> tuple[int, int, int]:
 def _smooth_noise(rng: np.random.Generator, w: int, h: int, cell: int, channels: int = 3) -> np.ndarray:
     """Low-frequency noise in about [-1, 1], ``(h, w, channels)`` float32, features ~``cell`` px wide."""
     small = rng.normal(0.0, 0.6, (h // cell + 2, w // cell + 2, channels)).astype(np.float32)
-    out = cv2.resize(small, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_LINEAR)[cell:cell + h, cell:cell + w]
+    out = cv2.resize(small, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_LINEAR)[
+        cell : cell + h, cell : cell + w
+    ]
     return out.reshape(h, w, channels)
 
 
@@ -36,8 +38,10 @@ def make_background(rng: np.random.Generator, image_size: tuple[int, int]) -> np
     w, h = image_size
     c1, c2 = random_colour(rng), random_colour(rng)
     a = rng.uniform(0, 2 * np.pi)
-    t = (np.float32(np.cos(a)) * np.arange(w, dtype=np.float32)[None, :]
-         + np.float32(np.sin(a)) * np.arange(h, dtype=np.float32)[:, None])
+    t = (
+        np.float32(np.cos(a)) * np.arange(w, dtype=np.float32)[None, :]
+        + np.float32(np.sin(a)) * np.arange(h, dtype=np.float32)[:, None]
+    )
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     img = c1.astype(np.float32) + t[..., None] * (c2 - c1).astype(np.float32)
     img += _smooth_noise(rng, w, h, int(rng.integers(12, 48))) * np.float32(rng.uniform(8, 35))
@@ -54,20 +58,27 @@ def make_background(rng: np.random.Generator, image_size: tuple[int, int]) -> np
         elif kind == 1:
             cv2.circle(img, (cx, cy), size // 2 + 1, col, thick, cv2.LINE_AA)
         elif kind == 2:
-            cv2.ellipse(img, (cx, cy), (size, max(size // 3, 1)), float(rng.uniform(0, 180)), 0, 360, col, thick,
-                        cv2.LINE_AA)
+            cv2.ellipse(
+                img, (cx, cy), (size, max(size // 3, 1)), float(rng.uniform(0, 180)), 0, 360, col, thick, cv2.LINE_AA
+            )
         elif kind == 3:
             pts = (np.array([cx, cy]) + rng.normal(0, size / 2, (int(rng.integers(3, 7)), 2))).astype(np.int32)
             cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
         elif kind == 4:
-            pts = (np.array([cx, cy]) + np.cumsum(rng.normal(0, size / 2, (int(rng.integers(2, 6)), 2)), axis=0))
+            pts = np.array([cx, cy]) + np.cumsum(rng.normal(0, size / 2, (int(rng.integers(2, 6)), 2)), axis=0)
             cv2.polylines(img, [pts.astype(np.int32)], False, col, int(rng.integers(1, 4)), cv2.LINE_AA)
         elif kind == 5:  # limb-like bar with round ends: a distractor for the part detectors
             ang = rng.uniform(0, 2 * np.pi)
             d = np.array([np.cos(ang), np.sin(ang)]) * size / 2
             p0, p1 = np.array([cx, cy]) - d, np.array([cx, cy]) + d
-            cv2.line(img, tuple(int(v) for v in p0), tuple(int(v) for v in p1), col,
-                     int(rng.integers(3, max(s // 20, 4))), cv2.LINE_AA)
+            cv2.line(
+                img,
+                tuple(int(v) for v in p0),
+                tuple(int(v) for v in p1),
+                col,
+                int(rng.integers(3, max(s // 20, 4))),
+                cv2.LINE_AA,
+            )
         else:  # textured patch
             x0, y0 = max(cx - size, 0), max(cy - size // 2, 0)
             x1, y1 = min(cx + size, w), min(cy + size // 2, h)
@@ -101,12 +112,16 @@ def sample_occluder(rng: np.random.Generator, centre: np.ndarray, radius: float)
         rad = radius * rng.uniform(0.5, 1.2, len(ang))
         pts = np.stack([rad * np.cos(ang), rad * np.sin(ang)], 1)
         pts = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-    return Occluder(polygon=pts + np.asarray(centre, np.float64)[None, :], colour=random_colour(rng),
-                    noise=float(rng.uniform(0, 30)))
+    return Occluder(
+        polygon=pts + np.asarray(centre, np.float64)[None, :],
+        colour=random_colour(rng),
+        noise=float(rng.uniform(0, 30)),
+    )
 
 
-def draw_occluder(img: np.ndarray, label: np.ndarray, occ: Occluder, label_value: int,
-                  rng: np.random.Generator) -> None:
+def draw_occluder(
+    img: np.ndarray, label: np.ndarray, occ: Occluder, label_value: int, rng: np.random.Generator
+) -> None:
     """Paint ``occ`` into ``img`` (uint8 BGR, in place) and write ``label_value`` into ``label`` under it."""
     mask = np.zeros(label.shape, np.uint8)
     pts = np.round(occ.polygon * 16).astype(np.int32).reshape(-1, 1, 2)

@@ -42,11 +42,31 @@ __all__ = [
 #: Named 3-D points of the body model (row order of :attr:`Figure3D.points`); the first 17 are the COCO
 #: keypoints in COCO order, the rest are helper points for drawing.
 POINT_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
     # helper points (not COCO keypoints)
-    "pelvis", "neck", "head", "left_hand", "right_hand", "left_toe", "right_toe",
+    "pelvis",
+    "neck",
+    "head",
+    "left_hand",
+    "right_hand",
+    "left_toe",
+    "right_toe",
 )
 _P = {name: i for i, name in enumerate(POINT_NAMES)}
 
@@ -294,10 +314,18 @@ def _sample_angles(rng: np.random.Generator, kind: str) -> _Angles:
     else:
         raise ValueError(f"unknown pose kind {kind!r}; known: {sorted(POSE_KINDS)}")
     return _Angles(
-        arm_abd=arm_abd, arm_flex=arm_flex, elbow=elbow, elbow_twist=pair(-20, 70),
-        leg_abd=leg_abd, leg_flex=leg_flex, knee=knee,
-        lean=float(lean), tilt=float(tilt), twist=float(twist),
-        head_yaw=float(head_yaw), head_pitch=float(head_pitch),
+        arm_abd=arm_abd,
+        arm_flex=arm_flex,
+        elbow=elbow,
+        elbow_twist=pair(-20, 70),
+        leg_abd=leg_abd,
+        leg_flex=leg_flex,
+        knee=knee,
+        lean=float(lean),
+        tilt=float(tilt),
+        twist=float(twist),
+        head_yaw=float(head_yaw),
+        head_pitch=float(head_pitch),
     )
 
 
@@ -426,5 +454,6 @@ def project_figure(figure: Figure3D, height_px: float, centre: np.ndarray, roll:
     c, s = np.cos(roll), np.sin(roll)
     rot = np.array([[c, -s], [s, c]])
     xy = figure.points[:, :2] @ rot.T * height_px + np.asarray(centre, dtype=np.float64)[None, :]
-    return Figure2D(points=xy, depth=figure.points[:, 2] * height_px, height_px=float(height_px), roll=float(roll),
-                    figure=figure)
+    return Figure2D(
+        points=xy, depth=figure.points[:, 2] * height_px, height_px=float(height_px), roll=float(roll), figure=figure
+    )

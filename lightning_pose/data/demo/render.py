@@ -33,23 +33,46 @@ _ONE = 1 << _SHIFT
 
 #: part ids written into the part layer (0 = not this person)
 PART_IDS: dict[str, int] = {
-    "torso": 1, "neck": 2, "head": 3, "face": 4, "ear": 5,
-    "left_upper_arm": 6, "right_upper_arm": 7, "left_forearm": 8, "right_forearm": 9,
-    "left_hand": 10, "right_hand": 11, "left_thigh": 12, "right_thigh": 13,
-    "left_shin": 14, "right_shin": 15, "left_foot": 16, "right_foot": 17,
+    "torso": 1,
+    "neck": 2,
+    "head": 3,
+    "face": 4,
+    "ear": 5,
+    "left_upper_arm": 6,
+    "right_upper_arm": 7,
+    "left_forearm": 8,
+    "right_forearm": 9,
+    "left_hand": 10,
+    "right_hand": 11,
+    "left_thigh": 12,
+    "right_thigh": 13,
+    "left_shin": 14,
+    "right_shin": 15,
+    "left_foot": 16,
+    "right_foot": 17,
 }
 
 #: For each COCO keypoint (COCO order) the parts whose pixels count as "this joint is seen".
 KEYPOINT_OWNER_PARTS: tuple[frozenset[int], ...] = tuple(
     frozenset(PART_IDS[p] for p in parts)
     for parts in (
-        ("head", "face"), ("head", "face"), ("head", "face"), ("head", "ear"), ("head", "ear"),
-        ("torso", "left_upper_arm"), ("torso", "right_upper_arm"),
-        ("left_upper_arm", "left_forearm"), ("right_upper_arm", "right_forearm"),
-        ("left_forearm", "left_hand"), ("right_forearm", "right_hand"),
-        ("torso", "left_thigh"), ("torso", "right_thigh"),
-        ("left_thigh", "left_shin"), ("right_thigh", "right_shin"),
-        ("left_shin", "left_foot"), ("right_shin", "right_foot"),
+        ("head", "face"),
+        ("head", "face"),
+        ("head", "face"),
+        ("head", "ear"),
+        ("head", "ear"),
+        ("torso", "left_upper_arm"),
+        ("torso", "right_upper_arm"),
+        ("left_upper_arm", "left_forearm"),
+        ("right_upper_arm", "right_forearm"),
+        ("left_forearm", "left_hand"),
+        ("right_forearm", "right_hand"),
+        ("torso", "left_thigh"),
+        ("torso", "right_thigh"),
+        ("left_thigh", "left_shin"),
+        ("right_thigh", "right_shin"),
+        ("left_shin", "left_foot"),
+        ("right_shin", "right_foot"),
     )
 )
 
@@ -117,12 +140,16 @@ class _Canvas:
         p = np.round((np.asarray(pts) - self.off) * _ONE).astype(np.int32).reshape(-1, 1, 2)
         self._draw(lambda img, col: cv2.fillPoly(img, [p], col, cv2.LINE_8, _SHIFT), colour, part)
 
-    def ellipse(self, c: np.ndarray, axes: tuple[float, float], angle_deg: float, colour: np.ndarray,
-                part: int) -> None:
+    def ellipse(
+        self, c: np.ndarray, axes: tuple[float, float], angle_deg: float, colour: np.ndarray, part: int
+    ) -> None:
         cc = _fx(c - self.off)
         ax = (max(int(round(axes[0] * _ONE)), _ONE // 2), max(int(round(axes[1] * _ONE)), _ONE // 2))
-        self._draw(lambda img, col: cv2.ellipse(img, cc, ax, float(angle_deg), 0.0, 360.0, col, -1, cv2.LINE_8,
-                                                _SHIFT), colour, part)
+        self._draw(
+            lambda img, col: cv2.ellipse(img, cc, ax, float(angle_deg), 0.0, 360.0, col, -1, cv2.LINE_8, _SHIFT),
+            colour,
+            part,
+        )
 
     def capsule(self, p0: np.ndarray, p1: np.ndarray, w0: float, w1: float, colour: np.ndarray, part: int) -> None:
         """A tapered limb from ``p0`` (full width ``w0`` px) to ``p1`` (width ``w1``) with round ends."""
@@ -165,20 +192,26 @@ def _head_ops(fig: Figure2D, app: Appearance, canvas: _Canvas) -> Callable[[], N
         hair_r = r * (0.95 + 0.5 * away)
         hmask = np.zeros(canvas.parts.shape, np.uint8)
         cc = _fx(hair_c - canvas.off)
-        cv2.ellipse(hmask, cc, (int(hair_r * 0.95 * _ONE), int(hair_r * _ONE)), angle, 0, 360, 1, -1,
-                    cv2.LINE_8, _SHIFT)
+        cv2.ellipse(
+            hmask, cc, (int(hair_r * 0.95 * _ONE), int(hair_r * _ONE)), angle, 0, 360, 1, -1, cv2.LINE_8, _SHIFT
+        )
         sel = (hmask > 0) & (canvas.parts == PART_IDS["head"])
         canvas.colour[sel] = np.clip(app.hair, 0, 255).astype(np.uint8)
         if labelled[0]:
-            canvas.circle(fig.point("nose"), max(0.16 * r, 1.0), app.skin * 0.6 + np.array([0, 0, 60]),
-                          PART_IDS["face"])
+            canvas.circle(
+                fig.point("nose"), max(0.16 * r, 1.0), app.skin * 0.6 + np.array([0, 0, 60]), PART_IDS["face"]
+            )
             # the mouth, below the nose along the head's up axis (drawn as part of the face)
-            canvas.ellipse(fig.point("nose") - up_unit * 0.38 * r, (0.28 * r, 0.09 * r), angle - 90.0,
-                           np.array([60.0, 50.0, 150.0]), PART_IDS["face"])
+            canvas.ellipse(
+                fig.point("nose") - up_unit * 0.38 * r,
+                (0.28 * r, 0.09 * r),
+                angle - 90.0,
+                np.array([60.0, 50.0, 150.0]),
+                PART_IDS["face"],
+            )
         for j in (1, 2):
             if labelled[j]:
-                canvas.circle(fig.point(names[j]), max(0.14 * r, 0.9), np.array([35.0, 25.0, 20.0]),
-                              PART_IDS["face"])
+                canvas.circle(fig.point(names[j]), max(0.14 * r, 0.9), np.array([35.0, 25.0, 20.0]), PART_IDS["face"])
         for j in (3, 4):
             if labelled[j] and facing[j] > 0.0:
                 canvas.ellipse(fig.point(names[j]), (0.2 * r, 0.3 * r), angle, ear_col, PART_IDS["ear"])
@@ -190,12 +223,17 @@ def person_extent(fig: Figure2D) -> tuple[float, float, float, float]:
     """Conservative image-frame box ``(x_min, y_min, x_max, y_max)`` in px covering everything drawn."""
     margin = fig.height_px * (fig.figure.shape.head_radius * 1.4 + 0.08)
     p = fig.points
-    return (float(p[:, 0].min() - margin), float(p[:, 1].min() - margin),
-            float(p[:, 0].max() + margin), float(p[:, 1].max() + margin))
+    return (
+        float(p[:, 0].min() - margin),
+        float(p[:, 1].min() - margin),
+        float(p[:, 0].max() + margin),
+        float(p[:, 1].max() + margin),
+    )
 
 
-def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng: np.random.Generator
-                ) -> PersonLayer | None:
+def draw_person(
+    fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng: np.random.Generator
+) -> PersonLayer | None:
     """Draw ``fig`` with appearance ``app`` into a layer clipped to an image of ``image_size = (W, H)``.
 
     Returns ``None`` when the person lies entirely outside the image. ``rng`` drives the clothes noise only.
@@ -213,15 +251,22 @@ def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng
 
     def limb(a: str, c: str, widths: tuple[float, float], colour: np.ndarray, part: str) -> None:
         pa, pc = P(a), P(c)
-        ops.append((0.5 * (fig.depth_of(a) + fig.depth_of(c)),
-                    lambda: canvas.capsule(pa, pc, widths[0] * hp, widths[1] * hp, colour, PART_IDS[part])))
+        ops.append(
+            (
+                0.5 * (fig.depth_of(a) + fig.depth_of(c)),
+                lambda: canvas.capsule(pa, pc, widths[0] * hp, widths[1] * hp, colour, PART_IDS[part]),
+            )
+        )
 
     # torso: convex hull of shoulders / hips thickened by the chest depth along the chest's forward axis
     t_fwd = fig.direction(f3.torso_forward) * (b.chest_depth / 2)
     p_fwd = fig.direction(f3.pelvis_forward) * (b.chest_depth / 2)
     up = fig.direction(np.array([0.0, -1.0, 0.0]))
-    upper = [P("left_shoulder"), P("right_shoulder"),
-             0.6 * P("neck") + 0.2 * (P("left_shoulder") + P("right_shoulder"))]
+    upper = [
+        P("left_shoulder"),
+        P("right_shoulder"),
+        0.6 * P("neck") + 0.2 * (P("left_shoulder") + P("right_shoulder")),
+    ]
     lower = [P("left_hip"), P("right_hip")]
     sho_dir = P("left_shoulder") - P("right_shoulder")
     hip_dir = P("left_hip") - P("right_hip")
@@ -240,8 +285,10 @@ def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng
         e = q + d * 0.22
         pants_pts += [e + p_fwd, e - p_fwd]
     pants_hull = cv2.convexHull(np.array(pants_pts, dtype=np.float32)).reshape(-1, 2).astype(np.float64)
-    torso_depth = float(np.mean([fig.depth_of(n) for n in ("left_shoulder", "right_shoulder", "left_hip",
-                                                            "right_hip")])) + 0.05 * hp
+    torso_depth = (
+        float(np.mean([fig.depth_of(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]))
+        + 0.05 * hp
+    )
 
     front_details = _shirt_front(fig, app, t_fwd)
 
@@ -252,25 +299,41 @@ def draw_person(fig: Figure2D, app: Appearance, image_size: tuple[int, int], rng
             _paint_clipped(canvas, shape, colour, PART_IDS["torso"])
 
     ops.append((torso_depth, draw_torso))
-    ops.append((fig.depth_of("neck") + 0.02 * hp,
-                lambda: canvas.capsule(P("neck"), P("head"), b.width_neck * hp, b.width_neck * hp, app.skin,
-                                       PART_IDS["neck"])))
+    ops.append(
+        (
+            fig.depth_of("neck") + 0.02 * hp,
+            lambda: canvas.capsule(
+                P("neck"), P("head"), b.width_neck * hp, b.width_neck * hp, app.skin, PART_IDS["neck"]
+            ),
+        )
+    )
     ops.append((fig.depth_of("head"), _head_ops(fig, app, canvas)))
     for side, other in (("left", "right"), ("right", "left")):
         # limbs behind the body are in its shadow (mirror-symmetric: depends on depth, not on the side)
         arm_behind = (fig.depth_of(f"{side}_shoulder") - fig.depth_of(f"{other}_shoulder")) / (
-            0.5 * b.shoulder_width * hp)
+            0.5 * b.shoulder_width * hp
+        )
         leg_behind = (fig.depth_of(f"{side}_hip") - fig.depth_of(f"{other}_hip")) / (0.5 * b.hip_width * hp)
         sleeve, arm_skin = depth_shade(app.shirt, arm_behind), depth_shade(app.skin, arm_behind)
         pants, leg_skin = depth_shade(app.pants, leg_behind), depth_shade(app.skin, leg_behind)
         limb(f"{side}_shoulder", f"{side}_elbow", b.width_upper_arm, sleeve, f"{side}_upper_arm")
-        limb(f"{side}_elbow", f"{side}_wrist", b.width_forearm, sleeve if app.long_sleeves else arm_skin,
-             f"{side}_forearm")
+        limb(
+            f"{side}_elbow",
+            f"{side}_wrist",
+            b.width_forearm,
+            sleeve if app.long_sleeves else arm_skin,
+            f"{side}_forearm",
+        )
         limb(f"{side}_wrist", f"{side}_hand", (b.width_hand, b.width_hand * 0.8), arm_skin, f"{side}_hand")
         limb(f"{side}_hip", f"{side}_knee", b.width_thigh, pants, f"{side}_thigh")
         limb(f"{side}_knee", f"{side}_ankle", b.width_shin, leg_skin if app.shorts else pants, f"{side}_shin")
-        limb(f"{side}_ankle", f"{side}_toe", (b.width_foot, b.width_foot), depth_shade(app.shoes, leg_behind),
-             f"{side}_foot")
+        limb(
+            f"{side}_ankle",
+            f"{side}_toe",
+            (b.width_foot, b.width_foot),
+            depth_shade(app.shoes, leg_behind),
+            f"{side}_foot",
+        )
 
     order = sorted(range(len(ops)), key=lambda i: -ops[i][0])  # far first (stable for ties)
     for i in order:
@@ -305,8 +368,14 @@ def _shirt_front(fig: Figure2D, app: Appearance, t_fwd: np.ndarray) -> list[tupl
             t = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
             shape = chest[None] + np.cos(t)[:, None] * 0.16 * across + np.sin(t)[:, None] * 0.1 * down
         else:
-            shape = np.stack([chest - 0.7 * across - 0.06 * down, chest + 0.7 * across - 0.06 * down,
-                              chest + 0.7 * across + 0.06 * down, chest - 0.7 * across + 0.06 * down])
+            shape = np.stack(
+                [
+                    chest - 0.7 * across - 0.06 * down,
+                    chest + 0.7 * across - 0.06 * down,
+                    chest + 0.7 * across + 0.06 * down,
+                    chest - 0.7 * across + 0.06 * down,
+                ]
+            )
         out.append((shape, app.chest_print))
     return out
 

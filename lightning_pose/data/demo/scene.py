@@ -94,8 +94,9 @@ def _overlap_ok(box: tuple[float, float, float, float], others: list[_Placed], m
     return True
 
 
-def _place_people(rng: np.random.Generator, image_size: tuple[int, int], n: int,
-                  min_height: float = 60.0) -> list[_Placed]:
+def _place_people(
+    rng: np.random.Generator, image_size: tuple[int, int], n: int, min_height: float = 60.0
+) -> list[_Placed]:
     """Sample ``n`` people with sizes (max box side ~``min_height`` px .. most of the image) and positions
     keeping >= ~80 % of each box inside the image and limited overlap between boxes."""
     w, h = image_size
@@ -147,8 +148,9 @@ def label_keypoints(fig: Figure2D, person_index: int, label_map: np.ndarray) -> 
     return kp
 
 
-def _compose(bg: np.ndarray, people: list[_Placed], layers: list[PersonLayer | None],
-             occluders: list[Occluder], occ_seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _compose(
+    bg: np.ndarray, people: list[_Placed], layers: list[PersonLayer | None], occluders: list[Occluder], occ_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     img = bg.copy()
     label = np.zeros(bg.shape[:2], np.int32)
     for i, layer in enumerate(layers):
@@ -156,8 +158,8 @@ def _compose(bg: np.ndarray, people: list[_Placed], layers: list[PersonLayer | N
             continue
         hh, ww = layer.parts.shape
         m = layer.parts > 0
-        img[layer.y0:layer.y0 + hh, layer.x0:layer.x0 + ww][m] = layer.colour[m]
-        label[layer.y0:layer.y0 + hh, layer.x0:layer.x0 + ww][m] = LABEL_STRIDE * (i + 1) + layer.parts[m]
+        img[layer.y0 : layer.y0 + hh, layer.x0 : layer.x0 + ww][m] = layer.colour[m]
+        label[layer.y0 : layer.y0 + hh, layer.x0 : layer.x0 + ww][m] = LABEL_STRIDE * (i + 1) + layer.parts[m]
     orng = np.random.default_rng(occ_seed)
     for occ in occluders:
         draw_occluder(img, label, occ, OCCLUDER_LABEL, orng)
@@ -172,8 +174,9 @@ def _camera_effects(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out + noise, 0, 255).astype(np.uint8)
 
 
-def render_scene(rng: np.random.Generator, image_size: tuple[int, int] = (256, 256), max_people: int = 3,
-                 min_visible: int = 4) -> Scene:
+def render_scene(
+    rng: np.random.Generator, image_size: tuple[int, int] = (256, 256), max_people: int = 3, min_visible: int = 4
+) -> Scene:
     """Render one image with 1..``max_people`` annotated people (see the module doc for the rules).
 
     Args:
@@ -194,8 +197,13 @@ def render_scene(rng: np.random.Generator, image_size: tuple[int, int] = (256, 2
         for p in people:
             if rng.random() < 0.3:
                 j = int(rng.integers(0, 17))
-                occluders.append(sample_occluder(rng, p.figure.points[j] + rng.normal(0, 0.05 * p.figure.height_px, 2),
-                                                 p.figure.height_px * rng.uniform(0.06, 0.14)))
+                occluders.append(
+                    sample_occluder(
+                        rng,
+                        p.figure.points[j] + rng.normal(0, 0.05 * p.figure.height_px, 2),
+                        p.figure.height_px * rng.uniform(0.06, 0.14),
+                    )
+                )
         if rng.random() < 0.25:
             occluders.append(sample_occluder(rng, rng.uniform(0, 1, 2) * (w, h), min(w, h) * rng.uniform(0.04, 0.12)))
         occ_seed = int(rng.integers(2**31))
@@ -217,7 +225,7 @@ def render_scene(rng: np.random.Generator, image_size: tuple[int, int] = (256, 2
             assert layer is not None
             sil = np.zeros((h, w), bool)
             hh, ww = layer.parts.shape
-            sil[layer.y0:layer.y0 + hh, layer.x0:layer.x0 + ww] = layer.parts > 0
+            sil[layer.y0 : layer.y0 + hh, layer.x0 : layer.x0 + ww] = layer.parts > 0
             kp = kps[i]
             ys, xs = np.nonzero(sil)
             lab = kp[:, 2] > 0
@@ -225,8 +233,15 @@ def render_scene(rng: np.random.Generator, image_size: tuple[int, int] = (256, 2
             y0 = min(float(ys.min()), float(kp[lab, 1].min()))
             x1 = min(max(float(xs.max()) + 1.0, float(kp[lab, 0].max())), float(w))
             y1 = min(max(float(ys.max()) + 1.0, float(kp[lab, 1].max())), float(h))
-            persons.append(RenderedPerson(keypoints=kp, bbox=np.array([x0, y0, x1 - x0, y1 - y0]),
-                                          area=float(len(xs)), silhouette=sil, figure=people[k].figure,
-                                          appearance=people[k].appearance))
+            persons.append(
+                RenderedPerson(
+                    keypoints=kp,
+                    bbox=np.array([x0, y0, x1 - x0, y1 - y0]),
+                    area=float(len(xs)),
+                    silhouette=sil,
+                    figure=people[k].figure,
+                    appearance=people[k].appearance,
+                )
+            )
         return Scene(image=_camera_effects(img, rng), persons=persons, label_map=label, clean_image=img)
     raise RuntimeError(f"could not place a visible person in a {w}x{h} image after 20 attempts")

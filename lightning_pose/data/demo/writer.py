@@ -89,8 +89,15 @@ def _r2(v: float) -> float:
     return float(round(float(v), 2))
 
 
-def generate_demo_split(out_dir: Path, num_images: int, *, seed: int, split: str,
-                        image_size: tuple[int, int] = (256, 256), max_people: int = 3) -> dict:
+def generate_demo_split(
+    out_dir: Path,
+    num_images: int,
+    *,
+    seed: int,
+    split: str,
+    image_size: tuple[int, int] = (256, 256),
+    max_people: int = 3,
+) -> dict:
     """Render ``num_images`` images into ``out_dir/<split>/`` and write
     ``out_dir/annotations/person_keypoints_<split>.json``; return the COCO dict written.
 
@@ -138,17 +145,19 @@ def generate_demo_split(out_dir: Path, num_images: int, *, seed: int, split: str
             flat: list[float | int] = []
             for x, y, v in kp:
                 flat += [_r2(x), _r2(y), int(v)] if v > 0 else [0, 0, 0]
-            annotations.append({
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "category_id": 1,
-                "keypoints": flat,
-                "num_keypoints": int((kp[:, 2] > 0).sum()),
-                "bbox": [_r2(v) for v in person.bbox],
-                "area": _r2(person.area),
-                "iscrowd": 0,
-                "demo_view": view_of(person.figure.figure),
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "keypoints": flat,
+                    "num_keypoints": int((kp[:, 2] > 0).sum()),
+                    "bbox": [_r2(v) for v in person.bbox],
+                    "area": _r2(person.area),
+                    "iscrowd": 0,
+                    "demo_view": view_of(person.figure.figure),
+                }
+            )
     coco = {
         "info": {
             "description": "lightning_pose procedural demo people (synthetic)",
@@ -160,13 +169,15 @@ def generate_demo_split(out_dir: Path, num_images: int, *, seed: int, split: str
         "licenses": [],
         "images": images,
         "annotations": annotations,
-        "categories": [{
-            "id": 1,
-            "name": "person",
-            "supercategory": "person",
-            "keypoints": list(COCO.keypoints),
-            "skeleton": [[a + 1, b + 1] for a, b in COCO.skeleton],
-        }],
+        "categories": [
+            {
+                "id": 1,
+                "name": "person",
+                "supercategory": "person",
+                "keypoints": list(COCO.keypoints),
+                "skeleton": [[a + 1, b + 1] for a, b in COCO.skeleton],
+            }
+        ],
     }
     ann_path = ann_dir / f"person_keypoints_{split}.json"
     atomic_write_text(ann_path, json.dumps(coco, separators=(",", ":")))
@@ -212,8 +223,15 @@ def _remove_stale_temps(base: Path, name: str) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_demo_dataset(root: str | Path | None = None, *, seed: int = 0, num_train: int = 1200, num_val: int = 200,
-                        image_size: tuple[int, int] = (256, 256), max_people: int = 3) -> Path:
+def ensure_demo_dataset(
+    root: str | Path | None = None,
+    *,
+    seed: int = 0,
+    num_train: int = 1200,
+    num_val: int = 200,
+    image_size: tuple[int, int] = (256, 256),
+    max_people: int = 3,
+) -> Path:
     """Generate the demo dataset once and return its folder ``<root>/<demo_dataset_name(...)>``.
 
     ``root`` is the cache folder (default :func:`default_cache_root`); the dataset lives in a subfolder named
@@ -247,7 +265,8 @@ def ensure_demo_dataset(root: str | Path | None = None, *, seed: int = 0, num_tr
     if final.exists():
         raise FileExistsError(
             f"{final} exists but is not a complete demo dataset (no valid {COMPLETE_MARKER}); it was not written "
-            f"by ensure_demo_dataset, so it is left alone: move or delete it, or pass another root")
+            f"by ensure_demo_dataset, so it is left alone: move or delete it, or pass another root"
+        )
     base.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(base, name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base))
@@ -259,11 +278,16 @@ def ensure_demo_dataset(root: str | Path | None = None, *, seed: int = 0, num_tr
         size = _check_size(image_size)
         counts = {}
         for split, n in (("train", int(num_train)), ("val", int(num_val))):
-            coco = generate_demo_split(tmp, n, seed=int(seed), split=split, image_size=size,
-                                       max_people=int(max_people))
+            coco = generate_demo_split(tmp, n, seed=int(seed), split=split, image_size=size, max_people=int(max_people))
             counts[split] = {"images": len(coco["images"]), "annotations": len(coco["annotations"])}
-        marker = {"version": DEMO_VERSION, "name": name, "seed": int(seed), "image_size": list(size),
-                  "max_people": int(max_people), "counts": counts}
+        marker = {
+            "version": DEMO_VERSION,
+            "name": name,
+            "seed": int(seed),
+            "image_size": list(size),
+            "max_people": int(max_people),
+            "counts": counts,
+        }
         # every image on disk first (one sync for all), then the marker, written last and atomically: a marker
         # that parses means every file before it is complete, even after a power cut
         if hasattr(os, "sync"):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lightning_pose.data.readers.aic import read_aic, read_aic_raw
-from lightning_pose.data.readers.coco import records_to_coco, read_coco
+from lightning_pose.data.readers.coco import read_coco, records_to_coco
 from lightning_pose.data.readers.common import ReadResult
 from lightning_pose.data.readers.detections import Detection, read_detections
 from lightning_pose.data.readers.mpii import read_mpii

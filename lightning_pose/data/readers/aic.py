@@ -40,8 +40,9 @@ AIC_VISIBILITY_TO_COCO: dict[int, int] = {1: 2, 2: 1, 3: 0}
 AIC_IMAGE_SUFFIX = ".jpg"
 
 
-def read_aic(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: bool = False,
-             check_images: bool = False) -> ReadResult:
+def read_aic(
+    ann_file: str | Path, image_dir: str | Path, *, skip_invalid: bool = False, check_images: bool = False
+) -> ReadResult:
     """Read the COCO-style AIC conversion (visibility already in COCO codes, boxes xywh, usually no ``area``).
 
     This is :func:`~lightning_pose.data.readers.coco.read_coco` with the AIC keypoint set; when ``area`` is
@@ -50,8 +51,9 @@ def read_aic(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: bool 
     return read_coco(ann_file, image_dir, keypoint_set=AIC, skip_invalid=skip_invalid, check_images=check_images)
 
 
-def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: bool = False,
-                 check_images: bool = False) -> ReadResult:
+def read_aic_raw(
+    ann_file: str | Path, image_dir: str | Path, *, skip_invalid: bool = False, check_images: bool = False
+) -> ReadResult:
     """Read the AI Challenger release format (see the module docstring for the conversion).
 
     Image ids are numbered from 1 in file order (the sha1 goes to ``ImageRecord.source_id``); persons are in
@@ -95,8 +97,11 @@ def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: b
             next_index += n_persons
             continue
         if not isinstance(boxes, dict) or not isinstance(kpts, dict):
-            log.add(record, "'human_annotations' and 'keypoint_annotations' must both be objects "
-                            "({\"human1\": [...], ...})", "bad_value")
+            log.add(
+                record,
+                "'human_annotations' and 'keypoint_annotations' must both be objects ({\"human1\": [...], ...})",
+                "bad_value",
+            )
             log.skipped_images += 1
             log.skipped_persons += n_persons
             next_index += n_persons
@@ -128,8 +133,14 @@ def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: b
                 log.add(prec, "has a box but no keypoints in 'keypoint_annotations'", "keypoint_count")
                 log.skipped_persons += 1
                 continue
-            kps = parse_keypoints(kpts[human], k, log, prec, vis_map=AIC_VISIBILITY_TO_COCO,
-                                  vis_desc="1 (visible), 2 (occluded) or 3 (not labelled)")
+            kps = parse_keypoints(
+                kpts[human],
+                k,
+                log,
+                prec,
+                vis_map=AIC_VISIBILITY_TO_COCO,
+                vis_desc="1 (visible), 2 (occluded) or 3 (not labelled)",
+            )
             xyxy = parse_box(raw_box, log, prec, key=f"human_annotations.{human}")
             if kps is None or xyxy is None:
                 log.skipped_persons += 1
@@ -138,7 +149,16 @@ def read_aic_raw(ann_file: str | Path, image_dir: str | Path, *, skip_invalid: b
             if not check_box(box, log, prec, must_have_area=bool((kps[:, 2] > 0).any())):
                 log.skipped_persons += 1
                 continue
-            image.persons.append(PersonRecord(keypoints=kps, bbox=box, area=float(box[2] * box[3]), iscrowd=False,
-                                              id=aid, source_index=index, name=human))
+            image.persons.append(
+                PersonRecord(
+                    keypoints=kps,
+                    bbox=box,
+                    area=float(box[2] * box[3]),
+                    iscrowd=False,
+                    id=aid,
+                    source_index=index,
+                    name=human,
+                )
+            )
         records.append(image)
     return finish_read(records, log, AIC, skip_invalid=skip_invalid)

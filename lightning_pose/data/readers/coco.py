@@ -74,17 +74,23 @@ def _person_category_ids(categories: Any, kset: KeypointSet, ann_file: Path, not
                 ann_file,
                 f"the person category lists {len(names)} keypoints but keypoint set {kset.name!r} has "
                 f"{kset.num_keypoints}; pass the matching keypoint_set (e.g. 'coco' = 17, 'aic' = 14)",
-                "keypoint_count", record=f"category {c['id']}")
+                "keypoint_count",
+                record=f"category {c['id']}",
+            )
         file_names = [normalise_name(n) for n in names]
         if file_names != [normalise_name(n) for n in kset.keypoints]:
             warnings.warn(
                 f"{ann_file}: the keypoint names of category {c['id']} ({file_names}) differ from keypoint set "
                 f"{kset.name!r} ({list(kset.keypoints)}); keypoints are used in file order",
-                UserWarning, stacklevel=3)
+                UserWarning,
+                stacklevel=3,
+            )
     return ids
 
 
-def _read_images(images: list, root: Path, log: ProblemLog, check_images: bool) -> tuple[dict[int, ImageRecord], set[int]]:
+def _read_images(
+    images: list, root: Path, log: ProblemLog, check_images: bool
+) -> tuple[dict[int, ImageRecord], set[int]]:
     """Image entries -> records keyed by id, plus the set of ids whose entries were refused."""
     counts = Counter(im.get("id") for im in images if isinstance(im, dict) and _is_int(im.get("id")))
     records: dict[int, ImageRecord] = {}
@@ -129,8 +135,14 @@ def _read_images(images: list, root: Path, log: ProblemLog, check_images: bool) 
     return records, refused
 
 
-def read_coco(ann_file: str | Path, image_dir: str | Path, *, keypoint_set: str | dict | KeypointSet = "coco",
-              skip_invalid: bool = False, check_images: bool = False) -> ReadResult:
+def read_coco(
+    ann_file: str | Path,
+    image_dir: str | Path,
+    *,
+    keypoint_set: str | dict | KeypointSet = "coco",
+    skip_invalid: bool = False,
+    check_images: bool = False,
+) -> ReadResult:
     """Read a COCO-format keypoint annotation file into :class:`ImageRecord` s.
 
     Keypoints and boxes are kept as given: 0-based image pixels, ``bbox`` = ``x, y, w, h``, ``area`` = the
@@ -191,8 +203,9 @@ def read_coco(ann_file: str | Path, image_dir: str | Path, *, keypoint_set: str 
         elif a["category_id"] not in person_ids:
             continue
         if not _is_int(aid):
-            log.add(f"annotations[{j}] (image {iid})", f"annotation 'id' must be an integer, found {aid!r}",
-                    "bad_value")
+            log.add(
+                f"annotations[{j}] (image {iid})", f"annotation 'id' must be an integer, found {aid!r}", "bad_value"
+            )
             log.skipped_persons += 1
             continue
         if not _is_int(iid) or (iid not in images and iid not in refused):
@@ -229,8 +242,11 @@ def read_coco(ann_file: str | Path, image_dir: str | Path, *, keypoint_set: str 
         if "area" in a:
             area = parse_number(a["area"])
             if area is None or not np.isfinite(area) or area < 0:
-                log.add(record, f"'area' must be a finite non-negative number, found {a['area']!r}",
-                        "non_finite" if area is not None and not np.isfinite(area) else "bad_value")
+                log.add(
+                    record,
+                    f"'area' must be a finite non-negative number, found {a['area']!r}",
+                    "non_finite" if area is not None and not np.isfinite(area) else "bad_value",
+                )
                 log.skipped_persons += 1
                 continue
         else:
@@ -238,11 +254,23 @@ def read_coco(ann_file: str | Path, image_dir: str | Path, *, keypoint_set: str 
             missing_area += 1
         nk = a.get("num_keypoints")
         if nk is not None and nk != labelled:
-            advisories.append(DataProblem(str(ann_file), record, f"'num_keypoints' is {nk!r} but {labelled} "
-                                          "keypoints have v > 0 (pycocotools trusts the field)", "bad_value"))
+            advisories.append(
+                DataProblem(
+                    str(ann_file),
+                    record,
+                    f"'num_keypoints' is {nk!r} but {labelled} keypoints have v > 0 (pycocotools trusts the field)",
+                    "bad_value",
+                )
+            )
         if aid == 0:
-            advisories.append(DataProblem(str(ann_file), record, "annotation id 0: pycocotools uses 0 for "
-                                          "'unmatched', so this person can never be a true positive", "bad_value"))
+            advisories.append(
+                DataProblem(
+                    str(ann_file),
+                    record,
+                    "annotation id 0: pycocotools uses 0 for 'unmatched', so this person can never be a true positive",
+                    "bad_value",
+                )
+            )
         images[iid].persons.append(PersonRecord(keypoints=kps, bbox=box, area=float(area), iscrowd=crowd, id=aid))
 
     if missing_area:
@@ -280,8 +308,7 @@ def records_to_coco(records: list[ImageRecord], keypoint_set: str | dict | Keypo
         if iid in seen_images:
             raise ValueError(f"records_to_coco: image id {iid} appears twice ({rec.file})")
         seen_images.add(iid)
-        images.append({"id": iid, "file_name": Path(rec.file).name, "width": int(rec.width),
-                       "height": int(rec.height)})
+        images.append({"id": iid, "file_name": Path(rec.file).name, "width": int(rec.width), "height": int(rec.height)})
         for p in rec.persons:
             aid = int(p.id)
             if aid in seen_anns:
@@ -290,24 +317,32 @@ def records_to_coco(records: list[ImageRecord], keypoint_set: str | dict | Keypo
             zero_ids += aid == 0
             kps = np.asarray(p.keypoints, dtype=np.float64)
             if kps.shape != (k, 3):
-                raise ValueError(f"records_to_coco: annotation {aid} (image {iid}) has keypoints of shape "
-                                 f"{kps.shape}, expected ({k}, 3) for keypoint set {kset.name!r}")
+                raise ValueError(
+                    f"records_to_coco: annotation {aid} (image {iid}) has keypoints of shape "
+                    f"{kps.shape}, expected ({k}, 3) for keypoint set {kset.name!r}"
+                )
             flat: list[float | int] = []
             for x, y, v in kps:
                 flat.extend((float(x), float(y), int(v)) if v > 0 else (0.0, 0.0, 0))
-            annotations.append({
-                "id": aid,
-                "image_id": iid,
-                "category_id": PERSON_CATEGORY_ID,
-                "keypoints": flat,
-                "num_keypoints": int((kps[:, 2] > 0).sum()),
-                "bbox": [float(v) for v in np.asarray(p.bbox, dtype=np.float64)],
-                "area": float(p.area),
-                "iscrowd": int(bool(p.iscrowd)),
-            })
+            annotations.append(
+                {
+                    "id": aid,
+                    "image_id": iid,
+                    "category_id": PERSON_CATEGORY_ID,
+                    "keypoints": flat,
+                    "num_keypoints": int((kps[:, 2] > 0).sum()),
+                    "bbox": [float(v) for v in np.asarray(p.bbox, dtype=np.float64)],
+                    "area": float(p.area),
+                    "iscrowd": int(bool(p.iscrowd)),
+                }
+            )
     if zero_ids:
-        warnings.warn(f"records_to_coco: {zero_ids} annotation(s) with id 0; pycocotools uses 0 for 'unmatched' "
-                      "so they can never be true positives (renumber ids from 1)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"records_to_coco: {zero_ids} annotation(s) with id 0; pycocotools uses 0 for 'unmatched' "
+            "so they can never be true positives (renumber ids from 1)",
+            UserWarning,
+            stacklevel=2,
+        )
     category = {
         "id": PERSON_CATEGORY_ID,
         "name": "person",

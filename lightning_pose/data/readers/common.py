@@ -117,8 +117,9 @@ def load_json(path: str | Path, expected: type | tuple[type, ...], what: str) ->
     """
     path = Path(path)
     if not path.is_file():
-        raise file_error(path, "annotation file not found" if not path.exists() else "not a regular file",
-                         "missing_file")
+        raise file_error(
+            path, "annotation file not found" if not path.exists() else "not a regular file", "missing_file"
+        )
     try:
         with open(path, "rb") as f:
             data = json.load(f)
@@ -154,8 +155,14 @@ def _as_float_array(values: Any) -> np.ndarray | None:
     return np.array(values, dtype=np.float64)
 
 
-def parse_keypoints(values: Any, num_keypoints: int, log: ProblemLog, record: str,
-                    vis_map: dict[int, int] | None = None, vis_desc: str = "0, 1 or 2") -> np.ndarray | None:
+def parse_keypoints(
+    values: Any,
+    num_keypoints: int,
+    log: ProblemLog,
+    record: str,
+    vis_map: dict[int, int] | None = None,
+    vis_desc: str = "0, 1 or 2",
+) -> np.ndarray | None:
     """Validate flat ``[x, y, v] * K`` keypoints and return them as a ``(K, 3)`` float64 array.
 
     Coordinates are returned unchanged (the caller knows the frame); unlabelled joints (v = 0 after
@@ -173,12 +180,19 @@ def parse_keypoints(values: Any, num_keypoints: int, log: ProblemLog, record: st
         ``(K, 3)`` array ``x, y, v`` with COCO visibility codes, or ``None`` when a problem was logged.
     """
     if not isinstance(values, (list, tuple)):
-        log.add(record, f"'keypoints' must be a list of {3 * num_keypoints} numbers "
-                        f"([x, y, v] x {num_keypoints}), found {type(values).__name__}", "keypoint_count")
+        log.add(
+            record,
+            f"'keypoints' must be a list of {3 * num_keypoints} numbers "
+            f"([x, y, v] x {num_keypoints}), found {type(values).__name__}",
+            "keypoint_count",
+        )
         return None
     if len(values) != 3 * num_keypoints:
-        log.add(record, f"{len(values)} keypoint values, expected {3 * num_keypoints} "
-                        f"([x, y, v] x {num_keypoints} keypoints)", "keypoint_count")
+        log.add(
+            record,
+            f"{len(values)} keypoint values, expected {3 * num_keypoints} ([x, y, v] x {num_keypoints} keypoints)",
+            "keypoint_count",
+        )
         return None
     arr = _as_float_array(values)
     if arr is None:
@@ -199,8 +213,11 @@ def parse_keypoints(values: Any, num_keypoints: int, log: ProblemLog, record: st
     allowed = mapped >= 0
     if not allowed.all():
         j = int(np.flatnonzero(~allowed)[0])
-        log.add(record, f"visibility {vis[j]:g} at keypoint {j} (and {int((~allowed).sum()) - 1} more); "
-                        f"allowed: {vis_desc}", "bad_value")
+        log.add(
+            record,
+            f"visibility {vis[j]:g} at keypoint {j} (and {int((~allowed).sum()) - 1} more); allowed: {vis_desc}",
+            "bad_value",
+        )
         return None
     kps[:, 2] = mapped
     kps[mapped == 0, :2] = 0.0
@@ -217,8 +234,13 @@ def check_box(box: np.ndarray, log: ProblemLog, record: str, *, must_have_area: 
         return False
     w, h = float(box[2]), float(box[3])
     if w < 0 or h < 0 or (must_have_area and (w <= 0 or h <= 0)):
-        log.add(record, f"empty or negative bbox (w={w:g}, h={h:g}) for a person with labelled keypoints"
-                if must_have_area else f"negative bbox size (w={w:g}, h={h:g})", "empty_box")
+        log.add(
+            record,
+            f"empty or negative bbox (w={w:g}, h={h:g}) for a person with labelled keypoints"
+            if must_have_area
+            else f"negative bbox size (w={w:g}, h={h:g})",
+            "empty_box",
+        )
         return False
     return True
 
@@ -255,12 +277,14 @@ def resolve_image_path(image_root: Path, rel: Any, log: ProblemLog, record: str)
         return None
     parts = rel.replace("\\", "/").split("/")
     if os.path.isabs(rel) or rel.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(rel):
-        log.add(record, f"image path {rel!r} is absolute; image names must be relative to the image folder "
-                        f"{image_root}", "path_escape")
+        log.add(
+            record,
+            f"image path {rel!r} is absolute; image names must be relative to the image folder {image_root}",
+            "path_escape",
+        )
         return None
     if ".." in parts:
-        log.add(record, f"image path {rel!r} contains '..'; image names must stay inside {image_root}",
-                "path_escape")
+        log.add(record, f"image path {rel!r} contains '..'; image names must stay inside {image_root}", "path_escape")
         return None
     return Path(os.path.join(str(image_root), *[p for p in parts if p not in ("", ".")]))
 
@@ -285,9 +309,15 @@ def inspect_image(path: Path, width: int, height: int, log: ProblemLog, record: 
     return result.size
 
 
-def finish_read(records: Sequence[ImageRecord], log: ProblemLog, keypoint_set: KeypointSet, *,
-                skip_invalid: bool, notes: list[str] | None = None,
-                advisories: list[DataProblem] | None = None) -> ReadResult:
+def finish_read(
+    records: Sequence[ImageRecord],
+    log: ProblemLog,
+    keypoint_set: KeypointSet,
+    *,
+    skip_invalid: bool,
+    notes: list[str] | None = None,
+    advisories: list[DataProblem] | None = None,
+) -> ReadResult:
     """Raise or warn about the collected problems and build the :class:`ReadResult`.
 
     Raises:
@@ -307,9 +337,17 @@ def finish_read(records: Sequence[ImageRecord], log: ProblemLog, keypoint_set: K
             f"{log.file}: skipped {log.skipped_images + log.skipped_persons} records "
             f"({log.skipped_images} images, {log.skipped_persons} persons) because of "
             f"{len(log.problems)} problem(s) ({kind_txt}); see `lightning-pose data check`",
-            UserWarning, stacklevel=3)
-    return ReadResult(records=list(records), problems=list(log.problems), keypoint_set=keypoint_set,
-                      source=log.source, notes=notes, advisories=list(advisories or []))
+            UserWarning,
+            stacklevel=3,
+        )
+    return ReadResult(
+        records=list(records),
+        problems=list(log.problems),
+        keypoint_set=keypoint_set,
+        source=log.source,
+        notes=notes,
+        advisories=list(advisories or []),
+    )
 
 
 def image_root_for(image_dir: str | Path, check_images: bool, ann_file: Path) -> Path:

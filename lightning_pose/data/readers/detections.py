@@ -36,8 +36,14 @@ class Detection:
     index: int
 
 
-def read_detections(det_file: str | Path, *, image_ids: set[int] | None = None, min_score: float = 0.0,
-                    category_id: int | None = 1, skip_invalid: bool = False) -> list[Detection]:
+def read_detections(
+    det_file: str | Path,
+    *,
+    image_ids: set[int] | None = None,
+    min_score: float = 0.0,
+    category_id: int | None = 1,
+    skip_invalid: bool = False,
+) -> list[Detection]:
     """Read and validate a COCO-results detection file, keeping file order.
 
     Args:
@@ -85,8 +91,11 @@ def read_detections(det_file: str | Path, *, image_ids: set[int] | None = None, 
             continue
         score = parse_number(d.get("score"))
         if score is None or not np.isfinite(score):
-            log.add(record, f"'score' must be a finite number, found {d.get('score')!r:.40}",
-                    "bad_value" if score is None else "non_finite")
+            log.add(
+                record,
+                f"'score' must be a finite number, found {d.get('score')!r:.40}",
+                "bad_value" if score is None else "non_finite",
+            )
             continue
         if category_id is not None and cat is not None and cat != category_id:
             continue
@@ -98,8 +107,11 @@ def read_detections(det_file: str | Path, *, image_ids: set[int] | None = None, 
     if log.problems:
         if not skip_invalid:
             raise DatasetError(log.problems)
-        warnings.warn(f"{det_file}: skipped {len(log.problems)} invalid detection(s) (first: {log.problems[0]})",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{det_file}: skipped {len(log.problems)} invalid detection(s) (first: {log.problems[0]})",
+            UserWarning,
+            stacklevel=2,
+        )
     if not data:
         warnings.warn(f"{det_file}: the detection file is empty", UserWarning, stacklevel=2)
     return out

@@ -66,8 +66,12 @@ def _missing(path: Path) -> ImageCheck:
     if path.is_symlink():
         target = os.readlink(path)
         if not path.exists():
-            return ImageCheck(None, f"image is a symlink to {target}, which does not exist (DVC / git-annex content "
-                                    "not fetched? run `dvc pull` or `git annex get`)", "missing_image")
+            return ImageCheck(
+                None,
+                f"image is a symlink to {target}, which does not exist (DVC / git-annex content "
+                "not fetched? run `dvc pull` or `git annex get`)",
+                "missing_image",
+            )
         return ImageCheck(None, f"image is a symlink to {target}, which is not a regular file", "missing_image")
     if path.exists():
         return ImageCheck(None, "image path is not a regular file", "missing_image")
@@ -103,7 +107,7 @@ def _jpeg_scan_start(data: bytes) -> int | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # SOI, TEM, RSTn: no length
             i += 2
             continue
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if marker == 0xDA:
             return i + 2 + length
         i += 2 + length
@@ -156,8 +160,10 @@ def _jpeg_problem(data: bytes) -> str | None:
     while end < len(data) and data[end] == 0:
         end += 1
     first = warning.splitlines()[0]
-    return (f"JPEG data contains runs of zero bytes (the first: {end - run} bytes at offset {run}) and libjpeg "
-            f"reports {first!r} (corrupted or partly written file); re-download or remove it")
+    return (
+        f"JPEG data contains runs of zero bytes (the first: {end - run} bytes at offset {run}) and libjpeg "
+        f"reports {first!r} (corrupted or partly written file); re-download or remove it"
+    )
 
 
 def _png_problem(data: bytes) -> str | None:
@@ -165,15 +171,17 @@ def _png_problem(data: bytes) -> str | None:
         return "PNG signature missing"
     i, n = len(_PNG_SIGNATURE), len(data)
     while i + 12 <= n:
-        (length,) = struct.unpack(">I", data[i:i + 4])
-        kind = data[i + 4:i + 8]
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
         end = i + 8 + length
         if end + 4 > n:
             break
-        (crc,) = struct.unpack(">I", data[end:end + 4])
-        if zlib.crc32(data[i + 4:end]) != crc:
-            return (f"PNG chunk {kind.decode('latin-1')!r} at offset {i} fails its CRC check (corrupted file); "
-                    "re-download or remove it")
+        (crc,) = struct.unpack(">I", data[end : end + 4])
+        if zlib.crc32(data[i + 4 : end]) != crc:
+            return (
+                f"PNG chunk {kind.decode('latin-1')!r} at offset {i} fails its CRC check (corrupted file); "
+                "re-download or remove it"
+            )
         if kind == b"IEND":
             return None
         i = end + 4
@@ -214,6 +222,10 @@ def check_image_file(path: str | Path, width: int = 0, height: int = 0) -> Image
     if problem is not None:
         return ImageCheck(size, problem, "unreadable_image")
     if (width and size[0] != width) or (height and size[1] != height):
-        return ImageCheck(size, f"image is {size[0]}x{size[1]} px but the annotation says {width}x{height} px "
-                                "(crops would be cut at the wrong place)", "size_mismatch")
+        return ImageCheck(
+            size,
+            f"image is {size[0]}x{size[1]} px but the annotation says {width}x{height} px "
+            "(crops would be cut at the wrong place)",
+            "size_mismatch",
+        )
     return ImageCheck(size)

@@ -74,16 +74,22 @@ def _parse_joints(entry: dict, log: ProblemLog, record: str) -> np.ndarray | Non
     for j, pt in enumerate(joints):
         arr = _number_list(pt, 2)
         if arr is None:
-            log.add(record, f"joint {j} must be [x, y] numbers, found {pt!r:.60}",
-                    "keypoint_count" if not isinstance(pt, list) or len(pt) != 2 else "bad_value")
+            log.add(
+                record,
+                f"joint {j} must be [x, y] numbers, found {pt!r:.60}",
+                "keypoint_count" if not isinstance(pt, list) or len(pt) != 2 else "bad_value",
+            )
             return None
         xy[j] = arr
     vis_raw = entry.get("joints_vis", [1] * k)
     vis = _number_list(vis_raw, k) if isinstance(vis_raw, list) else None
     if vis is None:
         n = len(vis_raw) if isinstance(vis_raw, list) else type(vis_raw).__name__
-        log.add(record, f"'joints_vis' must be {k} numbers (0/1), found {n!s:.60}",
-                "keypoint_count" if not isinstance(vis_raw, list) or len(vis_raw) != k else "bad_value")
+        log.add(
+            record,
+            f"'joints_vis' must be {k} numbers (0/1), found {n!s:.60}",
+            "keypoint_count" if not isinstance(vis_raw, list) or len(vis_raw) != k else "bad_value",
+        )
         return None
     if not np.isfinite(vis).all() or not np.isin(vis, (0.0, 1.0)).all():
         log.add(record, f"'joints_vis' values must be 0 or 1, found {sorted(set(vis.tolist()))}", "bad_value")
@@ -106,16 +112,26 @@ def _load_head_boxes(headbox_file: str | Path, n: int, json_file: Path) -> list[
 
     gt = load_mpii_gt_mat(headbox_file)
     if gt.num_persons != n:
-        raise file_error(headbox_file, f"has {gt.num_persons} persons (columns) but {json_file} has {n} rows; "
-                         "the head-box file must list the persons of the JSON in the same order",
-                         "bad_value", record="headboxes_src")
+        raise file_error(
+            headbox_file,
+            f"has {gt.num_persons} persons (columns) but {json_file} has {n} rows; "
+            "the head-box file must list the persons of the JSON in the same order",
+            "bad_value",
+            record="headboxes_src",
+        )
     boxes = gt.head_boxes_zero_based()
     ok = gt.has_head_box
     return [boxes[i].copy() if ok[i] else None for i in range(n)]
 
 
-def read_mpii(json_file: str | Path, image_dir: str | Path, *, headbox_file: str | Path | None = None,
-              skip_invalid: bool = False, check_images: bool = False) -> ReadResult:
+def read_mpii(
+    json_file: str | Path,
+    image_dir: str | Path,
+    *,
+    headbox_file: str | Path | None = None,
+    skip_invalid: bool = False,
+    check_images: bool = False,
+) -> ReadResult:
     """Read an MPII JSON person list into :class:`ImageRecord` s (0-based pixels; see the module docstring).
 
     Args:
@@ -179,8 +195,12 @@ def read_mpii(json_file: str | Path, image_dir: str | Path, *, headbox_file: str
         center = _number_list(entry["center"], 2)
         scale = parse_number(entry["scale"])
         if center is None or scale is None:
-            log.add(record, f"'center' must be [x, y] numbers and 'scale' a number, found "
-                            f"{entry['center']!r:.40} / {entry['scale']!r:.20}", "bad_value")
+            log.add(
+                record,
+                f"'center' must be [x, y] numbers and 'scale' a number, found "
+                f"{entry['center']!r:.40} / {entry['scale']!r:.20}",
+                "bad_value",
+            )
             log.skipped_persons += 1
             continue
         if not (np.isfinite(center).all() and np.isfinite(scale)):
@@ -203,15 +223,17 @@ def read_mpii(json_file: str | Path, image_dir: str | Path, *, headbox_file: str
         else:
             side = scale * MPII_PIXEL_STD
             bbox = np.array([center0[0] - side / 2, center0[1] - side / 2, side, side])
-        images[name].persons.append(PersonRecord(
-            keypoints=kps,
-            bbox=bbox,
-            area=float(bbox[2] * bbox[3]),
-            iscrowd=False,
-            id=i + 1,
-            head_box=None if heads is None else heads[i],
-            center=center0,
-            scale=float(scale),
-            source_index=i,
-        ))
+        images[name].persons.append(
+            PersonRecord(
+                keypoints=kps,
+                bbox=bbox,
+                area=float(bbox[2] * bbox[3]),
+                iscrowd=False,
+                id=i + 1,
+                head_box=None if heads is None else heads[i],
+                center=center0,
+                scale=float(scale),
+                source_index=i,
+            )
+        )
     return finish_read(list(images.values()), log, MPII, skip_invalid=skip_invalid)

@@ -26,8 +26,22 @@ __all__ = ["MPIIGroundTruth", "load_mpii_gt_mat", "MPII_MAT_JOINTS", "HEAD_SIZE_
 
 #: the joint short names of ``dataset_joints`` in the standard files (MPII joint ids 0..15)
 MPII_MAT_JOINTS: tuple[str, ...] = (
-    "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
-    "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
+    "rank",
+    "rkne",
+    "rhip",
+    "lhip",
+    "lkne",
+    "lank",
+    "pelv",
+    "thor",
+    "neck",
+    "head",
+    "rwri",
+    "relb",
+    "rsho",
+    "lsho",
+    "lelb",
+    "lwri",
 )
 
 #: official MPII head-size factor (``SC_BIAS = 0.6`` in the MATLAB toolkit)
@@ -191,8 +205,12 @@ def load_mpii_gt_mat(path: str | Path) -> MPIIGroundTruth:
     bad_pos = ~np.isfinite(pos).all(axis=1) & ~missing  # (16, N)
     if bad_pos.any():
         problems = [
-            DataProblem(str(path), f"person {p + 1}",
-                        f"joint {j} ({names[j]}) is annotated but has a non-finite position", "non_finite")
+            DataProblem(
+                str(path),
+                f"person {p + 1}",
+                f"joint {j} ({names[j]}) is annotated but has a non-finite position",
+                "non_finite",
+            )
             for j, p in np.argwhere(bad_pos)
         ]
         raise DatasetError(problems)

@@ -13,7 +13,7 @@ pipeline).
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -112,8 +112,9 @@ class PoseTransform:
         """``(H, W, 3)`` uint8 image -> ``(H_in, W_in, 3)`` uint8 RGB input: one bilinear ``cv2.warpAffine`` with the
         ``(2, 3)`` matrix ``warp`` (source pixels -> input frame; outside the image: black), BGR -> RGB when
         ``bgr_input`` (on the small output, cheaper than on the image), then the photometric augmentation."""
-        out = cv2.warpAffine(image, warp, self.input_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0)
+        out = cv2.warpAffine(
+            image, warp, self.input_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         if bgr_input:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
         return apply_photometric(self._photometric, out)

@@ -79,5 +79,9 @@ def draw_photometric_params(
                 x0 = int(rng.integers(0, w_in - hw + 1))
                 y0 = int(rng.integers(0, h_in - hh + 1))
                 holes[j] = (x0, y0, x0 + hw, y0 + hh)
-    return {"photo_jitter": jitter.astype(np.float32), "photo_blur": blur.astype(np.float32),
-            "photo_noise": noise.astype(np.float32), "photo_holes": holes.astype(np.float32)}
+    return {
+        "photo_jitter": jitter.astype(np.float32),
+        "photo_blur": blur.astype(np.float32),
+        "photo_noise": noise.astype(np.float32),
+        "photo_holes": holes.astype(np.float32),
+    }

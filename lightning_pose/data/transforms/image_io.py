@@ -39,8 +39,12 @@ def read_image_bgr(path: str | Path, record: str = "", flags: int = cv2.IMREAD_C
     if img is None:
         problem = "image file does not exist" if not p.exists() else "cv2.imread could not decode the image"
         raise DatasetError(
-            DataProblem(file=str(p), record=record or f"image {p.name}", problem=problem,
-                        kind="missing_image" if not p.exists() else "unreadable_image")
+            DataProblem(
+                file=str(p),
+                record=record or f"image {p.name}",
+                problem=problem,
+                kind="missing_image" if not p.exists() else "unreadable_image",
+            )
         )
     return img
 

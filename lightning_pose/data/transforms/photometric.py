@@ -92,8 +92,13 @@ def build_photometric(settings: PhotometricAugmentation) -> "A.Compose | None":
     if settings.blur_prob > 0:
         ops.append(A.GaussianBlur(blur_limit=(3, settings.blur_max_kernel), p=settings.blur_prob))
     if settings.noise_prob > 0:
-        ops.append(_gauss_noise_class()(std_range=(0.0, settings.noise_std),
-                                        noise_scale_factor=settings.noise_scale_factor, p=settings.noise_prob))
+        ops.append(
+            _gauss_noise_class()(
+                std_range=(0.0, settings.noise_std),
+                noise_scale_factor=settings.noise_scale_factor,
+                p=settings.noise_prob,
+            )
+        )
     if settings.occlusion_prob > 0:
         ops.append(
             A.CoarseDropout(

@@ -16,14 +16,31 @@ import numpy as np
 
 from lightning_pose.data.readers.aic import AIC_VISIBILITY_TO_COCO
 from lightning_pose.errors import DataProblem, DatasetError
-from lightning_pose.evaluation.formats.common import _err, _finite_numbers, _kind_of, _problems, load_json, \
-    number_problem
+from lightning_pose.evaluation.formats.common import (
+    _err,
+    _finite_numbers,
+    _kind_of,
+    _problems,
+    load_json,
+    number_problem,
+)
 from lightning_pose.outputs import atomic_write_text
 
-__all__ = ["AIC_NUM_KEYPOINTS", "COCO_VISIBILITY_TO_AIC", "load_aic_release", "split_known_images",
-           "aic_release_preds", "write_aic_preds", "aic_release_to_coco", "coco_style_aic_to_release",
-           "coco_image_names", "coco_results_to_aic_release", "aic_release_preds_to_coco", "human_order",
-           "release_person_problems"]
+__all__ = [
+    "AIC_NUM_KEYPOINTS",
+    "COCO_VISIBILITY_TO_AIC",
+    "load_aic_release",
+    "split_known_images",
+    "aic_release_preds",
+    "write_aic_preds",
+    "aic_release_to_coco",
+    "coco_style_aic_to_release",
+    "coco_image_names",
+    "coco_results_to_aic_release",
+    "aic_release_preds_to_coco",
+    "human_order",
+    "release_person_problems",
+]
 
 AIC_NUM_KEYPOINTS = 14
 #: COCO code -> release visibility code (the inverse of the reader's ``AIC_VISIBILITY_TO_COCO``)
@@ -48,24 +65,33 @@ def load_aic_release(path: str | Path, kind: str = "gt", known_image_ids: set | 
     problems: list[DataProblem] = []
     for i, e in enumerate(data):
         if not isinstance(e, dict) or "image_id" not in e or "keypoint_annotations" not in e:
-            problems.append(DataProblem(str(path), f"entry {i}", "needs image_id and keypoint_annotations",
-                                        "missing_field"))
+            problems.append(
+                DataProblem(str(path), f"entry {i}", "needs image_id and keypoint_annotations", "missing_field")
+            )
             continue
         img = e["image_id"]
         if not isinstance(img, str):
-            problems.append(DataProblem(str(path), f"entry {i}", f"image_id is {_kind_of(img)}, expected a string "
-                                        "(the image name without extension)", "bad_value"))
+            problems.append(
+                DataProblem(
+                    str(path),
+                    f"entry {i}",
+                    f"image_id is {_kind_of(img)}, expected a string (the image name without extension)",
+                    "bad_value",
+                )
+            )
             continue
         if "." in img:
-            problems.append(DataProblem(str(path), f"entry {i}", f"image_id {img!r} must be a name without extension",
-                                        "bad_value"))
+            problems.append(
+                DataProblem(str(path), f"entry {i}", f"image_id {img!r} must be a name without extension", "bad_value")
+            )
             continue
         if known_image_ids is not None and img not in known_image_ids:
             problems.append(DataProblem(str(path), f"image {img}", "unknown image id (not in the GT)", "unknown_image"))
         kps = e["keypoint_annotations"]
         if not isinstance(kps, dict):
-            problems.append(DataProblem(str(path), f"image {img}", "keypoint_annotations is not an object",
-                                        "bad_value"))
+            problems.append(
+                DataProblem(str(path), f"image {img}", "keypoint_annotations is not an object", "bad_value")
+            )
             continue
         boxes = e.get("human_annotations", {}) if kind == "gt" else {}
         for name, kp in kps.items():
@@ -77,8 +103,9 @@ def load_aic_release(path: str | Path, kind: str = "gt", known_image_ids: set | 
     return data
 
 
-def release_person_problems(keypoints: Any, box: Any = None, *, gt: bool = True,
-                            check_codes: bool = True) -> list[tuple[str, str]]:
+def release_person_problems(
+    keypoints: Any, box: Any = None, *, gt: bool = True, check_codes: bool = True
+) -> list[tuple[str, str]]:
     """The one check of a release-format person: ``(problem, kind)`` pairs, empty when the person is valid.
 
     ``keypoints`` must be 42 finite numbers (``[x, y, v] * 14``; strings and booleans refused); for GT
@@ -129,8 +156,11 @@ def aic_release_preds(per_image: dict[str, np.ndarray], scores: dict[str, np.nda
     out = []
     for img in sorted(per_image):
         kp = np.asarray(per_image[img], dtype=np.float64).reshape(-1, AIC_NUM_KEYPOINTS, 2)
-        sc = np.ones(kp.shape[:2]) if scores is None or img not in scores else \
-            np.asarray(scores[img], dtype=np.float64).reshape(kp.shape[:2])
+        sc = (
+            np.ones(kp.shape[:2])
+            if scores is None or img not in scores
+            else np.asarray(scores[img], dtype=np.float64).reshape(kp.shape[:2])
+        )
         anns = {}
         for j in range(kp.shape[0]):
             trip = np.concatenate([kp[j], sc[j][:, None]], axis=1).reshape(-1)
@@ -146,7 +176,6 @@ def write_aic_preds(path: str | Path, preds: Sequence[dict]) -> None:
             raise ValueError(f"write_aic_preds: entry {i} needs image_id and keypoint_annotations")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(list(preds)))
-
 
 
 def aic_release_to_coco(gt_release: Sequence[dict]) -> dict:
@@ -170,14 +199,25 @@ def aic_release_to_coco(gt_release: Sequence[dict]) -> dict:
             v = np.array([AIC_VISIBILITY_TO_COCO.get(int(c), 0) for c in kp[:, 2]], dtype=np.float64)
             xy = np.where(v[:, None] > 0, kp[:, :2], 0.0)
             x1, y1, x2, y2 = (float(c) for c in boxes[name])
-            anns.append({
-                "id": len(anns) + 1, "image_id": img_id, "category_id": 1,
-                "keypoints": [float(c) for c in np.concatenate([xy, v[:, None]], axis=1).reshape(-1)],
-                "num_keypoints": int((v > 0).sum()), "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
-            })
-    cat = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(AIC.keypoints),
-           "skeleton": [[a + 1, b + 1] for a, b in AIC.skeleton]}
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": img_id,
+                    "category_id": 1,
+                    "keypoints": [float(c) for c in np.concatenate([xy, v[:, None]], axis=1).reshape(-1)],
+                    "num_keypoints": int((v > 0).sum()),
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+    cat = {
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": list(AIC.keypoints),
+        "skeleton": [[a + 1, b + 1] for a, b in AIC.skeleton],
+    }
     return {"images": images, "annotations": anns, "categories": [cat]}
 
 
@@ -225,8 +265,14 @@ def aic_release_preds_to_coco(preds: Sequence[dict], gt: dict) -> list[dict]:
             raise ValueError(f"aic_release_preds_to_coco: image {e['image_id']!r} not in the GT")
         for name in sorted(e["keypoint_annotations"], key=human_order):
             kp = np.asarray(e["keypoint_annotations"][name], dtype=np.float64).reshape(AIC_NUM_KEYPOINTS, 3)
-            out.append({"image_id": ids[e["image_id"]], "category_id": 1,
-                        "keypoints": [float(c) for c in kp.reshape(-1)], "score": float(kp[:, 2].mean())})
+            out.append(
+                {
+                    "image_id": ids[e["image_id"]],
+                    "category_id": 1,
+                    "keypoints": [float(c) for c in kp.reshape(-1)],
+                    "score": float(kp[:, 2].mean()),
+                }
+            )
     return out
 
 
@@ -253,13 +299,25 @@ def coco_style_aic_to_release(gt_coco: Mapping) -> list[dict]:
         for j, ann in enumerate(by_image.get(int(im["id"]), []), start=1):
             kp = list(ann["keypoints"])
             if len(kp) != 3 * AIC_NUM_KEYPOINTS:
-                raise DatasetError(DataProblem("<COCO-style AIC json>", f"annotation {ann.get('id')}",
-                                               f"{len(kp)} keypoint values, expected 42", "keypoint_count"))
+                raise DatasetError(
+                    DataProblem(
+                        "<COCO-style AIC json>",
+                        f"annotation {ann.get('id')}",
+                        f"{len(kp)} keypoint values, expected 42",
+                        "keypoint_count",
+                    )
+                )
             for t in range(AIC_NUM_KEYPOINTS):
                 v = int(kp[3 * t + 2])
                 if v not in COCO_VISIBILITY_TO_AIC:
-                    raise DatasetError(DataProblem("<COCO-style AIC json>", f"annotation {ann.get('id')}",
-                                                   f"visibility {v} is not a COCO code 0/1/2", "bad_value"))
+                    raise DatasetError(
+                        DataProblem(
+                            "<COCO-style AIC json>",
+                            f"annotation {ann.get('id')}",
+                            f"visibility {v} is not a COCO code 0/1/2",
+                            "bad_value",
+                        )
+                    )
                 kp[3 * t + 2] = COCO_VISIBILITY_TO_AIC[v]
             x, y, w, h = ann["bbox"]
             humans_box[f"human{j}"] = [x, y, x + w, y + h]

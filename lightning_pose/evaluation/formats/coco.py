@@ -48,8 +48,9 @@ def load_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict:
             raise _err(path, key, f"missing or not a list: {key!r}", "missing_field")
     k = num_keypoints if num_keypoints is not None else category_num_keypoints(gt)
     if k is None:
-        raise _err(path, "categories", "no category lists keypoint names, so the keypoint count is unknown",
-                   "missing_field")
+        raise _err(
+            path, "categories", "no category lists keypoint names, so the keypoint count is unknown", "missing_field"
+        )
     image_ids: set = set()
     for i, img in enumerate(gt["images"]):
         if not isinstance(img, dict) or "id" not in img:
@@ -76,8 +77,11 @@ def load_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict:
         kp = ann.get("keypoints")
         if not isinstance(kp, list) or len(kp) != 3 * k:
             n = len(kp) if isinstance(kp, list) else "no"
-            problems.append(DataProblem(str(path), rec, f"{n} keypoint values, expected {3 * k} ({k} keypoints x 3)",
-                                        "keypoint_count"))
+            problems.append(
+                DataProblem(
+                    str(path), rec, f"{n} keypoint values, expected {3 * k} ({k} keypoints x 3)", "keypoint_count"
+                )
+            )
             continue
         bad = number_problem(kp, "keypoints")
         if bad:
@@ -90,8 +94,7 @@ def load_coco_gt(path: str | Path, num_keypoints: int | None = None) -> dict:
         for key in ("area", "iscrowd", "num_keypoints", "category_id"):
             bad = number_problem(ann[key], key) if key in ann else None
             if bad:
-                problems.append(DataProblem(str(path), rec, bad,
-                                            "non_finite" if key == "area" else "bad_value"))
+                problems.append(DataProblem(str(path), rec, bad, "non_finite" if key == "area" else "bad_value"))
                 break
         else:
             if "num_keypoints" not in ann:
@@ -133,8 +136,9 @@ def load_coco_results(path: str | Path, gt: dict | None = None, num_keypoints: i
             continue
         rec = f"result {i} (image {r['image_id']})"
         if known is not None and r["image_id"] not in known:
-            problems.append(DataProblem(str(path), rec, f"unknown image id {r['image_id']!r} (not in the GT)",
-                                        "unknown_image"))
+            problems.append(
+                DataProblem(str(path), rec, f"unknown image id {r['image_id']!r} (not in the GT)", "unknown_image")
+            )
         kp = r["keypoints"]
         if not isinstance(kp, list) or len(kp) % 3 != 0 or (k is not None and len(kp) != 3 * k):
             n = len(kp) if isinstance(kp, list) else "no"
@@ -142,8 +146,11 @@ def load_coco_results(path: str | Path, gt: dict | None = None, num_keypoints: i
             problems.append(DataProblem(str(path), rec, f"{n} keypoint values, expected {exp}", "keypoint_count"))
             continue
         bad = number_problem(kp, "keypoints") or number_problem(r["score"], "score")
-        if bad is None and "category_id" in r and (isinstance(r["category_id"], bool)
-                                                   or not isinstance(r["category_id"], (int, np.integer))):
+        if (
+            bad is None
+            and "category_id" in r
+            and (isinstance(r["category_id"], bool) or not isinstance(r["category_id"], (int, np.integer)))
+        ):
             bad = f"category_id is {_kind_of(r['category_id'])}, expected an integer"
         if bad:
             problems.append(DataProblem(str(path), rec, bad, "non_finite" if "NaN" in bad else "bad_value"))

@@ -33,8 +33,9 @@ def load_json(path: str | Path) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise _err(path, "file", f"invalid json ({e})", "unreadable") from e
     except RecursionError:
-        raise _err(path, "file", "json nested too deeply to be an annotation or prediction file",
-                   "unreadable") from None
+        raise _err(
+            path, "file", "json nested too deeply to be an annotation or prediction file", "unreadable"
+        ) from None
 
 
 def _problems(problems: list[DataProblem]) -> DatasetError:
@@ -70,8 +71,9 @@ def number_problem(value: Any, field: str, *, finite: bool = True) -> str | None
     while stack:
         where, v = stack.pop()
         if isinstance(v, (list, tuple)):
-            stack.extend((f"{field}[{i}]" if where == field else f"{where}[{i}]", x)
-                         for i, x in reversed(list(enumerate(v))))
+            stack.extend(
+                (f"{field}[{i}]" if where == field else f"{where}[{i}]", x) for i, x in reversed(list(enumerate(v)))
+            )
             continue
         if not _is_number(v):
             return f"{where} is {_kind_of(v)}, expected a number"

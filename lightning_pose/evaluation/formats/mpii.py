@@ -20,8 +20,7 @@ from lightning_pose.errors import DataProblem, DatasetError
 from lightning_pose.evaluation.formats.common import _err, _problems, load_json, number_problem
 from lightning_pose.outputs import atomic_path
 
-__all__ = ["MPII_NUM_JOINTS", "MPII_PRED_LAYOUTS", "MPIIEvalGT", "load_mpii_gt", "load_mpii_preds",
-           "write_mpii_preds"]
+__all__ = ["MPII_NUM_JOINTS", "MPII_PRED_LAYOUTS", "MPIIEvalGT", "load_mpii_gt", "load_mpii_preds", "write_mpii_preds"]
 
 MPII_NUM_JOINTS = 16
 
@@ -60,8 +59,9 @@ def _load_gt_mat(path: str | Path, role: str):
     except DatasetError as e:
         raise _problems(e.problems) if e.problems else _err(path, "file", str(e), "unreadable") from None
     except (MatReadError, ValueError, TypeError, KeyError, OSError, IndexError) as e:
-        raise _err(path, "file", f"not a readable MATLAB .mat {role} file ({type(e).__name__}: {e})",
-                   "unreadable") from None
+        raise _err(
+            path, "file", f"not a readable MATLAB .mat {role} file ({type(e).__name__}: {e})", "unreadable"
+        ) from None
 
 
 def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIEvalGT:
@@ -96,8 +96,9 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
         if not isinstance(p, dict) or "joints" not in p:
             problems.append(DataProblem(str(path), rec, "entry without 'joints'", "missing_field"))
             continue
-        bad = number_problem(p["joints"], "joints", finite=False) or \
-            number_problem(p.get("joints_vis", []), "joints_vis")
+        bad = number_problem(p["joints"], "joints", finite=False) or number_problem(
+            p.get("joints_vis", []), "joints_vis"
+        )
         if bad:
             problems.append(DataProblem(str(path), rec, bad, "bad_value"))
             continue
@@ -111,8 +112,9 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
             continue
         vis = np.asarray(p.get("joints_vis", [1] * MPII_NUM_JOINTS), dtype=np.float64).reshape(-1)
         if vis.shape != (MPII_NUM_JOINTS,):
-            problems.append(DataProblem(str(path), rec, f"joints_vis has {vis.size} entries, expected 16",
-                                        "keypoint_count"))
+            problems.append(
+                DataProblem(str(path), rec, f"joints_vis has {vis.size} entries, expected 16", "keypoint_count")
+            )
             continue
         v = vis > 0
         if not np.isfinite(j[v]).all():
@@ -125,9 +127,12 @@ def load_mpii_gt(path: str | Path, headboxes: str | Path | None = None) -> MPIIE
     if headboxes is not None:
         hb = _load_gt_mat(headboxes, "head-box")
         if hb.num_persons != n:
-            raise _err(headboxes, "headboxes_src",
-                       f"{hb.num_persons} head boxes but {n} persons in {path}; the files must list the same persons",
-                       "shape")
+            raise _err(
+                headboxes,
+                "headboxes_src",
+                f"{hb.num_persons} head boxes but {n} persons in {path}; the files must list the same persons",
+                "shape",
+            )
         head_sizes = hb.head_sizes
     return MPIIEvalGT(joints, visible, head_sizes, str(path))
 
@@ -161,8 +166,13 @@ def _mpii_preds_array(arr: np.ndarray, path: Path, num_persons: int | None, layo
             # no count to decide with (library use): (2, 16, 2) -> N = 2 persons, (2, 16, 3) -> (2, 16, N = 3)
             chosen = ["Nx16x2" if a.shape[2] == 2 else "2x16xN"]
         if len(chosen) == 2:
-            raise _err(path, "preds", f"shape {a.shape} is ambiguous ((N, 16, 2) and (2, 16, N) both fit the GT's "
-                       f"N = {num_persons}): pass --preds-layout Nx16x2 or 2x16xN", "shape")
+            raise _err(
+                path,
+                "preds",
+                f"shape {a.shape} is ambiguous ((N, 16, 2) and (2, 16, N) both fit the GT's "
+                f"N = {num_persons}): pass --preds-layout Nx16x2 or 2x16xN",
+                "shape",
+            )
         if not chosen:
             n = a.shape[0] if person_first else a.shape[2]
             raise _err(path, "preds", f"{n} persons predicted but the GT has {num_persons}", "shape")
@@ -175,8 +185,9 @@ def _mpii_preds_array(arr: np.ndarray, path: Path, num_persons: int | None, layo
     return np.ascontiguousarray(out)
 
 
-def load_mpii_preds(path: str | Path, num_persons: int | None = None, zero_based: bool = False,
-                    layout: str = "auto") -> np.ndarray:
+def load_mpii_preds(
+    path: str | Path, num_persons: int | None = None, zero_based: bool = False, layout: str = "auto"
+) -> np.ndarray:
     """Load MPII predictions ordered like the GT persons.
 
     Formats: ``.mat`` or ``.h5``/``.hdf5`` with a ``preds`` variable of shape (N, 16, 2|3) or (2, 16, N);
@@ -211,8 +222,9 @@ def load_mpii_preds(path: str | Path, num_persons: int | None = None, zero_based
         except NotImplementedError:
             arr = _h5_preds(path)
         except (MatReadError, ValueError, OSError, TypeError, KeyError, IndexError) as e:
-            raise _err(path, "file", f"not a readable MATLAB .mat file ({type(e).__name__}: {e})",
-                       "unreadable") from None
+            raise _err(
+                path, "file", f"not a readable MATLAB .mat file ({type(e).__name__}: {e})", "unreadable"
+            ) from None
         if arr is None:
             raise _err(path, "preds", "no variable 'preds' in the file", "missing_field")
     elif suffix in (".h5", ".hdf5"):
@@ -252,8 +264,12 @@ def _h5_preds(path: Path) -> np.ndarray:
                 raise _err(path, "preds", f"no dataset 'preds' (found: {sorted(f.keys())})", "missing_field")
             node = f["preds"]
             if not isinstance(node, h5py.Dataset):
-                raise _err(path, "preds", f"'preds' is an HDF5 {type(node).__name__.lower()}, expected a dataset "
-                           "(array)", "bad_value")
+                raise _err(
+                    path,
+                    "preds",
+                    f"'preds' is an HDF5 {type(node).__name__.lower()}, expected a dataset (array)",
+                    "bad_value",
+                )
             arr = np.asarray(node[()])
     except OSError as e:
         raise _err(path, "file", f"not a readable HDF5 file ({e})", "unreadable") from None
