@@ -35,7 +35,7 @@ from lightning_pose.codecs.associative_embedding import (
 from lightning_pose.errors import ConfigError
 from lightning_pose.losses.associative_embedding import PUSH_KINDS, ae_grouping_loss, masked_heatmap_mse
 from lightning_pose.tasks.base import PoseTask
-from lightning_pose.tasks.network import NetworkSpec
+from lightning_pose.tasks.network import NetworkSpec, network_int
 from lightning_pose.tasks.network_args import drop_legacy_hparams, network_from_legacy_args, override_network_args
 
 __all__ = ["AssociativeEmbeddingTask", "build_bottomup_metrics", "persons_to_metric_inputs"]
@@ -167,7 +167,7 @@ class AssociativeEmbeddingTask(PoseTask):
             kwargs.pop(key, None)
         # arguments of the other network family are ignored (older checkpoints store every one of them)
         if backbone in (None, "hourglass"):
-            legacy = dict(
+            legacy: dict[str, Any] = dict(
                 num_stacks=num_stacks,
                 channels=channels,
                 increase=increase,
@@ -208,10 +208,11 @@ class AssociativeEmbeddingTask(PoseTask):
         self.loss_aggregate = loss_aggregate
         self.tag_dim = int(tag_dim)
         k = self.num_keypoints
+        assert self.network_spec is not None
         self.network_spec = override_network_args(self.network_spec, tag_dim=self.tag_dim)  # the task's tag_dim
         self.network: nn.Module = self.make_network()
-        stride = int(self.network.stride)
-        div = int(self.network.size_divisor)
+        stride = network_int(self.network, "stride")
+        div = network_int(self.network, "size_divisor")
         w, h = self.input_size
         if w % div or h % div:
             raise ConfigError(
@@ -290,7 +291,7 @@ class AssociativeEmbeddingTask(PoseTask):
             if s == 1.0:
                 x = images
             else:
-                div = int(self.network.size_divisor)
+                div = network_int(self.network, "size_divisor")
                 size = (max(div, int(round(h_in * s / div)) * div), max(div, int(round(w_in * s / div)) * div))
                 x = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
             hm, tags = self._final_maps(x)

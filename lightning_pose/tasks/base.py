@@ -443,7 +443,7 @@ class PoseTask(LightningModule):
         """
         from lightning_pose.metrics.export import export_metric_predictions
 
-        return export_metric_predictions(self._metrics.get(split, {}), split, Path(out_dir))
+        return export_metric_predictions(dict(self._metrics.get(split, {})), split, Path(out_dir))
 
 
 def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:

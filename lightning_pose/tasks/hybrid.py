@@ -25,7 +25,7 @@ from lightning_pose.losses.heatmap import weighted_bce_heatmap, weighted_mse_hea
 from lightning_pose.losses.regression import coordinate_loss
 from lightning_pose.tasks.base import PoseTask
 from lightning_pose.tasks.input_size import check_input_size
-from lightning_pose.tasks.network import NetworkSpec
+from lightning_pose.tasks.network import NetworkSpec, network_int
 from lightning_pose.tasks.network_args import drop_legacy_hparams, network_from_legacy_args
 
 __all__ = ["HybridTask"]
@@ -81,7 +81,7 @@ class HybridTask(PoseTask):
             raise ValueError(f"decode_mode must be one of {_MODES}, got {decode_mode!r}")
         self.network = self.make_network()
         check_input_size(self.network, self.input_size, type(self).__name__)
-        stride = int(self.network.stride)
+        stride = network_int(self.network, "stride")
         w, h = self.input_size
         self.codec = HybridCodec(
             self.input_size, (w // stride, h // stride), sigma=sigma, disk_radius=disk_radius, decode_mode=decode_mode

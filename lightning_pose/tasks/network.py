@@ -29,7 +29,7 @@ from torch import nn
 
 from lightning_pose.errors import ConfigError
 
-__all__ = ["NetworkFactory", "NetworkSpec", "build_network", "describe_network", "network_name"]
+__all__ = ["NetworkFactory", "NetworkSpec", "build_network", "describe_network", "network_int", "network_name"]
 
 #: ``num_keypoints -> nn.Module`` (jsonargparse turns a ``class_path``/``init_args`` block into one)
 NetworkFactory = Callable[[int], nn.Module]
@@ -111,3 +111,12 @@ def build_network(spec: NetworkSpec, num_keypoints: int, **extra: Any) -> nn.Mod
             f"network: {describe_network(spec)['class_path']} returned {type(net).__name__}, not a torch.nn.Module"
         )
     return net
+
+
+def network_int(net: nn.Module, name: str) -> int:
+    """An integer attribute a network declares (``stride``: input px per output px; ``size_divisor``), as an int;
+    a network without it is refused with one line."""
+    value = getattr(net, name, None)
+    if value is None:
+        raise ConfigError(f"network {type(net).__name__} has no '{name}' attribute (the task needs it)")
+    return int(value)

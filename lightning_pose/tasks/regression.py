@@ -26,7 +26,7 @@ from lightning_pose.codecs import IntegralCodec, RegressionCodec
 from lightning_pose.losses.regression import coordinate_loss
 from lightning_pose.tasks.base import PoseTask
 from lightning_pose.tasks.input_size import check_input_size
-from lightning_pose.tasks.network import NetworkSpec
+from lightning_pose.tasks.network import NetworkSpec, network_int
 from lightning_pose.tasks.network_args import drop_legacy_hparams, network_from_legacy_args, override_network_args
 
 __all__ = ["DeepPoseTask", "IntegralRegressionTask"]
@@ -54,6 +54,9 @@ class DeepPoseTask(PoseTask):
         cascade_min_std: floor of the simulated-estimate noise (normalised units).
     """
 
+    #: running spread of the cascade stages' training residuals (registered buffer, saved in checkpoints)
+    residual_std: Tensor
+
     method_name = "deeppose"
 
     def __init__(
@@ -79,6 +82,7 @@ class DeepPoseTask(PoseTask):
             raise ValueError(f"loss must be smooth_l1, l1, l2 or rle, got {loss!r}")
         self.loss_kind = loss
         # the loss decides whether the regressor predicts RLE sigmas
+        assert self.network_spec is not None
         self.network_spec = override_network_args(self.network_spec, rle=loss == "rle")
         self.network = self.make_network()
         self.codec = RegressionCodec(input_size=self.input_size)
@@ -187,7 +191,7 @@ class IntegralRegressionTask(PoseTask):
         self.beta, self.debias, self.loss_kind = float(beta), bool(debias), loss
         self.heatmap_loss_weight = float(heatmap_loss_weight)
         check_input_size(self.network, self.input_size, type(self).__name__)
-        stride = int(self.network.stride)
+        stride = network_int(self.network, "stride")
         self.codec = IntegralCodec(
             self.input_size,
             (self.input_size[0] // stride, self.input_size[1] // stride),
