@@ -42,7 +42,7 @@ class ConstantBaseline(Callback):
         """The baseline metrics for ``datamodule`` (``None`` when it cannot be computed, with the reason printed)."""
         from lightning_pose.data.records import DatasetError
         from lightning_pose.evaluation.baseline import constant_baseline_metrics
-        from lightning_pose.metrics.registry import uses_gt_boxes
+        from lightning_pose.metrics.registry import metric_specs_of, uses_gt_boxes
 
         if datamodule is None or not hasattr(datamodule, "ground_truth"):
             return None
@@ -56,8 +56,10 @@ class ConstantBaseline(Callback):
         except (DatasetError, OSError) as err:
             rank_zero_info(f"constant-predictor baseline: skipped ({err})")
             return None
-        name = str(getattr(datamodule, "dataset_name", "")).lower()
-        sigmas = ks.sigmas if name in ("coco", "demo") else None  # AP as logged for these datasets
+        # AP beside the logged AP when the datamodule declares COCO AP with GT areas (COCO, demo; AIC's 0.53 w h
+        # area rule is not what the baseline computes, so it reports PCK only there)
+        with_ap = any(s.name == "coco_ap" and s.options.get("use_area", True) for s in metric_specs_of(datamodule))
+        sigmas = ks.sigmas if with_ap else None
         return constant_baseline_metrics(train_gt, val_gt, sigmas, ks.flip_pairs)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
