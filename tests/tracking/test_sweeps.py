@@ -117,8 +117,8 @@ TINY = [
     "--data.init_args.num_workers=0",
     "--data.init_args.image_size=[128,128]",
     "--data.init_args.input_size=[64,64]",
-    "--model.init_args.backbone=resnet18",
-    "--model.init_args.deconv_channels=[16,16]",
+    "--model.init_args.network.init_args.backbone=resnet18",
+    "--model.init_args.network.init_args.deconv_channels=[16,16]",
     "--trainer.enable_progress_bar=false",
 ]
 
