@@ -32,6 +32,7 @@ from lightning_pose.errors import DataProblem, DatasetError
 
 # coco_style_aic_to_release is re-exported: it lives with the other AIC conversions
 from lightning_pose.evaluation.formats.aic import coco_style_aic_to_release, release_person_problems
+from lightning_pose.skeletons import AIC
 
 __all__ = [
     "AIC_SIGMAS",
@@ -40,25 +41,9 @@ __all__ = [
     "coco_style_aic_to_release",
 ]
 
-#: Official AIC sigmas (the script uses ``delta = 2 * sigma``).
-AIC_SIGMAS: np.ndarray = np.array(
-    [
-        0.01388152,
-        0.01515228,
-        0.01057665,
-        0.01417709,
-        0.01497891,
-        0.01402144,
-        0.03909642,
-        0.03686941,
-        0.01981803,
-        0.03843971,
-        0.03412318,
-        0.02415081,
-        0.01291456,
-        0.01236173,
-    ]
-)
+#: Official AIC sigmas (the script uses ``delta = 2 * sigma``): the AIC keypoint set's, one table in
+#: :mod:`lightning_pose.skeletons` (the test checks them against the official script's values).
+AIC_SIGMAS: np.ndarray = AIC.sigmas_array()
 AIC_SIGMAS.setflags(write=False)
 _NUM_KPTS = 14
 _THRESHOLDS = np.linspace(0.5, 0.95, 10)

@@ -92,8 +92,28 @@ def _gt_as_pred(gt, rng=None, sigma=0.0):
     return preds
 
 
+# the ``delta / 2`` table of the official AI Challenger keypoint evaluation script, transcribed independently
+OFFICIAL_AIC_SIGMAS = [
+    0.01388152,
+    0.01515228,
+    0.01057665,
+    0.01417709,
+    0.01497891,
+    0.01402144,
+    0.03909642,
+    0.03686941,
+    0.01981803,
+    0.03843971,
+    0.03412318,
+    0.02415081,
+    0.01291456,
+    0.01236173,
+]
+
+
 def test_sigmas_match_keypoint_set():
     np.testing.assert_array_equal(AIC_SIGMAS, AIC.sigmas_array())
+    np.testing.assert_array_equal(AIC_SIGMAS, np.array(OFFICIAL_AIC_SIGMAS))
 
 
 def test_gt_as_prediction_scores_one(shared_data):

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lightning_pose.skeletons import COCO
+
 __all__ = [
     "POINT_NAMES",
     "POSE_KINDS",
@@ -42,23 +44,7 @@ __all__ = [
 #: Named 3-D points of the body model (row order of :attr:`Figure3D.points`); the first 17 are the COCO
 #: keypoints in COCO order, the rest are helper points for drawing.
 POINT_NAMES: tuple[str, ...] = (
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
+    *COCO.keypoints,
     # helper points (not COCO keypoints)
     "pelvis",
     "neck",
