@@ -1,7 +1,8 @@
 """Framework overhead of a training step: ``Trainer.fit`` against a plain PyTorch loop on the same batches.
 
-Both loops train the quickstart model (``configs/quickstart.yaml``: SimpleBaseline, timm ResNet-18, 3 deconvolutions
-(128, 128, 64 channels: stride-4 heatmaps), DARK decoding, 96x128 input, batch 32, Adam 2e-3, fp32) on the SAME
+Both loops train the quickstart model (``configs/quickstart.yaml``: SimpleBaseline, timm ResNet-18 up to its
+stride-16 layer3, 2 deconvolutions (128, 64 channels: stride-4 heatmaps), DARK decoding, channels-last, 96x128 input,
+batch 32, Adam 2e-3, fp32) on the SAME
 pre-built batches (random images, keypoints uniform in the crop, all visible; the heatmap targets are encoded inside ``compute_loss`` in both loops, as in
 training). The plain loop is forward -> ``task.compute_loss`` -> ``zero_grad(set_to_none=True)`` -> backward ->
 step. The Lightning loop is ``Trainer.fit`` with what a quickstart run has besides validation: the W&B logger
@@ -29,7 +30,7 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from lightning_pose.tasks import SimpleBaselineTask  # noqa: E402
+from lightning_pose.tasks import HeatmapTask  # noqa: E402
 
 INPUT_SIZE = (96, 128)  # (W, H)
 BATCH = 32
@@ -49,14 +50,17 @@ def make_batches(n: int, k: int, seed: int = 0) -> list[dict[str, torch.Tensor]]
     return out
 
 
-def make_task(seed: int = 0) -> SimpleBaselineTask:
+def make_task(seed: int = 0) -> HeatmapTask:
     torch.manual_seed(seed)
-    return SimpleBaselineTask(
+    network = {
+        "class_path": "lightning_pose.models.SimpleBaseline",
+        "init_args": {"backbone": "resnet18", "pretrained": False, "feature_index": 3, "deconv_channels": [128, 64]},
+    }
+    return HeatmapTask(
+        network=network,
         keypoint_set="coco",
         input_size=INPUT_SIZE,
-        backbone="resnet18",
-        pretrained=False,
-        deconv_channels=(128, 128, 64),
+        channels_last=True,
         sigma=2.0,
         decode="dark",
         unbiased=True,
@@ -88,6 +92,7 @@ def _timed_steps(step_fn, batches, warmup: int) -> tuple[float, float]:
 
 def plain_round(batches, warmup: int) -> tuple[float, float]:
     task = make_task()
+    task.configure_model()  # channels-last weights and inputs, as Trainer.fit applies them
     task.train()
     opt = torch.optim.Adam(task.parameters(), lr=LR)
 

@@ -42,6 +42,10 @@ class SimpleBaseline(nn.Module):
             (may be empty: then the final convolution sits directly on the backbone features).
         deconv_kernel: 4 (published), 3 or 2.
         final_kernel: odd kernel size of the last convolution (1 published, or 3).
+        feature_index: which backbone feature level the head sits on (timm ``out_indices`` indexing; ``-1``
+            published: the deepest, stride-32 map of a ResNet; ``3`` = a ResNet's stride-16 ``layer3``, whose
+            later stages are then not built). Small inputs (e.g. 96x128 demo crops, a 3x4 stride-32 map) keep
+            more spatial detail with an earlier level and fewer deconvolutions.
 
     Attributes:
         stride: input pixels per heatmap pixel (backbone reduction / 2**len(deconv_channels)).
@@ -66,6 +70,7 @@ class SimpleBaseline(nn.Module):
         deconv_channels: Sequence[int] = (256, 256, 256),
         deconv_kernel: int = 4,
         final_kernel: int = 1,
+        feature_index: int = -1,
     ) -> None:
         super().__init__()
         if num_keypoints < 1:
@@ -78,7 +83,7 @@ class SimpleBaseline(nn.Module):
         padding, output_padding = deconv_padding(deconv_kernel) if widths else (0, 0)
 
         self.num_keypoints = num_keypoints
-        self.backbone = create_backbone(backbone, pretrained=pretrained, out_indices=(-1,))
+        self.backbone = create_backbone(backbone, pretrained=pretrained, out_indices=(int(feature_index),))
         in_channels = self.backbone.channels[-1]
         reduction = self.backbone.reductions[-1]
         upsample = 2 ** len(widths)

@@ -123,6 +123,21 @@ def test_simple_baseline_deconv_kernels_double_size(kernel: int) -> None:
     assert out.shape == (2, 3, 8, 12)
 
 
+def test_simple_baseline_feature_index_uses_an_earlier_level_and_drops_later_stages() -> None:
+    deep = SimpleBaseline(3, "resnet18", deconv_channels=(8, 8, 8))
+    mid = SimpleBaseline(3, "resnet18", deconv_channels=(8, 8), feature_index=3)
+    # layer3 of a ResNet-18: 256 channels at stride 16; two deconvolutions -> stride 4, same maps as deep's
+    assert mid.backbone.channels[-1] == 256 and mid.backbone.reductions[-1] == 16
+    assert mid.stride == deep.stride == 4
+    # layer4 (4 x 3x3 convolutions of 512 channels, the 1x1 shortcut, 5 batch norms) is not built at all
+    n_deep = sum(p.numel() for p in deep.backbone.parameters())
+    n_mid = sum(p.numel() for p in mid.backbone.parameters())
+    assert n_deep - n_mid == 512 * 256 * 9 + 512 * 512 * 9 * 3 + 512 * 256 + 5 * 2 * 512
+    with torch.no_grad():
+        (out,) = mid.eval()(torch.randn(2, 3, 128, 96))
+    assert out.shape == (2, 3, 32, 24)
+
+
 def test_simple_baseline_crops_top_left_when_backbone_rounds_up() -> None:
     torch.manual_seed(1)
     model = small_sb().eval()
