@@ -118,3 +118,60 @@ def test_cached_centre_and_size_are_fresh_copies(shared_data: Path) -> None:
     s *= 2.0
     c2, s2 = ds.center_scale(0)
     assert np.array_equal(c2, expected[0]) and np.array_equal(s2, expected[1])
+
+
+def _jitter_reference(
+    img: np.ndarray, brightness: float, contrast: float, saturation: float, order: list
+) -> np.ndarray:
+    """torchvision's colour jitter maths in float64, op by op, without clipping or rounding between the ops."""
+    w = np.array([0.299, 0.587, 0.114])
+    y = img.astype(np.float64)
+    for op in order:
+        if op == 0:
+            y = y * brightness
+        elif op == 1:
+            y = y * contrast + (1.0 - contrast) * float((y @ w).mean())
+        elif op == 2:
+            y = saturation * y + (1.0 - saturation) * (y @ w)[..., None]
+    return y
+
+
+def test_fused_color_jitter_is_the_colour_maths_rounded_once() -> None:
+    import albumentations as A
+
+    settings = PhotometricAugmentation(
+        color_jitter_prob=1.0, brightness=0.4, contrast=0.4, saturation=0.4, blur_prob=0.0, noise_prob=0.0
+    )
+    (ours,) = build_photometric(settings).transforms
+    assert isinstance(ours, A.ColorJitter) and type(ours) is not A.ColorJitter
+    ours.set_random_seed(7)
+    rng = np.random.default_rng(4)
+    orders = set()
+    for k in range(60):
+        # mid-range images never saturate (the reference does not clip); every fifth one does
+        hi = 256 if k % 5 == 0 else 170
+        img = rng.integers(0 if hi == 256 else 60, hi, (24, 20, 3), dtype=np.uint8)
+        p = ours.get_params()
+        orders.add(tuple(p["order"]))
+        got = ours.apply(img, **p)
+        want = np.clip(_jitter_reference(img, p["brightness"], p["contrast"], p["saturation"], p["order"]), 0, 255)
+        assert got.dtype == np.uint8 and got.shape == img.shape
+        # one rounding of the exact value (+ cv2.transform's uint8 path: coefficients in 1/1024 fixed point)
+        assert np.abs(got - want).max() < 1.0, (k, p)
+    assert len(orders) > 5  # the order of the ops is drawn, and used
+    again = pickle.loads(pickle.dumps(ours))  # spawn-started workers unpickle the pipeline
+    assert type(again) is type(ours)
+
+
+def test_fused_color_jitter_keeps_albumentations_for_hue_and_identity() -> None:
+    import albumentations as A
+
+    img = np.random.default_rng(1).integers(0, 256, (16, 12, 3), dtype=np.uint8)
+    settings = PhotometricAugmentation(color_jitter_prob=1.0, hue=0.1, blur_prob=0.0, noise_prob=0.0)
+    (ours,) = build_photometric(settings).transforms
+    ref = A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1, p=1.0)
+    ours.set_random_seed(2)
+    ref.set_random_seed(2)
+    for _ in range(10):
+        assert np.array_equal(ours(image=img)["image"], ref(image=img)["image"])
+    assert ours.apply(img, 1.0, 1.0, 1.0, 0.0, [0, 1, 2, 3]) is img
