@@ -175,3 +175,29 @@ def test_fused_color_jitter_keeps_albumentations_for_hue_and_identity() -> None:
     for _ in range(10):
         assert np.array_equal(ours(image=img)["image"], ref(image=img)["image"])
     assert ours.apply(img, 1.0, 1.0, 1.0, 0.0, [0, 1, 2, 3]) is img
+
+
+def test_float_crop_matrix_compose_and_inverse_match_the_numpy_formulas() -> None:
+    from lightning_pose.data import geometry
+
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        c, s = rng.uniform(-50, 700, 2), rng.uniform(5, 900, 2)
+        r = float(rng.normal() * 60) if rng.random() < 0.7 else 0.0
+        th = np.deg2rad(r)
+        lin = np.diag([192 / s[0], 256 / s[1]]) @ np.array([[np.cos(th), np.sin(th)], [-np.sin(th), np.cos(th)]])
+        want = np.hstack([lin, (np.array([95.5, 127.5]) - lin @ c)[:, None]])
+        got = geometry.crop_matrix(c, s, r, (192, 256))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+        flip = geometry.flip_matrix(640)
+        h = np.vstack([got, [0, 0, 1]]) @ np.vstack([flip, [0, 0, 1]])
+        np.testing.assert_allclose(geometry.compose_affine(got, flip), h[:2], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(
+            geometry.invert_affine(got), np.linalg.inv(np.vstack([got, [0, 0, 1]]))[:2], atol=1e-9
+        )
+    with pytest.raises(ValueError, match="non-finite"):
+        geometry.crop_matrix((np.nan, 1.0), (10.0, 10.0), 0.0, (4, 4))
+    with pytest.raises(ValueError, match="positive"):
+        geometry.crop_matrix((1.0, 1.0), (10.0, 0.0), 0.0, (4, 4))
+    with pytest.raises(ValueError, match="singular"):
+        geometry.invert_affine(np.zeros((2, 3)))
