@@ -111,3 +111,16 @@ def test_task_steps_normalise_uint8_batches_without_a_datamodule(shared_data: Pa
     a = task.predict_step(batch, 0)
     b = task.predict_step(dm.on_after_batch_transfer(batch, 0), 0)
     assert torch.equal(a["keypoints"], b["keypoints"]) and torch.equal(a["scores"], b["scores"])
+
+
+@pytest.mark.parametrize("shape", [(256, 192, 3), (1, 1, 3), (7, 5, 3)])
+def test_uint8_tensor_is_the_channel_first_copy(shape: tuple) -> None:
+    from lightning_pose.data.datasets.tensors import to_uint8_tensor
+
+    img = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    for view in (img, img[:, ::-1], img[::2]):
+        out = to_uint8_tensor(view)
+        assert out.dtype == torch.uint8 and out.is_contiguous() and out.shape == (3, view.shape[0], view.shape[1])
+        assert np.array_equal(out.numpy(), view.transpose(2, 0, 1))
+    with pytest.raises(ValueError, match="uint8"):
+        to_uint8_tensor(img.astype(np.float32))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -40,7 +41,14 @@ def to_normalized_tensor(image: np.ndarray) -> torch.Tensor:
 def to_uint8_tensor(image: np.ndarray) -> torch.Tensor:
     """``(H, W, 3)`` uint8 RGB -> ``(3, H, W)`` contiguous uint8 tensor (grey levels 0..255, not normalised)."""
     _check_uint8_hwc(image)
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    out = torch.empty((3, image.shape[0], image.shape[1]), dtype=torch.uint8)
+    planes = out.numpy()
+    # cv2.split writes the three planes into the tensor's memory: about half the time of numpy's transposing copy
+    dst = [planes[0], planes[1], planes[2]]
+    written = cv2.split(image, dst)
+    if any(a is not b for a, b in zip(written, dst)):  # cv2 allocated its own planes (never seen): copy them
+        np.copyto(planes, np.stack(written))
+    return out
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
