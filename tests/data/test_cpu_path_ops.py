@@ -201,3 +201,32 @@ def test_float_crop_matrix_compose_and_inverse_match_the_numpy_formulas() -> Non
         geometry.crop_matrix((1.0, 1.0), (10.0, 0.0), 0.0, (4, 4))
     with pytest.raises(ValueError, match="singular"):
         geometry.invert_affine(np.zeros((2, 3)))
+
+
+def test_coarse_dropout_paints_the_albumentations_holes_with_hashed_uniform_colours() -> None:
+    import albumentations as A
+
+    from lightning_pose.data.transforms.photometric import hole_colours
+
+    settings = PhotometricAugmentation(color_jitter_prob=0.0, blur_prob=0.0, noise_prob=0.0, occlusion_prob=1.0)
+    (ours,) = build_photometric(settings).transforms
+    assert isinstance(ours, A.CoarseDropout) and type(ours) is not A.CoarseDropout
+    ref = A.CoarseDropout(
+        num_holes_range=(1, 3), hole_height_range=(0.05, 0.25), hole_width_range=(0.05, 0.25), fill=0, p=1.0
+    )
+    ours.set_random_seed(3)
+    ref.set_random_seed(3)
+    img = np.full((64, 48, 3), 7, np.uint8)
+    painted = 0
+    for _ in range(30):
+        a, b = ours(image=img)["image"], ref(image=img)["image"]
+        holes = b != 7  # the reference paints the same holes (same draws) with 0
+        assert np.array_equal(a == 7, ~holes | (a == 7)) and np.array_equal(a[~holes], img[~holes])
+        painted += int(holes.any())
+    assert painted == 30
+    assert np.array_equal(img, np.full((64, 48, 3), 7, np.uint8))  # the input is not modified
+    colours = np.array(hole_colours(12345, 20000, 3))
+    assert colours.min() == 0 and colours.max() == 255 and abs(colours.mean() - 127.5) < 1.5
+    assert hole_colours(5, 3, 3) == hole_colours(5, 3, 3) != hole_colours(6, 3, 3)
+    again = pickle.loads(pickle.dumps(ours))
+    assert type(again) is type(ours)

@@ -102,7 +102,7 @@ def build_photometric(settings: PhotometricAugmentation) -> "A.Compose | None":
         )
     if settings.occlusion_prob > 0:
         ops.append(
-            A.CoarseDropout(
+            _coarse_dropout_class()(
                 num_holes_range=(1, settings.occlusion_max_holes),
                 hole_height_range=(0.05, settings.occlusion_max_size),
                 hole_width_range=(0.05, settings.occlusion_max_size),
@@ -194,6 +194,55 @@ def color_affine(image: np.ndarray, matrix: list[list[float]]) -> np.ndarray:
     return cv2.transform(image, np.array(matrix, dtype=np.float64))
 
 
+_COARSE_DROPOUT: type | None = None
+_MASK64 = (1 << 64) - 1
+
+
+def _coarse_dropout_class() -> type:
+    """``albumentations.CoarseDropout`` whose ``random_uniform`` fill colours come from a cheap hash of the op's seed
+    (built on first use so that this module does not import albumentations)."""
+    global _COARSE_DROPOUT
+    if _COARSE_DROPOUT is None:
+        import albumentations as A
+
+        class CoarseDropout(A.CoarseDropout):
+            """``A.CoarseDropout`` (same parameters, same random holes and seed) whose ``apply`` fills each hole of a
+            uint8 image with one colour taken from :func:`hole_colours` of the drawn seed, instead of building a
+            ``numpy.random.default_rng(seed)`` per application (its seeding costs more than the painting). The colours
+            are uniform over 0..255 per channel, as albumentations' ``random_uniform``, but not the same values."""
+
+            def apply(self, img: np.ndarray, holes: np.ndarray, seed: int, **params: Any) -> np.ndarray:
+                if self.fill != "random_uniform" or img.dtype != np.uint8 or img.ndim != 3 or holes.size == 0:
+                    return super().apply(img, holes, seed, **params)
+                out = img.copy()
+                boxes = holes.tolist()
+                for (x0, y0, x1, y1), colour in zip(boxes, hole_colours(int(seed), len(boxes), img.shape[2])):
+                    out[y0:y1, x0:x1] = colour
+                return out
+
+        CoarseDropout.__module__ = __name__
+        CoarseDropout.__qualname__ = "CoarseDropout"
+        _COARSE_DROPOUT = CoarseDropout
+    return _COARSE_DROPOUT
+
+
+def hole_colours(seed: int, holes: int, channels: int) -> list[list[int]]:
+    """``holes`` fill colours of ``channels`` grey levels (0..255 each), from SplitMix64 of ``seed`` (deterministic,
+    uniform; plain Python integers: a few microseconds). At most 8 channels."""
+    if channels > 8:
+        raise ValueError(f"hole_colours gives at most 8 channels, got {channels}")
+    out = []
+    state = seed & _MASK64
+    for _ in range(holes):
+        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        z ^= z >> 31
+        out.append([(z >> (8 * c)) & 255 for c in range(channels)])
+    return out
+
+
 _GAUSS_NOISE: type | None = None
 
 
@@ -245,9 +294,11 @@ def apply_photometric(pipeline: "A.Compose | None", image: np.ndarray) -> np.nda
 
 
 def __getattr__(name: str) -> Any:
-    """``GaussNoise`` and ``ColorJitter`` resolve lazily (unpickling a pipeline in a DataLoader worker started by spawn finds it here)."""
+    """``GaussNoise``, ``ColorJitter`` and ``CoarseDropout`` resolve lazily (unpickling a pipeline in a DataLoader worker started by spawn finds it here)."""
     if name == "GaussNoise":
         return _gauss_noise_class()
     if name == "ColorJitter":
         return _color_jitter_class()
+    if name == "CoarseDropout":
+        return _coarse_dropout_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
