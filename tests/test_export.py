@@ -34,7 +34,7 @@ def crops(shared_data) -> torch.Tensor:
         num_workers=0,
     )
     dm.setup("validate")
-    return next(iter(dm.val_dataloader()))["image"]
+    return dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)["image"]  # normalised, as tasks see it
 
 
 @pytest.mark.parametrize("method", ["simple_baseline", "deeppose"])

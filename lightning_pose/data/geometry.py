@@ -24,6 +24,7 @@ Affine matrices are ``(2, 3)`` float64 arrays ``M`` acting on column vectors ``[
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -54,6 +55,17 @@ def _as_vec(value: Sequence[float] | np.ndarray, n: int, what: str) -> np.ndarra
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: non-finite value in {arr.tolist()}")
     return arr
+
+
+def _pair(value: Sequence[float] | np.ndarray, what: str) -> tuple[float, float]:
+    """Two finite Python floats from a ``(2,)`` array or a pair (what :func:`_as_vec` checks, for ``n = 2``)."""
+    if isinstance(value, np.ndarray) and value.shape == (2,):
+        a, b = (float(v) for v in value.tolist())
+    else:
+        a, b = (float(v) for v in _as_vec(value, 2, what).tolist())
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ValueError(f"{what}: non-finite value in {[a, b]}")
+    return a, b
 
 
 def fix_aspect_ratio(size_wh: Sequence[float] | np.ndarray, aspect_ratio: float) -> np.ndarray:
@@ -178,22 +190,23 @@ def crop_matrix(
     Returns:
         ``(2, 3)`` float64 matrix, usable directly as ``cv2.warpAffine(img, M, (W_in, H_in))``.
     """
-    c = _as_vec(center, 2, "center")
-    s = _as_vec(scale, 2, "scale")
-    if np.any(s <= 0):
-        raise ValueError(f"crop scale must be positive, got {s.tolist()}")
+    cx, cy = _pair(center, "center")
+    sw, sh = _pair(scale, "scale")
+    if sw <= 0 or sh <= 0:
+        raise ValueError(f"crop scale must be positive, got {[sw, sh]}")
     out_w, out_h = (int(v) for v in output_size)
     if out_w <= 0 or out_h <= 0:
         raise ValueError(f"output_size must be positive, got {tuple(output_size)}")
-    theta = np.deg2rad(float(rotation))
-    cos, sin = np.cos(theta), np.sin(theta)
-    rot = np.array([[cos, sin], [-sin, cos]], dtype=np.float64)
-    lin = np.diag([out_w / s[0], out_h / s[1]]) @ rot
-    target = np.array([(out_w - 1) / 2.0, (out_h - 1) / 2.0])
-    m = np.empty((2, 3), dtype=np.float64)
-    m[:, :2] = lin
-    m[:, 2] = target - lin @ c
-    return m
+    theta = math.radians(float(rotation))
+    cos, sin = math.cos(theta), math.sin(theta)
+    kx, ky = out_w / sw, out_h / sh
+    # L = diag(kx, ky) @ [[cos, sin], [-sin, cos]], t = target - L @ c (plain floats: numpy's per-call overhead
+    # on 2 x 2 arrays costs more than the maths, once per sample)
+    a, b, c, d = kx * cos, kx * sin, -(ky * sin), ky * cos
+    return np.array(
+        [[a, b, (out_w - 1) / 2.0 - (a * cx + b * cy)], [c, d, (out_h - 1) / 2.0 - (c * cx + d * cy)]],
+        dtype=np.float64,
+    )
 
 
 def flip_matrix(width: int | float) -> np.ndarray:
@@ -238,6 +251,17 @@ def compose_affine(*matrices: np.ndarray) -> np.ndarray:
     """Compose affine maps written left to right as in maths: ``compose_affine(A, B)(p) = A(B(p))``."""
     if not matrices:
         raise ValueError("compose_affine needs at least one matrix")
+    if len(matrices) == 2 and all(isinstance(m, np.ndarray) and m.shape == (2, 3) for m in matrices):
+        # the per-sample case (crop o flip, crop o reduced-decode scaling), in plain floats
+        (a00, a01, a02), (a10, a11, a12) = matrices[0].tolist()
+        (b00, b01, b02), (b10, b11, b12) = matrices[1].tolist()
+        return np.array(
+            [
+                [a00 * b00 + a01 * b10, a00 * b01 + a01 * b11, a00 * b02 + a01 * b12 + a02],
+                [a10 * b00 + a11 * b10, a10 * b01 + a11 * b11, a10 * b02 + a11 * b12 + a12],
+            ],
+            dtype=np.float64,
+        )
     out = np.eye(3, dtype=np.float64)
     for m in matrices:
         out = out @ to_homogeneous(m)
@@ -249,15 +273,12 @@ def invert_affine(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     if m.shape != (2, 3):
         raise ValueError(f"affine matrix must have shape (2, 3), got {m.shape}")
-    lin = m[:, :2]
-    det = lin[0, 0] * lin[1, 1] - lin[0, 1] * lin[1, 0]
-    if not np.isfinite(det) or abs(det) < 1e-300:
+    (a, b, tx), (c, d, ty) = m.tolist()  # plain floats (see crop_matrix)
+    det = a * d - b * c
+    if not math.isfinite(det) or abs(det) < 1e-300:
         raise ValueError(f"affine matrix is singular: {m.tolist()}")
-    inv_lin = np.array([[lin[1, 1], -lin[0, 1]], [-lin[1, 0], lin[0, 0]]], dtype=np.float64) / det
-    out = np.empty((2, 3), dtype=np.float64)
-    out[:, :2] = inv_lin
-    out[:, 2] = -inv_lin @ m[:, 2]
-    return out
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)]], dtype=np.float64)
 
 
 def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -286,6 +286,7 @@ class PoseTask(LightningModule):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        batch = _normalized(batch)  # uint8 images of a loader used without its datamodule
         outputs = self(batch["image"])
         loss, parts = self.compute_loss(outputs, batch)
         if not torch.isfinite(loss):
@@ -361,6 +362,7 @@ class PoseTask(LightningModule):
         self.add_module(f"metrics_{split}", module_dict)
 
     def _eval_step(self, batch: dict[str, Tensor], split: str) -> dict[str, Tensor]:
+        batch = _normalized(batch)
         images = batch["image"]
         outputs = self(images)
         loss, _ = self.compute_loss(outputs, batch)
@@ -385,6 +387,7 @@ class PoseTask(LightningModule):
         return self._eval_step(batch, "test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        batch = _normalized(batch)
         coords_in, scores = self.predict_keypoints(batch["image"])
         coords_img = crop_to_image_coords(coords_in, batch["crop_to_image"])
         out = {"keypoints": coords_img, "scores": scores}
@@ -444,6 +447,14 @@ class PoseTask(LightningModule):
         from lightning_pose.metrics.export import export_metric_predictions
 
         return export_metric_predictions(dict(self._metrics.get(split, {})), split, Path(out_dir))
+
+
+def _normalized(batch: Any) -> Any:
+    """The batch with a uint8 ``image`` (CPU top-down samples from a loader used without its datamodule, whose
+    ``on_after_batch_transfer`` normalises them) ImageNet-normalised on its device; other batches unchanged."""
+    from lightning_pose.data.datasets.tensors import normalize_batch
+
+    return normalize_batch(batch)
 
 
 def _inputs_channels_last(module: nn.Module, args: tuple) -> tuple:

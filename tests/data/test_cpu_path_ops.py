@@ -118,3 +118,115 @@ def test_cached_centre_and_size_are_fresh_copies(shared_data: Path) -> None:
     s *= 2.0
     c2, s2 = ds.center_scale(0)
     assert np.array_equal(c2, expected[0]) and np.array_equal(s2, expected[1])
+
+
+def _jitter_reference(
+    img: np.ndarray, brightness: float, contrast: float, saturation: float, order: list
+) -> np.ndarray:
+    """torchvision's colour jitter maths in float64, op by op, without clipping or rounding between the ops."""
+    w = np.array([0.299, 0.587, 0.114])
+    y = img.astype(np.float64)
+    for op in order:
+        if op == 0:
+            y = y * brightness
+        elif op == 1:
+            y = y * contrast + (1.0 - contrast) * float((y @ w).mean())
+        elif op == 2:
+            y = saturation * y + (1.0 - saturation) * (y @ w)[..., None]
+    return y
+
+
+def test_fused_color_jitter_is_the_colour_maths_rounded_once() -> None:
+    import albumentations as A
+
+    settings = PhotometricAugmentation(
+        color_jitter_prob=1.0, brightness=0.4, contrast=0.4, saturation=0.4, blur_prob=0.0, noise_prob=0.0
+    )
+    (ours,) = build_photometric(settings).transforms
+    assert isinstance(ours, A.ColorJitter) and type(ours) is not A.ColorJitter
+    ours.set_random_seed(7)
+    rng = np.random.default_rng(4)
+    orders = set()
+    for k in range(60):
+        # mid-range images never saturate (the reference does not clip); every fifth one does
+        hi = 256 if k % 5 == 0 else 170
+        img = rng.integers(0 if hi == 256 else 60, hi, (24, 20, 3), dtype=np.uint8)
+        p = ours.get_params()
+        orders.add(tuple(p["order"]))
+        got = ours.apply(img, **p)
+        want = np.clip(_jitter_reference(img, p["brightness"], p["contrast"], p["saturation"], p["order"]), 0, 255)
+        assert got.dtype == np.uint8 and got.shape == img.shape
+        # one rounding of the exact value (+ cv2.transform's uint8 path: coefficients in 1/1024 fixed point)
+        assert np.abs(got - want).max() < 1.0, (k, p)
+    assert len(orders) > 5  # the order of the ops is drawn, and used
+    again = pickle.loads(pickle.dumps(ours))  # spawn-started workers unpickle the pipeline
+    assert type(again) is type(ours)
+
+
+def test_fused_color_jitter_keeps_albumentations_for_hue_and_identity() -> None:
+    import albumentations as A
+
+    img = np.random.default_rng(1).integers(0, 256, (16, 12, 3), dtype=np.uint8)
+    settings = PhotometricAugmentation(color_jitter_prob=1.0, hue=0.1, blur_prob=0.0, noise_prob=0.0)
+    (ours,) = build_photometric(settings).transforms
+    ref = A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1, p=1.0)
+    ours.set_random_seed(2)
+    ref.set_random_seed(2)
+    for _ in range(10):
+        assert np.array_equal(ours(image=img)["image"], ref(image=img)["image"])
+    assert ours.apply(img, 1.0, 1.0, 1.0, 0.0, [0, 1, 2, 3]) is img
+
+
+def test_float_crop_matrix_compose_and_inverse_match_the_numpy_formulas() -> None:
+    from lightning_pose.data import geometry
+
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        c, s = rng.uniform(-50, 700, 2), rng.uniform(5, 900, 2)
+        r = float(rng.normal() * 60) if rng.random() < 0.7 else 0.0
+        th = np.deg2rad(r)
+        lin = np.diag([192 / s[0], 256 / s[1]]) @ np.array([[np.cos(th), np.sin(th)], [-np.sin(th), np.cos(th)]])
+        want = np.hstack([lin, (np.array([95.5, 127.5]) - lin @ c)[:, None]])
+        got = geometry.crop_matrix(c, s, r, (192, 256))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+        flip = geometry.flip_matrix(640)
+        h = np.vstack([got, [0, 0, 1]]) @ np.vstack([flip, [0, 0, 1]])
+        np.testing.assert_allclose(geometry.compose_affine(got, flip), h[:2], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(
+            geometry.invert_affine(got), np.linalg.inv(np.vstack([got, [0, 0, 1]]))[:2], atol=1e-9
+        )
+    with pytest.raises(ValueError, match="non-finite"):
+        geometry.crop_matrix((np.nan, 1.0), (10.0, 10.0), 0.0, (4, 4))
+    with pytest.raises(ValueError, match="positive"):
+        geometry.crop_matrix((1.0, 1.0), (10.0, 0.0), 0.0, (4, 4))
+    with pytest.raises(ValueError, match="singular"):
+        geometry.invert_affine(np.zeros((2, 3)))
+
+
+def test_coarse_dropout_paints_the_albumentations_holes_with_hashed_uniform_colours() -> None:
+    import albumentations as A
+
+    from lightning_pose.data.transforms.photometric import hole_colours
+
+    settings = PhotometricAugmentation(color_jitter_prob=0.0, blur_prob=0.0, noise_prob=0.0, occlusion_prob=1.0)
+    (ours,) = build_photometric(settings).transforms
+    assert isinstance(ours, A.CoarseDropout) and type(ours) is not A.CoarseDropout
+    ref = A.CoarseDropout(
+        num_holes_range=(1, 3), hole_height_range=(0.05, 0.25), hole_width_range=(0.05, 0.25), fill=0, p=1.0
+    )
+    ours.set_random_seed(3)
+    ref.set_random_seed(3)
+    img = np.full((64, 48, 3), 7, np.uint8)
+    painted = 0
+    for _ in range(30):
+        a, b = ours(image=img)["image"], ref(image=img)["image"]
+        holes = b != 7  # the reference paints the same holes (same draws) with 0
+        assert np.array_equal(a == 7, ~holes | (a == 7)) and np.array_equal(a[~holes], img[~holes])
+        painted += int(holes.any())
+    assert painted == 30
+    assert np.array_equal(img, np.full((64, 48, 3), 7, np.uint8))  # the input is not modified
+    colours = np.array(hole_colours(12345, 20000, 3))
+    assert colours.min() == 0 and colours.max() == 255 and abs(colours.mean() - 127.5) < 1.5
+    assert hole_colours(5, 3, 3) == hole_colours(5, 3, 3) != hole_colours(6, 3, 3)
+    again = pickle.loads(pickle.dumps(ours))
+    assert type(again) is type(ours)

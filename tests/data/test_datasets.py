@@ -21,7 +21,7 @@ from lightning_pose.data.records import DatasetError, ImageRecord, PersonRecord
 from lightning_pose.data.transforms import denormalize_image
 
 TOPDOWN_KEYS = {
-    "image": (torch.float32, (3, 256, 192)),
+    "image": (torch.uint8, (3, 256, 192)),  # RGB grey levels; normalised on the device (normalize_batch)
     "keypoints": (torch.float32, (17, 3)),
     "crop_to_image": (torch.float64, (2, 3)),
     "gt_keypoints": (torch.float64, (17, 3)),

@@ -91,7 +91,7 @@ def test_deeppose_rle_learns_coco_samples(shared_data: Path) -> None:
     assert after["val/PCK@0.05"] >= 0.6, after
     assert after["val/AP"] > before["val/AP"] + 0.3
     # RLE confidences: sigmas shrank from their initial 0.5, so the scores 1 - mean(sigma) rose towards 1
-    images = next(iter(dm.val_dataloader()))["image"]
+    images = dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)["image"]
     task.eval()
     _, scores = task.predict_keypoints(images, flip_test=False)
     assert float(scores.mean()) > 0.9

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_pose.data.datasets import BottomUpDataset, TopDownDataset
+from lightning_pose.data.datasets.tensors import normalize_batch
 from lightning_pose.data.datasets.topdown_bytes import ENCODED_KEY, TopDownBytesDataset, collate_encoded
 from lightning_pose.data.records import DatasetError, ImageRecord
 from lightning_pose.data.transforms import BottomUpAugmentation, TopDownAugmentation
@@ -361,13 +362,15 @@ class PoseDataModule(pl.LightningDataModule):
         )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """``augment_on: gpu``: decode, warp, augment and normalise the batch on its device (``gpu_augment``)."""
+        """The batch on its device: ImageNet-normalise the CPU top-down path's uint8 ``image`` (float32 out,
+        ``tensors.normalize_batch``); ``augment_on: gpu``: decode, warp, augment and normalise it (``gpu_augment``).
+        Tasks and callbacks thus always see float32 normalised images."""
         if self.augment_on == "gpu" and isinstance(batch, dict) and ENCODED_KEY in batch:
             from lightning_pose.data.datasets.gpu_augment import augment_batch
 
             with torch.no_grad():
                 batch = augment_batch(batch, self.input_size)
-        return batch
+        return normalize_batch(batch)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

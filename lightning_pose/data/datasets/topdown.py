@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from lightning_pose.data import geometry
 from lightning_pose.data.datasets.image_loading import load_record_image
 from lightning_pose.data.datasets.seeding import WorkerSeeder
-from lightning_pose.data.datasets.tensors import to_normalized_tensor
+from lightning_pose.data.datasets.tensors import to_uint8_tensor
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
 from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform, read_image_bgr
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
@@ -66,6 +66,10 @@ def _detection_fields(det: Any) -> tuple[int, np.ndarray, float, int]:
 
 class TopDownDataset(Dataset):
     """Top-down person crops.
+
+    The sample's ``image`` is the crop as ``(3, H_in, W_in)`` **uint8** RGB (grey levels): the ImageNet
+    normalisation runs on the batch's device (``tensors.normalize_batch``, called by the datamodule's
+    ``on_after_batch_transfer`` and by the tasks' steps); use ``normalize_batch`` when feeding a network directly.
 
     Sample selection:
 
@@ -268,7 +272,7 @@ class TopDownDataset(Dataset):
         )
 
         sample = {
-            "image": to_normalized_tensor(out.image),
+            "image": to_uint8_tensor(out.image),
             "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
             "crop_to_image": torch.from_numpy(out.input_to_image),
         }

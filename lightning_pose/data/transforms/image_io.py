@@ -63,9 +63,15 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
 
 
 def denormalize_image(image: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`normalize_image`: ``(3, H, W)`` float -> ``(H, W, 3)`` uint8 RGB (rounded, clipped)."""
-    arr = np.asarray(image, dtype=np.float32)
+    """Inverse of :func:`normalize_image`: ``(3, H, W)`` float -> ``(H, W, 3)`` uint8 RGB (rounded, clipped).
+
+    A ``(3, H, W)`` **uint8** array is an image that was never normalised (a CPU-path top-down sample's ``image``):
+    it is only transposed (a copy)."""
+    arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) array, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr.transpose(1, 2, 0))
+    arr = arr.astype(np.float32, copy=False)
     rgb = arr.transpose(1, 2, 0) / _INV_STD_255 + _MEAN_255
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
