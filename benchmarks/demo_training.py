@@ -2,7 +2,7 @@
 
 Each method is built from its config (``configs/<method>/demo*.yaml``) through the project CLI exactly as
 ``lightning-pose fit --config`` would (W&B logger and the configs' callbacks off), trained with the config's
-budget (6 epochs of the demo train split at 96x128, batch 32, 8.5-minute wall-clock cap; ``--epochs``,
+budget (8 epochs of the demo train split at 96x128, batch 32, 8.5-minute wall-clock cap; ``--epochs``,
 ``--max-steps`` and ``--minutes`` shorten it for a loaded machine), then validated once on the demo val split
 (GT boxes, the configs' flip test). One row per method:
 

@@ -37,7 +37,7 @@ HEADLINE_METRICS = {
 }
 
 #: the primary metric of each dataset (what `best/epoch` refers to; the demo configs select on PCK@0.2)
-PRIMARY_METRIC = {"coco": "val/AP", "mpii": "val/PCKh@0.5", "aic": "val/AIC_score", "demo": "val/PCK@0.2"}
+PRIMARY_METRIC = {"coco": "val/AP", "mpii": "val/PCKh@0.5", "aic": "val/AIC_score", "demo": "val/AP"}
 
 
 def _wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
