@@ -55,6 +55,7 @@ __all__ = [
     "AETargets",
     "AEPersons",
     "AssociativeEmbeddingCodec",
+    "SUBPIXEL_KINDS",
     "COCO_GROUPING_ORDER",
     "default_joint_order",
     "group_joints",
@@ -192,6 +193,42 @@ def _quarter(
     return x, y
 
 
+#: sub-pixel refinements of the decoded peaks (``AssociativeEmbeddingCodec(subpixel=...)``)
+SUBPIXEL_KINDS = ("quarter", "log_parabola")
+
+
+def _log_parabola(
+    maps: np.ndarray, px: np.ndarray, py: np.ndarray, channel: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak of the parabola through the logs of the pixel and its two neighbours, per axis (heatmap frame).
+
+    Exact for a sampled Gaussian (any sigma): ``ln h`` is then a parabola per axis. ``maps``, ``channel``, ``px``,
+    ``py`` as :func:`_quarter`; the offset is clipped to ``[-0.5, 0.5]`` px. Where a value is ``<= 0``, the log
+    curve is not concave, or the pixel is on the border, that axis falls back to the quarter offset.
+    """
+    h, w = maps.shape[-2:]
+    qx, qy = _quarter(maps, px, py, channel)
+
+    def at(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        v = maps[channel, yy, xx] if channel is not None else maps[yy, xx]
+        return np.asarray(v, dtype=np.float64)
+
+    centre = at(py, px)
+    out = []
+    for coord, quarter, prev, nxt, inside in (
+        (px, qx, at(py, np.maximum(px - 1, 0)), at(py, np.minimum(px + 1, w - 1)), (px > 0) & (px < w - 1)),
+        (py, qy, at(np.maximum(py - 1, 0), px), at(np.minimum(py + 1, h - 1), px), (py > 0) & (py < h - 1)),
+    ):
+        positive = inside & (prev > 0) & (nxt > 0) & (centre > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lp, lc, ln = (np.log(np.where(positive, v, 1.0)) for v in (prev, centre, nxt))
+            curv = lp - 2.0 * lc + ln
+            ok = positive & (curv < 0)
+            offset = np.clip(0.5 * (lp - ln) / np.where(ok, curv, -1.0), -0.5, 0.5)
+        out.append(np.where(ok, coord.astype(np.float64) + offset, quarter))
+    return out[0], out[1]
+
+
 def group_joints(
     cand_tags: np.ndarray,
     cand_scores: np.ndarray,
@@ -288,6 +325,10 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         nms_kernel: max-pool NMS window (heatmap px).
         detection_threshold, tag_threshold, use_detection_val: grouping settings (:func:`group_joints`).
         refine: fill missing joints from the person's mean tag.
+        subpixel: sub-pixel position of a peak: ``"quarter"`` (the paper's quarter offset towards the higher
+            neighbour) or ``"log_parabola"`` (per axis, the vertex of the parabola through the logs of the peak and
+            its two neighbours: exact for a Gaussian, clipped to half a pixel; quarter offset where it does not
+            apply).
         joint_order: grouping order (default :func:`default_joint_order`).
     """
 
@@ -309,6 +350,7 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         use_detection_val: bool = True,
         refine: bool = True,
         joint_order: Sequence[int] | None = None,
+        subpixel: str = "quarter",
     ) -> None:
         self.input_size = as_size(input_size, "input_size")
         self.heatmap_size = as_size(heatmap_size, "heatmap_size")
@@ -326,6 +368,9 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         self.tag_threshold = float(tag_threshold)
         self.use_detection_val = bool(use_detection_val)
         self.refine = bool(refine)
+        if subpixel not in SUBPIXEL_KINDS:
+            raise ValueError(f"subpixel must be one of {SUBPIXEL_KINDS}, got {subpixel!r}")
+        self.subpixel = subpixel
         order = list(joint_order) if joint_order is not None else default_joint_order(self.num_keypoints)
         if sorted(order) != list(range(self.num_keypoints)):
             raise ValueError(f"joint_order must be a permutation of 0..{self.num_keypoints - 1}, got {order}")
@@ -494,7 +539,7 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         for b in range(hm.shape[0]):
             # quarter offset of every candidate (vectorised over joints x candidates)
             kk = np.repeat(np.arange(k), px_np.shape[-1])
-            qx, qy = _quarter(hm_np[b], px_np[b].reshape(-1), py_np[b].reshape(-1), kk)
+            qx, qy = self._subpixel(hm_np[b], px_np[b].reshape(-1), py_np[b].reshape(-1), kk)
             xy = np.stack([qx, qy], axis=-1).reshape(k, -1, 2)
             joints, person_tags = group_joints(
                 cand_np[b],
@@ -517,6 +562,14 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
             kp[kp[..., 2] <= 0] = 0.0
             out.append(AEPersons(kp, person_scores, person_tags))
         return out
+
+    def _subpixel(
+        self, maps: np.ndarray, px: np.ndarray, py: np.ndarray, channel: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sub-pixel positions of the integer peaks ``(px, py)`` of ``maps[channel]`` (heatmap frame)."""
+        if self.subpixel == "log_parabola":
+            return _log_parabola(maps, px, py, channel)
+        return _quarter(maps, px, py, channel)
 
     def _refine(
         self, heatmaps: np.ndarray, tags: np.ndarray, joints: np.ndarray, person_tags: np.ndarray
@@ -549,7 +602,7 @@ class AssociativeEmbeddingCodec:  # a lightning_pose.codecs.base.Codec (bottom-u
         val = heatmaps[j, py, px]
         fill = val > 0
         p, j, px, py, val = p[fill], j[fill], px[fill], py[fill], val[fill]
-        qx, qy = _quarter(heatmaps, px, py, j)  # all filled joints at once
+        qx, qy = self._subpixel(heatmaps, px, py, j)  # all filled joints at once
         joints[p, j, 0] = qx
         joints[p, j, 1] = qy
         joints[p, j, 2] = val

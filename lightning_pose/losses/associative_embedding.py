@@ -23,13 +23,21 @@ __all__ = ["PUSH_KINDS", "masked_heatmap_mse", "ae_grouping_loss", "gather_tags"
 PUSH_KINDS = ("exp", "max")
 
 
-def masked_heatmap_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
-    """``mean over images of mean_{K, H, W} (pred - target)^2 * mask`` (HigherHRNet / pose-ae-train).
+def masked_heatmap_mse(pred: Tensor, target: Tensor, mask: Tensor, pos_weight: float = 0.0) -> Tensor:
+    """``mean over images of mean_{K, H, W} (pred - target)^2 * mask * (1 + pos_weight * target)``.
+
+    ``pos_weight = 0`` is the plain masked MSE of HigherHRNet / pose-ae-train. A positive ``pos_weight`` weighs
+    each pixel by its target value (1 + pos_weight at a peak, 1 on the background), as focal-style heatmap losses
+    do: the few pixels near the joints then outweigh the background, and training leaves the early all-zero
+    prediction sooner.
 
     Args:
-        pred, target: ``(B, K, H, W)`` heatmaps (heatmap frame).
+        pred, target: ``(B, K, H, W)`` heatmaps (heatmap frame; targets in [0, 1]).
         mask: ``(B, H, W)``, 1 = learn, 0 = ignored region (crowds, persons without keypoints).
+        pos_weight: extra weight of a target value of 1 (>= 0).
     """
+    if pos_weight < 0:
+        raise ValueError(f"masked_heatmap_mse: pos_weight must be >= 0, got {pos_weight}")
     if pred.shape != target.shape or pred.dim() != 4:
         raise ValueError(
             f"masked_heatmap_mse: pred {tuple(pred.shape)} and target {tuple(target.shape)} must be "
@@ -39,7 +47,10 @@ def masked_heatmap_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         raise ValueError(
             f"masked_heatmap_mse: mask must be (B, H, W) = {(pred.shape[0], *pred.shape[-2:])}, got {tuple(mask.shape)}"
         )
-    err = (pred - target.to(pred.dtype)) ** 2 * mask.to(pred.dtype)[:, None]
+    t = target.to(pred.dtype)
+    err = (pred - t) ** 2 * mask.to(pred.dtype)[:, None]
+    if pos_weight:
+        err = err * (1.0 + pos_weight * t)
     return err.mean(dim=(1, 2, 3)).mean()
 
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_pose.codecs.associative_embedding import (
+    SUBPIXEL_KINDS,
     AEPersons,
     AssociativeEmbeddingCodec,
     merge_scales,
@@ -118,10 +119,13 @@ class AssociativeEmbeddingTask(PoseTask):
         sigma: target Gaussian sigma in heatmap px (2 at stride 4 for 512 input in the paper).
         unbiased: sub-pixel Gaussian centres (quarter-pixel decoding accuracy); ``False`` = nearest pixel.
         heatmap_weight, push_weight, pull_weight: loss factors (1, 1e-3, 1e-3 in pose-ae-train / HigherHRNet).
+        heatmap_pos_weight: extra heatmap-loss weight of the target peaks (pixel weight ``1 + w * target``; 0 =
+            the plain MSE of the paper; see :func:`~lightning_pose.losses.associative_embedding.masked_heatmap_mse`).
         push_kind: ``"exp"`` (paper) or ``"max"`` (max-margin).
         loss_aggregate: ``"mean"`` or ``"sum"`` over the supervised outputs.
         max_detections: most persons kept per image (highest scores first).
-        top_k, nms_kernel, detection_threshold, tag_threshold, refine: decoding (see the codec).
+        top_k, nms_kernel, detection_threshold, tag_threshold, refine, subpixel: decoding (see the codec;
+            ``subpixel="log_parabola"`` locates peaks more precisely than the paper's ``"quarter"`` offset).
         test_scales: input scales of the multi-scale test (must contain 1.0; ``(1.0,)`` = single scale).
         **kwargs: :class:`PoseTask` options (``keypoint_set``, ``input_size``, ``optimizer``, ``scheduler``,
             ``warmup_steps``, ``flip_test``, ``export_dir``, ...).
@@ -149,6 +153,7 @@ class AssociativeEmbeddingTask(PoseTask):
         sigma: float = 2.0,
         unbiased: bool = True,
         heatmap_weight: float = 1.0,
+        heatmap_pos_weight: float = 0.0,
         push_weight: float = 1e-3,
         pull_weight: float = 1e-3,
         push_kind: str = "exp",
@@ -159,6 +164,7 @@ class AssociativeEmbeddingTask(PoseTask):
         detection_threshold: float = 0.1,
         tag_threshold: float = 1.0,
         refine: bool = True,
+        subpixel: str = "quarter",
         test_scales: tuple[float, ...] = (1.0,),
         network: NetworkSpec | None = None,
         **kwargs: Any,
@@ -193,6 +199,8 @@ class AssociativeEmbeddingTask(PoseTask):
         drop_legacy_hparams(self, _LEGACY)
         if push_kind not in PUSH_KINDS:
             raise ConfigError(f"model.init_args.push_kind must be one of {PUSH_KINDS}, got {push_kind!r}")
+        if subpixel not in SUBPIXEL_KINDS:
+            raise ConfigError(f"model.init_args.subpixel must be one of {SUBPIXEL_KINDS}, got {subpixel!r}")
         if loss_aggregate not in ("mean", "sum"):
             raise ConfigError(f"model.init_args.loss_aggregate must be 'mean' or 'sum', got {loss_aggregate!r}")
         scales = tuple(float(s) for s in test_scales)
@@ -204,6 +212,9 @@ class AssociativeEmbeddingTask(PoseTask):
             float(push_weight),
             float(pull_weight),
         )
+        if heatmap_pos_weight < 0:
+            raise ConfigError(f"model.init_args.heatmap_pos_weight must be >= 0, got {heatmap_pos_weight}")
+        self.heatmap_pos_weight = float(heatmap_pos_weight)
         self.push_kind = push_kind
         self.loss_aggregate = loss_aggregate
         self.tag_dim = int(tag_dim)
@@ -231,6 +242,7 @@ class AssociativeEmbeddingTask(PoseTask):
             detection_threshold=detection_threshold,
             tag_threshold=tag_threshold,
             refine=refine,
+            subpixel=subpixel,
         )
 
     # ------------------------------------------------------------------ network and loss
@@ -250,7 +262,7 @@ class AssociativeEmbeddingTask(PoseTask):
             if size not in targets:
                 targets[size] = self.codec.encode(kp, batch["num_persons"], batch["mask"], heatmap_size=size)
             t = targets[size]
-            hm = masked_heatmap_mse(out.heatmaps, t["heatmaps"], t["mask"])
+            hm = masked_heatmap_mse(out.heatmaps, t["heatmaps"], t["mask"], self.heatmap_pos_weight)
             total = self.heatmap_weight * hm
             parts["loss_heatmap"] = hm.detach()  # the last output's values are logged
             if out.tags is not None:

@@ -86,6 +86,11 @@ def test_masked_heatmap_mse_by_hand() -> None:
     assert float(masked_heatmap_mse(pred, target, mask)) == pytest.approx(2.5)
     with pytest.raises(ValueError, match="mask"):
         masked_heatmap_mse(pred, target, mask[:, :, :1])
+    # pos_weight 2: pixel weights 1 + 2 t -> image 0: mean(1 * 1 * 3, 4 * 0 * 5) = 1.5; image 1: mean(9 * 7, 0) = 31.5
+    assert float(masked_heatmap_mse(pred, target, mask, pos_weight=2.0)) == pytest.approx(16.5)
+    assert float(masked_heatmap_mse(pred, target, mask, pos_weight=0.0)) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="pos_weight"):
+        masked_heatmap_mse(pred, target, mask, pos_weight=-1.0)
     with pytest.raises(ValueError, match="push_kind"):
         ae_grouping_loss(
             torch.zeros(1, 1, 1, 1, 1),
