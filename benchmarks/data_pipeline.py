@@ -110,7 +110,7 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
     device), the rest of the sample dict."""
     import numpy as np
 
-    from lightning_pose.data.datasets.tensors import to_uint8_tensor
+    from lightning_pose.data.datasets.tensors import uint8_chw_view
 
     cv2.setNumThreads(cv2_threads)
     torch.set_num_threads(1)
@@ -122,7 +122,7 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
     names = (
         ["params", "decode", "warpAffine", "BGR->RGB"]
         + [type(o).__name__ for o in ops]
-        + ["keypoints", "uint8 tensor", "sample dict"]
+        + ["keypoints", "uint8 tensor view", "sample dict"]
     )
     spent = dict.fromkeys(names, 0.0)
     clock = time.process_time
@@ -141,7 +141,7 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
             width = ds.image_size(i)[0]
             m = t.matrix(params, width)
             t1 = clock()
-            image, _, f = ds.load_image(i, f)
+            image, is_bgr, f = ds.load_image(i, f)
             t2 = clock()
             warp = (
                 m
@@ -150,7 +150,8 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
             )
             crop = cv2.warpAffine(image, warp, (192, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             t3 = clock()
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            if is_bgr:  # OpenCV < 4.10 only: newer ones decode to RGB directly
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
             t4 = clock()
             spent["params"] += t1 - t0
             spent["decode"] += t2 - t1
@@ -163,20 +164,17 @@ def profile_steps(samples: int, cv2_threads: int = 1) -> dict[str, float]:
             a = clock()
             kp = t.transform_keypoints(gt, m, params.flip)
             b = clock()
-            img = to_uint8_tensor(crop)
+            img = uint8_chw_view(crop)
             c = clock()
-            geometry.invert_affine(m)
             sample = {
+                "image": img,
                 "keypoints": torch.from_numpy(kp.astype(np.float32)),
-                "gt": torch.from_numpy(gt.copy()),
-                **{
-                    key: torch.tensor(float(v), dtype=torch.float64)
-                    for key, v in (("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4), ("f", 5), ("g", 6), ("h", 7))
-                },
+                "crop_to_image": torch.from_numpy(geometry.invert_affine(m)),
             }
+            sample.update(ds._sample_metadata(i, gt, scale, params.flip))  # what __getitem__ adds
             d = clock()
             spent["keypoints"] += b - a
-            spent["uint8 tensor"] += c - b
+            spent["uint8 tensor view"] += c - b
             spent["sample dict"] += d - c
             del img, sample
     return {k: v / samples for k, v in spent.items()}

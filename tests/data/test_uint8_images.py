@@ -124,3 +124,41 @@ def test_uint8_tensor_is_the_channel_first_copy(shape: tuple) -> None:
         assert np.array_equal(out.numpy(), view.transpose(2, 0, 1))
     with pytest.raises(ValueError, match="uint8"):
         to_uint8_tensor(img.astype(np.float32))
+
+
+def test_sample_image_is_a_view_and_the_batch_is_channels_last(shared_data: Path) -> None:
+    """The CPU path's sample image is a (3, H, W) view of the (H, W, 3) crop (no copy); the datamodule's collate stacks
+    such views into a channels-last batch equal, value for value, to stacking channel-first copies; in a DataLoader
+    worker the stack is in shared memory; mixed or float images fall back to default_collate."""
+    from torch.utils.data import DataLoader, default_collate
+
+    from lightning_pose.data.datasets.tensors import collate_channels_last, to_uint8_tensor, uint8_chw_view
+
+    dm = _coco_datamodule(shared_data)
+    dm.setup("fit")
+    ds = dm.dataset("train")
+    sample = ds[0]
+    img = sample["image"]
+    assert img.dtype == torch.uint8 and img.shape == (3, 128, 96) and not img.is_contiguous()
+    assert img.permute(1, 2, 0).is_contiguous()  # channel-last memory
+    samples = [ds[i] for i in range(4)]
+    batch = collate_channels_last(samples)
+    ref = default_collate([{**s, "image": s["image"].contiguous()} for s in samples])
+    assert list(batch) == list(ref)
+    assert batch["image"].is_contiguous(memory_format=torch.channels_last)
+    for k in ref:  # exact (head_size is NaN on COCO)
+        torch.testing.assert_close(batch[k], ref[k], rtol=0, atol=0, equal_nan=True, msg=k)
+    loader = DataLoader(ds, batch_size=4, num_workers=1, collate_fn=collate_channels_last)
+    from_worker = next(iter(loader))
+    assert from_worker["image"].is_shared() and from_worker["image"].shape == (4, 3, 128, 96)
+    assert dm.train_dataloader().collate_fn is collate_channels_last
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (5, 4, 3), dtype=np.uint8) for _ in range(2)]
+    view = uint8_chw_view(arrays[0])
+    assert torch.equal(view, to_uint8_tensor(arrays[0])) and view.data_ptr() == arrays[0].ctypes.data
+    mixed = [{"image": uint8_chw_view(arrays[0])}, {"image": to_uint8_tensor(arrays[1])}]
+    assert torch.equal(collate_channels_last(mixed)["image"], torch.stack([m["image"] for m in mixed]))
+    floats = [{"image": torch.rand(3, 5, 4)} for _ in range(2)]
+    assert torch.equal(collate_channels_last(floats)["image"], torch.stack([f["image"] for f in floats]))
+    strided = arrays[1][:, ::-1]  # a non-contiguous crop is copied first
+    assert torch.equal(uint8_chw_view(strided), to_uint8_tensor(np.ascontiguousarray(strided)))

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_pose.data.datasets import BottomUpDataset, TopDownDataset
-from lightning_pose.data.datasets.tensors import normalize_batch
+from lightning_pose.data.datasets.tensors import collate_channels_last, normalize_batch
 from lightning_pose.data.datasets.topdown_bytes import ENCODED_KEY, TopDownBytesDataset, collate_encoded
 from lightning_pose.data.records import DatasetError, ImageRecord
 from lightning_pose.data.transforms import BottomUpAugmentation, TopDownAugmentation
@@ -358,7 +358,7 @@ class PoseDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             prefetch_factor=self.prefetch_factor,
-            collate_fn=collate_encoded if self.augment_on == "gpu" else None,
+            collate_fn=collate_encoded if self.augment_on == "gpu" else collate_channels_last,
         )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
-from lightning_pose.data.transforms.image_io import read_image_bgr
+from lightning_pose.data.transforms.image_io import read_image
 
 __all__ = ["check_decoded_size", "load_record_image"]
 
@@ -21,8 +21,9 @@ def load_record_image(
 ) -> tuple[np.ndarray, bool]:
     """Decode the full-resolution image of ``record``: ``(image, is_bgr)``.
 
-    With ``image_reader=None`` the file is decoded by ``cv2.imread`` (``(H, W, 3)`` uint8 **BGR**, ``is_bgr`` True:
-    the transforms convert the small warped output to RGB); otherwise ``image_reader(path)`` must return an
+    With ``image_reader=None`` the file is decoded by ``cv2.imread`` (``(H, W, 3)`` uint8, RGB when this OpenCV
+    decodes to RGB itself, else **BGR** with ``is_bgr`` True: the transforms then convert the small warped output to
+    RGB; :func:`~lightning_pose.data.transforms.image_io.read_image`); otherwise ``image_reader(path)`` must return an
     ``(H, W, 3)`` uint8 **RGB** array. Either way the size is checked against the record (:func:`check_decoded_size`).
 
     Raises:
@@ -30,9 +31,9 @@ def load_record_image(
             a size different from the annotation).
     """
     if image_reader is None:
-        img = read_image_bgr(record.file, record=f"image {record.image_id}")
+        img, is_bgr = read_image(record.file, record=f"image {record.image_id}")
         check_decoded_size(img, record)
-        return img, True
+        return img, is_bgr
     img = image_reader(Path(record.file))
     if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise DatasetError(

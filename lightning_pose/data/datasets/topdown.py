@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -16,15 +15,15 @@ from torch.utils.data import Dataset
 from lightning_pose.data import geometry
 from lightning_pose.data.datasets.image_loading import load_record_image
 from lightning_pose.data.datasets.seeding import WorkerSeeder
-from lightning_pose.data.datasets.tensors import to_uint8_tensor
+from lightning_pose.data.datasets.tensors import uint8_chw_view
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
-from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform, read_image_bgr
+from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform
+from lightning_pose.data.transforms.image_io import read_image
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["TopDownDataset", "TopDownItem"]
 
 _JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
-_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 def _f64(value: Any) -> torch.Tensor:
@@ -67,7 +66,9 @@ def _detection_fields(det: Any) -> tuple[int, np.ndarray, float, int]:
 class TopDownDataset(Dataset):
     """Top-down person crops.
 
-    The sample's ``image`` is the crop as ``(3, H_in, W_in)`` **uint8** RGB (grey levels): the ImageNet
+    The sample's ``image`` is the crop as ``(3, H_in, W_in)`` **uint8** RGB (grey levels), a channel-first view of
+    channel-last pixels (``tensors.uint8_chw_view``: no copy; ``tensors.collate_channels_last``, the datamodules'
+    ``collate_fn``, stacks such views into a channels-last batch with one plain copy). The ImageNet
     normalisation runs on the batch's device (``tensors.normalize_batch``, called by the datamodule's
     ``on_after_batch_transfer`` and by the tasks' steps); use ``normalize_batch`` when feeding a network directly.
 
@@ -239,9 +240,9 @@ class TopDownDataset(Dataset):
             if downscale > 1 and Path(r.file).suffix.lower() in _JPEG_SUFFIXES:
                 width, height = self.image_size(index)
                 if width > 0 and height > 0:
-                    img = read_image_bgr(r.file, record=record, flags=_REDUCED_FLAGS[downscale])
+                    img, is_bgr = read_image(r.file, record=record, downscale=downscale)
                     if img.shape[:2] == (-(-height // downscale), -(-width // downscale)):
-                        return img, True, downscale
+                        return img, is_bgr, downscale
         img, is_bgr = load_record_image(r, self.image_reader)
         return img, is_bgr, 1
 
@@ -272,7 +273,7 @@ class TopDownDataset(Dataset):
         )
 
         sample = {
-            "image": to_uint8_tensor(out.image),
+            "image": uint8_chw_view(out.image),
             "keypoints": torch.from_numpy(out.keypoints.astype(np.float32)),
             "crop_to_image": torch.from_numpy(out.input_to_image),
         }

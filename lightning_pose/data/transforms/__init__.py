@@ -15,8 +15,10 @@ from lightning_pose.data.transforms.bottomup import (
 from lightning_pose.data.transforms.image_io import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    decode_flags,
     denormalize_image,
     normalize_image,
+    read_image,
     read_image_bgr,
     read_image_rgb,
 )
@@ -35,6 +37,8 @@ __all__ = [
     "IMAGENET_STD",
     "denormalize_image",
     "normalize_image",
+    "decode_flags",
+    "read_image",
     "read_image_bgr",
     "read_image_rgb",
     "PhotometricAugmentation",
