@@ -2,7 +2,8 @@
 
 Each method is built from its config (``configs/<method>/demo*.yaml``) through the project CLI exactly as
 ``lightning-pose fit --config`` would (W&B logger and the configs' callbacks off), trained with the config's
-budget (8 epochs of the demo train split at 96x128, batch 32, 8.5-minute wall-clock cap; ``--epochs``,
+budget (20 epochs of the demo train split at 96x128, batch 32, LR / 10 for the last 4, the configs' ``precision``
+(``auto``: bf16 autocast where the CPU has native bf16) and LR-drop callback, 8.5-minute wall-clock cap; ``--epochs``,
 ``--max-steps`` and ``--minutes`` shorten it for a loaded machine), then validated once on the demo val split
 (GT boxes, the configs' flip test). One row per method:
 
@@ -129,6 +130,15 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.no_time_cap
         else ({"seconds": int(round(args.minutes * 60))} if args.minutes is not None else raw.get("max_time"))
     )
+    from lightning_pose.callbacks.time_cap_lr import DropLRBeforeTimeCap
+    from lightning_pose.trainer import resolve_precision
+
+    precision = resolve_precision(raw.get("precision") or "32-true", "cpu")  # the config's (auto: bf16 if native)
+    drops = [
+        DropLRBeforeTimeCap(**(cb.get("init_args") or {}))
+        for cb in raw.get("callbacks") or []
+        if isinstance(cb, dict) and str(cb.get("class_path", "")).endswith("DropLRBeforeTimeCap")
+    ]
     L.seed_everything(args.seed, verbose=False)
     model, dm = build_from_config(config)
     dm.prepare_data()  # generates the demo dataset once (cached)
@@ -146,6 +156,8 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
         max_steps=args.max_steps if args.max_steps else -1,
         max_time=max_time,
         limit_val_batches=0,
+        precision=precision,
+        callbacks=drops,
     )
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
@@ -158,6 +170,7 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
         enable_progress_bar=False,
         enable_model_summary=False,
         callbacks=[monitor],
+        precision=precision,
         limit_val_batches=args.val_batches or 1.0,
     ).validate(model, datamodule=dm, verbose=False)
     final = dict(model.final_metrics["val"])
@@ -172,6 +185,8 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
         "input_size": list(model.input_size),
         "epochs": epochs,
         "steps": int(trainer.global_step),
+        "precision": precision,
+        "lr_drop_brought_forward_at_step": drops[0].applied_at_step if drops else None,
         "batch_size": dm.batch_size,
         "train_seconds": train_seconds,
         "samples_per_s": trainer.global_step * dm.batch_size / max(train_seconds, 1e-9),
@@ -283,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[-1]
         print(
             f"{method}: {r['steps']} steps in {r['train_seconds']:.0f} s, AP {r['AP']:.3f}, "
-            f"PCK@0.05 {r['PCK@0.05']:.3f}",
+            f"PCK@0.05 {r['PCK@0.05']:.3f} ({r['precision']})",
             file=sys.stderr,
             flush=True,
         )

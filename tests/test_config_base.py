@@ -38,39 +38,40 @@ CONFIGS = sorted(p for p in CONFIG_DIR.rglob("*.yaml") if p.parent.name != "base
 #: seed_everything + trainer of every config before configs/base/ existed (see the module doc); the raw values, except
 #: associative_embedding/demo.yaml, which now states the trainer defaults it relied on (check_val_every_n_epoch: 1,
 #: max_time: null) over the demo base: its --print_config trainer block is unchanged. Deliberate change since: the
-#: top-down demo budget (configs/base/cpu_demo.yaml, quickstart and */demo*.yaml) went from 6 to 8 epochs (issue 9);
-#: associative_embedding/demo.yaml states its own 6
+#: top-down demo budget (configs/base/cpu_demo.yaml, quickstart and */demo*.yaml) went from 6 to 8 epochs, then (session
+#: 5) to 20 epochs validated every 4, with precision: auto and the DropLRBeforeTimeCap callback (issue 9);
+#: associative_embedding/demo.yaml states its own 6 epochs (and inherits precision and callbacks)
 EXPANDED = {
     "associative_embedding/aic.yaml": "442833d10e35d83d",
     "associative_embedding/coco.yaml": "94b8c9794a773e8a",
-    "associative_embedding/demo.yaml": "1d20f37846882c92",
+    "associative_embedding/demo.yaml": "ff13d9d985ed6a84",
     "cpm/aic.yaml": "e792da1fbfb2be1f",
     "cpm/coco.yaml": "3d93cc0dd6ddb8f2",
-    "cpm/demo.yaml": "1444cd654927aac9",
+    "cpm/demo.yaml": "3a74e44fa9e27159",
     "cpm/mpii.yaml": "34b3e6aa53c2e243",
     "deeppose/aic.yaml": "748cefa8fbe56fab",
     "deeppose/coco.yaml": "d01ddeae9c94427e",
     "deeppose/coco_rle.yaml": "d01ddeae9c94427e",
-    "deeppose/demo.yaml": "1444cd654927aac9",
-    "deeppose/demo_cascade.yaml": "1444cd654927aac9",
-    "deeppose/demo_rle.yaml": "1444cd654927aac9",
+    "deeppose/demo.yaml": "3a74e44fa9e27159",
+    "deeppose/demo_cascade.yaml": "3a74e44fa9e27159",
+    "deeppose/demo_rle.yaml": "3a74e44fa9e27159",
     "deeppose/mpii.yaml": "e6894e518b2154b0",
     "deeppose/mpii_cascade.yaml": "e6894e518b2154b0",
     "deeppose/mpii_rle.yaml": "e6894e518b2154b0",
     "hourglass/aic.yaml": "e792da1fbfb2be1f",
     "hourglass/coco.yaml": "3d93cc0dd6ddb8f2",
-    "hourglass/demo.yaml": "1444cd654927aac9",
+    "hourglass/demo.yaml": "3a74e44fa9e27159",
     "hourglass/mpii.yaml": "a5ff7e06d2382a2c",
     "hybrid/aic.yaml": "748cefa8fbe56fab",
     "hybrid/coco.yaml": "d01ddeae9c94427e",
-    "hybrid/demo.yaml": "1444cd654927aac9",
+    "hybrid/demo.yaml": "3a74e44fa9e27159",
     "hybrid/mpii.yaml": "e6894e518b2154b0",
     "integral/coco.yaml": "d01ddeae9c94427e",
-    "integral/demo.yaml": "1444cd654927aac9",
-    "quickstart.yaml": "632bdd16d022a049",
+    "integral/demo.yaml": "3a74e44fa9e27159",
+    "quickstart.yaml": "303e352942de27c1",
     "simple_baseline/aic.yaml": "e792da1fbfb2be1f",
     "simple_baseline/coco.yaml": "ba78795a55214817",
-    "simple_baseline/demo.yaml": "1444cd654927aac9",
+    "simple_baseline/demo.yaml": "3a74e44fa9e27159",
     "simple_baseline/mpii.yaml": "689fab739d085949",
 }
 

@@ -150,8 +150,9 @@ def test_demo_configs_share_one_budget(path: Path) -> None:
     assert raw["data"]["class_path"].endswith("DemoDataModule")
     assert data["input_size"] == [96, 128] and data["batch_size"] == 32
     assert data.get("num_train", 1200) == 1200 and data.get("image_size", [256, 256]) == [256, 256]
-    assert trainer["max_epochs"] == 8 and trainer["max_time"] == "00:00:08:30"
-    assert trainer["check_val_every_n_epoch"] == 2
+    assert trainer["max_epochs"] == 20 and trainer["max_time"] == "00:00:08:30"
+    assert trainer["check_val_every_n_epoch"] == 4 and trainer["precision"] == "auto"
     callbacks = {cb["class_path"].rsplit(".", 1)[-1]: cb.get("init_args", {}) for cb in trainer["callbacks"]}
     assert callbacks["ModelCheckpoint"]["monitor"] == "val/AP"
-    assert raw["model"]["init_args"]["scheduler"]["init_args"]["milestones"] == [6]
+    assert raw["model"]["init_args"]["scheduler"]["init_args"]["milestones"] == [16]
+    assert callbacks["DropLRBeforeTimeCap"]["fraction"] == 0.8

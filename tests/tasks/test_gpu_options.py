@@ -107,3 +107,45 @@ def test_compile_option_values() -> None:
     assert _task(compile=True)._compile_args == {}
     assert _task(compile={"mode": "max-autotune"})._compile_args == {"mode": "max-autotune"}
     assert _task(compile=True).hparams["compile"] is True
+
+
+def test_precision_auto_picks_bf16_only_where_the_hardware_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightning_pose import trainer as trainer_module
+    from lightning_pose.trainer import PoseTrainer, resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for explicit in ("32-true", "bf16-mixed", "16-mixed", 32, None):
+        assert resolve_precision(explicit, "cpu") == explicit
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
+    assert resolve_precision("auto", "auto") == "bf16-mixed"
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", "cpu") == "32-true"
+    trainer = PoseTrainer(precision="auto", accelerator="cpu", logger=False, enable_checkpointing=False)
+    assert trainer.precision == "32-true" and trainer.requested_precision == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "gpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_precision("auto", "gpu") == "bf16-mixed"
+    assert resolve_precision("auto", "cpu") == "32-true"  # CUDA present, CPU run asked for: the CPU's capability
+
+
+def test_cli_reads_precision_auto() -> None:
+    from lightning_pose.cli import run_lightning
+    from lightning_pose.trainer import resolve_precision
+
+    root = Path(__file__).resolve().parents[2]
+    cli = run_lightning(
+        [
+            "--config",
+            str(root / "tests" / "configs" / "tiny_demo.yaml"),
+            "--trainer.logger",
+            "false",
+            "--trainer.precision",
+            "auto",
+        ],
+        run=False,
+    )
+    assert cli.trainer.requested_precision == "auto"
+    assert cli.trainer.precision == resolve_precision("auto", "cpu")
