@@ -1,6 +1,8 @@
 """DeepPose-style direct coordinate regression (Toshev & Szegedy, CVPR14; mmpose ``RegressionHead``/``RLEHead``).
 
-Network: backbone (timm ``features_only``, last level) -> global average pool -> optional hidden
+Network: backbone (timm ``features_only``, last level) -> average pool to a ``pool_grid`` of cells (default 1 x 1:
+global pooling; a grid keeps where in the crop the features are, as DeepPose's fully connected layers over the last
+convolution map do) -> flatten -> optional hidden
 ``Linear + ReLU + Dropout`` -> ``Linear(C, K*2)`` (plain) or ``Linear(C, K*4)`` (RLE: ``mu_x, mu_y`` and two
 sigma logits).
 
@@ -24,7 +26,7 @@ __all__ = ["DeepPoseRegressor"]
 
 
 class DeepPoseRegressor(nn.Module):
-    """Global-pool coordinate regressor (DeepPose with a modern backbone), optionally with RLE sigmas.
+    """Pooled-feature coordinate regressor (DeepPose with a modern backbone), optionally with RLE sigmas.
 
     Args:
         num_keypoints: K, number of joints.
@@ -33,6 +35,8 @@ class DeepPoseRegressor(nn.Module):
         rle: also predict per-coordinate scales ``sigma = sigmoid(logit)`` for Residual Log-likelihood Estimation.
         hidden: width of an optional hidden fully connected layer (with ReLU) after pooling; ``None`` = none.
         dropout: dropout probability applied to the pooled (or hidden) features before the output layer.
+        pool_grid: ``(rows, cols)`` of the adaptive average pool over the last feature map before the fully
+            connected layers (``C x rows x cols`` features); ``(1, 1)`` (default) is global average pooling.
 
     ``forward(x)`` takes ``x`` of shape ``(B, 3, H_in, W_in)`` and returns a dict:
         ``"coords"``: ``(B, K, 2)`` normalised input-frame coordinates ``(x / W_in, y / H_in)``;
@@ -48,8 +52,12 @@ class DeepPoseRegressor(nn.Module):
         rle: bool = False,
         hidden: int | None = None,
         dropout: float = 0.0,
+        pool_grid: tuple[int, int] | list[int] = (1, 1),
     ) -> None:
         super().__init__()
+        grid = tuple(int(v) for v in pool_grid)
+        if len(grid) != 2 or min(grid) < 1:
+            raise ValueError(f"DeepPoseRegressor: pool_grid must be two integers >= 1 (rows, cols), got {pool_grid}")
         if num_keypoints < 1:
             raise ValueError(f"DeepPoseRegressor: num_keypoints must be >= 1, got {num_keypoints}")
         if hidden is not None and hidden < 1:
@@ -59,8 +67,9 @@ class DeepPoseRegressor(nn.Module):
         self.num_keypoints = num_keypoints
         self.rle = rle
         self.backbone = create_backbone(backbone, pretrained=pretrained, out_indices=(-1,))
-        in_ch = int(self.backbone.channels[-1])
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        in_ch = int(self.backbone.channels[-1]) * grid[0] * grid[1]
+        self.pool_grid = grid
+        self.pool = nn.AdaptiveAvgPool2d(grid)
         layers: list[nn.Module] = []
         if hidden is not None:
             layers += [nn.Linear(in_ch, hidden), nn.ReLU(inplace=True)]

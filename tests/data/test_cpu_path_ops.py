@@ -221,7 +221,9 @@ def test_float_crop_matrix_compose_and_inverse_match_the_numpy_formulas() -> Non
         geometry.invert_affine(np.zeros((2, 3)))
 
 
-def test_coarse_dropout_paints_the_albumentations_holes_with_hashed_uniform_colours() -> None:
+def test_coarse_dropout_draws_the_albumentations_hole_law_and_paints_hashed_uniform_colours() -> None:
+    """Our CoarseDropout draws its holes with Python scalars: the same law as albumentations' (hole count, sizes and
+    corners; statistics over 4,000 draws each), every hole inside the image, and it paints exactly its holes."""
     import albumentations as A
 
     from lightning_pose.data.transforms.photometric import hole_colours
@@ -234,15 +236,38 @@ def test_coarse_dropout_paints_the_albumentations_holes_with_hashed_uniform_colo
     )
     ours.set_random_seed(3)
     ref.set_random_seed(3)
-    img = np.full((64, 48, 3), 7, np.uint8)
+    shape = (64, 48, 3)
+    stats = []
+    for op in (ours, ref):
+        counts, boxes = [], []
+        for _ in range(4000):
+            holes = op.get_params_dependent_on_data({"shape": shape}, {})["holes"]
+            counts.append(len(holes))
+            boxes.extend(np.asarray(holes).tolist())
+        b = np.array(boxes, dtype=np.float64)
+        assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all() and (b[:, 2] <= 48).all() and (b[:, 3] <= 64).all()
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        assert w.min() >= 2 and h.min() >= 3 and w.max() <= 12 and h.max() <= 16  # int(size x [0.05, 0.25])
+        stats.append([np.bincount(counts, minlength=4)[1:] / 4000, h.mean(), w.mean(), b[:, 0].mean(), b[:, 1].mean()])
+    (n1, h1, w1, x1, y1), (n2, h2, w2, x2, y2) = stats
+    assert np.abs(n1 - n2).max() < 0.04 and np.abs(n1 - 1 / 3).max() < 0.04
+    assert abs(h1 - h2) < 0.2 and abs(w1 - w2) < 0.15 and abs(x1 - x2) < 0.6 and abs(y1 - y2) < 0.8
+
+    img = np.full(shape, 7, np.uint8)
     painted = 0
     for _ in range(30):
-        a, b = ours(image=img)["image"], ref(image=img)["image"]
-        holes = b != 7  # the reference paints the same holes (same draws) with 0
-        assert np.array_equal(a == 7, ~holes | (a == 7)) and np.array_equal(a[~holes], img[~holes])
-        painted += int(holes.any())
+        p = ours.get_params_dependent_on_data({"shape": shape}, {})
+        a = ours.apply(img, **p)
+        inside = np.zeros(shape[:2], bool)
+        for x0, y0, x1, y1 in p["holes"].tolist():
+            inside[y0:y1, x0:x1] = True
+        assert np.array_equal(a[~inside], img[~inside])  # nothing outside the holes changes
+        colours = hole_colours(int(p["seed"]), len(p["holes"]), 3)
+        x0, y0, x1, y1 = p["holes"][-1].tolist()  # the last hole is painted last: its colour shows everywhere in it
+        assert (a[y0:y1, x0:x1] == np.array(colours[-1], np.uint8)).all()
+        painted += int(inside.any())
     assert painted == 30
-    assert np.array_equal(img, np.full((64, 48, 3), 7, np.uint8))  # the input is not modified
+    assert np.array_equal(img, np.full(shape, 7, np.uint8))  # the input is not modified
     colours = np.array(hole_colours(12345, 20000, 3))
     assert colours.min() == 0 and colours.max() == 255 and abs(colours.mean() - 127.5) < 1.5
     assert hole_colours(5, 3, 3) == hole_colours(5, 3, 3) != hole_colours(6, 3, 3)

@@ -45,6 +45,24 @@ def test_deeppose_outputs_and_hidden_layer() -> None:
     assert set(DeepPoseRegressor(3, "resnet18")(torch.randn(1, 3, 64, 64))) == {"coords"}
 
 
+def test_deeppose_pool_grid_keeps_where_the_features_are() -> None:
+    """``pool_grid`` (rows, cols) averages the last map over that many cells: the output layer sees ``C x rows x cols``
+    features, and (1, 1) is global pooling, which cannot tell a feature on the left from one on the right."""
+    torch.manual_seed(0)
+    grid = DeepPoseRegressor(2, "resnet18", pool_grid=(4, 3)).eval()
+    assert grid.fc.in_features == 512 * 12 and _count(grid.fc) == 512 * 12 * 4 + 4
+    assert grid(torch.randn(2, 3, 128, 96))["coords"].shape == (2, 2, 2)
+    feat = torch.zeros(1, 512, 4, 3)
+    feat[0, 0, 1, 0] = 1.0
+    mirrored = feat.flip(-1)
+    flat = grid.pool(feat).flatten(1)
+    assert flat.shape == (1, 512 * 12) and not torch.equal(flat, grid.pool(mirrored).flatten(1))
+    glob = DeepPoseRegressor(2, "resnet18")
+    assert glob.pool_grid == (1, 1) and torch.equal(glob.pool(feat).flatten(1), glob.pool(mirrored).flatten(1))
+    with pytest.raises(ValueError, match="pool_grid"):
+        DeepPoseRegressor(2, "resnet18", pool_grid=(0, 3))
+
+
 def test_deeppose_bad_arguments() -> None:
     with pytest.raises(ValueError, match="num_keypoints"):
         DeepPoseRegressor(0, "resnet18")

@@ -13,7 +13,10 @@ the loaded development machine).
 Held-out test: trains on a generated train split and scores on the generator's separate val split (other images,
 other people, other backgrounds), with the shipped augmentation on. The network is the quickstart's (SimpleBaseline
 over a ResNet-18 cut at its stride-16 ``layer3``, 2 deconvolutions) at a smaller input; the constant predictor is
-computed on that val split. One thread.
+computed on that val split. One thread, 440 steps (~2.4 min on the 2-core Xeon VM). At 240 steps (until session 6)
+the margin was 1.3-1.4x on PCK@0.05 and moved with the augmentation's random draws; at 440 steps it scored
+PCK@0.05 0.304 against the baseline's 0.142 (2.1x) and AP 0.050 against 0.0005, so the bounds below (1.6x, 10x)
+leave room for other machines' float rounding.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from lightning_pose.evaluation.baseline import constant_baseline_metrics
 from lightning_pose.tasks import HeatmapTask, SimpleBaselineTask
 
 STEPS = 100
-HELD_OUT_STEPS = 240
+HELD_OUT_STEPS = 440
 
 #: Trainer options of both tests (no logger, checkpoint, progress bar or sanity validation)
 TRAINER_KW = dict(
@@ -144,5 +147,5 @@ def test_bounded_training_beats_the_constant_predictor_on_held_out_images(tmp_pa
         f"held-out: model PCK@0.05 {got['val/PCK@0.05']:.3f} AP {got['val/AP']:.4f}; "
         f"baseline PCK@0.05 {base['PCK@0.05']:.3f} AP {base['AP']:.4f}"
     )
-    assert got["val/PCK@0.05"] >= 1.3 * base["PCK@0.05"], (got, base)
-    assert got["val/AP"] >= 3.0 * base["AP"], (got, base)
+    assert got["val/PCK@0.05"] >= 1.6 * base["PCK@0.05"], (got, base)
+    assert got["val/AP"] >= 10.0 * base["AP"], (got, base)

@@ -11,13 +11,15 @@ from typing import Callable
 import numpy as np
 
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord
-from lightning_pose.data.transforms.image_io import read_image
+from lightning_pose.data.transforms.image_io import DecodeBuffer, read_image
 
 __all__ = ["check_decoded_size", "load_record_image"]
 
 
 def load_record_image(
-    record: ImageRecord, image_reader: Callable[[Path], np.ndarray] | None = None
+    record: ImageRecord,
+    image_reader: Callable[[Path], np.ndarray] | None = None,
+    buffer: DecodeBuffer | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Decode the full-resolution image of ``record``: ``(image, is_bgr)``.
 
@@ -25,13 +27,17 @@ def load_record_image(
     decodes to RGB itself, else **BGR** with ``is_bgr`` True: the transforms then convert the small warped output to
     RGB; :func:`~lightning_pose.data.transforms.image_io.read_image`); otherwise ``image_reader(path)`` must return an
     ``(H, W, 3)`` uint8 **RGB** array. Either way the size is checked against the record (:func:`check_decoded_size`).
+    A ``buffer`` (default reader, record size known) receives the decode: the image is then overwritten by the next
+    decode into that buffer (:class:`~lightning_pose.data.transforms.image_io.DecodeBuffer`).
 
     Raises:
         DatasetError: naming the file and record (missing / undecodable file, a reader returning something else,
             a size different from the annotation).
     """
     if image_reader is None:
-        img, is_bgr = read_image(record.file, record=f"image {record.image_id}")
+        img, is_bgr = read_image(
+            record.file, record=f"image {record.image_id}", buffer=buffer, shape=(record.height, record.width)
+        )
         check_decoded_size(img, record)
         return img, is_bgr
     img = image_reader(Path(record.file))

@@ -18,7 +18,7 @@ from lightning_pose.data.datasets.seeding import WorkerSeeder
 from lightning_pose.data.datasets.tensors import uint8_chw_view
 from lightning_pose.data.records import DataProblem, DatasetError, ImageRecord, PersonRecord
 from lightning_pose.data.transforms import TopDownAugmentation, TopDownTransform
-from lightning_pose.data.transforms.image_io import read_image
+from lightning_pose.data.transforms.image_io import DecodeBuffer, read_image
 from lightning_pose.skeletons import KeypointSet, get_keypoint_set
 
 __all__ = ["TopDownDataset", "TopDownItem"]
@@ -125,6 +125,7 @@ class TopDownDataset(Dataset):
         self.image_reader = image_reader
         self.train = self.transform.augmentation.enabled if train is None else bool(train)
         self._seeder = WorkerSeeder(seed)
+        self._decode_buffer = DecodeBuffer()
         k = self.keypoint_set.num_keypoints
         for r in self.records:
             for j, p in enumerate(r.persons):
@@ -231,19 +232,25 @@ class TopDownDataset(Dataset):
                 self._sizes[ri] = (0, 0)
         return self._sizes[ri]
 
-    def load_image(self, index: int, downscale: int = 1) -> tuple[np.ndarray, bool, int]:
+    def load_image(self, index: int, downscale: int = 1, reuse_memory: bool = False) -> tuple[np.ndarray, bool, int]:
         """Decode the image of sample ``index``: ``(image, is_bgr, f)`` where the image is decoded at 1/f
-        resolution (``f = downscale`` when possible for the default reader and a JPEG file, else 1)."""
+        resolution (``f = downscale`` when possible for the default reader and a JPEG file, else 1).
+
+        ``reuse_memory``: decode into this dataset's :class:`~lightning_pose.data.transforms.image_io.DecodeBuffer`
+        (faster; the image is overwritten by the next ``load_image(..., reuse_memory=True)`` of the same thread, so
+        only ``__getitem__``, which warps it at once, asks for it)."""
         r = self.records[self.items[index].record]
+        buffer = self._decode_buffer if reuse_memory else None
         if self.image_reader is None:
             record = f"image {r.image_id}"
             if downscale > 1 and Path(r.file).suffix.lower() in _JPEG_SUFFIXES:
                 width, height = self.image_size(index)
                 if width > 0 and height > 0:
-                    img, is_bgr = read_image(r.file, record=record, downscale=downscale)
-                    if img.shape[:2] == (-(-height // downscale), -(-width // downscale)):
+                    shape = (-(-height // downscale), -(-width // downscale))
+                    img, is_bgr = read_image(r.file, record=record, downscale=downscale, buffer=buffer, shape=shape)
+                    if img.shape[:2] == shape:
                         return img, is_bgr, downscale
-        img, is_bgr = load_record_image(r, self.image_reader)
+        img, is_bgr = load_record_image(r, self.image_reader, buffer)
         return img, is_bgr, 1
 
     # ------------------------------------------------------------------ sample
@@ -260,7 +267,7 @@ class TopDownDataset(Dataset):
         kp_in = gt if person is not None else None
         params = self.transform.sample_params(center, scale, kp_in)
         want = self.transform.decode_downscale(params) if self.reduced_decoding else 1
-        image, is_bgr, f = self.load_image(index, want)
+        image, is_bgr, f = self.load_image(index, want, reuse_memory=True)
         out = self.transform(
             image,
             center,
