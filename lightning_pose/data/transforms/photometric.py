@@ -339,14 +339,12 @@ def add_truncated_noise(image: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
     One truncating conversion to int16 and one saturating ``cv2.add``."""
     noise = np.asarray(noise, dtype=np.float32)  # albucore rounds a float64 map to float32 before truncating
-    lo, hi = (float(v) for v in cv2.minMaxLoc(noise.reshape(noise.shape[0], -1))[:2]) if noise.size else (0.0, 0.0)
-    if lo < -_INT16_SAFE or hi > _INT16_SAFE or not (np.isfinite(lo) and np.isfinite(hi)):
+    if noise.size == 0:
+        return image.copy()
+    lo, hi = cv2.minMaxLoc(noise.reshape(noise.shape[0], -1))[:2]
+    if not (-_INT16_SAFE <= lo and hi <= _INT16_SAFE):  # also when infinite
         noise = np.clip(noise, -_INT16_SAFE, _INT16_SAFE)
-    n = noise.astype(np.int16)  # astype truncates toward zero
-    if image.ndim == 3 and image.shape[2] > 4:
-        total = n + image
-        return np.clip(total, 0, 255, out=total).astype(np.uint8)
-    return cv2.add(image, n, dtype=cv2.CV_8U)
+    return cv2.add(image, noise.astype(np.int16), dtype=cv2.CV_8U)  # astype truncates toward zero
 
 
 def apply_photometric(pipeline: "A.Compose | None", image: np.ndarray) -> np.ndarray:
