@@ -79,7 +79,10 @@ def test_fit_then_validate_with_results_json(in_tmp):
     ckpts = sorted(in_tmp.rglob("*.ckpt"))
     assert ckpts, "fit saved no checkpoint"
     out = in_tmp / "res" / "val.json"
+    configs_after_fit = sorted(in_tmp.rglob("config*.yaml"))
     main(["validate", "--config", TINY, "--trainer.logger=false", f"--ckpt_path={ckpts[-1]}", f"--results={out}"])
+    # a job without a logger and without a run folder writes no config into the current directory
+    assert sorted(in_tmp.rglob("config*.yaml")) == configs_after_fit
     results = json.loads(out.read_text())
     for key in ("val/PCK@0.2", "val/PCK@0.05", "val/AP", "val/AP50", "val/loss"):
         assert key in results, key

@@ -40,11 +40,13 @@ CONFIGS = sorted(p for p in CONFIG_DIR.rglob("*.yaml") if p.parent.name != "base
 #: max_time: null) over the demo base: its --print_config trainer block is unchanged. Deliberate change since: the
 #: top-down demo budget (configs/base/cpu_demo.yaml, quickstart and */demo*.yaml) went from 6 to 8 epochs, then (session
 #: 5) to 20 epochs validated every 4, with precision: auto and the DropLRBeforeTimeCap callback (issue 9);
-#: associative_embedding/demo.yaml states its own 6 epochs and float32 (it inherits the callbacks)
+#: associative_embedding/demo.yaml states its own 6 epochs and float32 (it inherits the callbacks); session 7: 40 epochs
+#: validated every 4, bf16 where available and a 13.5-minute cap (issue 11), and the new demo_simple_baseline.yaml
 EXPANDED = {
     "associative_embedding/aic.yaml": "442833d10e35d83d",
     "associative_embedding/coco.yaml": "94b8c9794a773e8a",
-    "associative_embedding/demo.yaml": "0b34ab6ab8b87f09",
+    "associative_embedding/demo.yaml": "fb0e7377648737d6",
+    "associative_embedding/demo_simple_baseline.yaml": "fd38dfa1c2f0b606",
     "cpm/aic.yaml": "e792da1fbfb2be1f",
     "cpm/coco.yaml": "3d93cc0dd6ddb8f2",
     "cpm/demo.yaml": "3a74e44fa9e27159",

@@ -289,6 +289,10 @@ class RunConfigSaver(SaveConfigCallback):
     Lightning's default writes ``config.yaml`` to the logger's ``save_dir`` root, shared by every run; here it goes
     to :func:`run_directory` (unique per run). An existing file is never overwritten: a numbered name is used instead.
 
+    A ``validate``/``test``/``predict`` job without any logger (``--trainer.logger false``) writes no config: it has
+    no run folder (its ``log_dir`` would be the current directory, typically the user's project root), and nothing
+    else of such a job is saved. ``fit`` without a logger saves it beside its ``checkpoints/`` folder, as Lightning.
+
     When the CLI resumes a run (``fit --ckpt_path ...``, ``resuming`` set), the run folder already holds the run's
     ``config.yaml``: nothing is written when the resolved config is the same apart from ``ckpt_path``, else the new one
     goes to ``config.resume.yaml`` (``config.resume2.yaml``, ...) so the change stays on record. Files are written
@@ -312,6 +316,8 @@ class RunConfigSaver(SaveConfigCallback):
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # rank 0 only (Lightning calls this hook there alone): no collective calls here
+        if stage != "fit" and not trainer.loggers:
+            return
         out_dir = run_directory(trainer) if _wandb_loggers(trainer) else self._run_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         text = self.parser.dump(self.config, skip_none=False)

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--score-threshold",
         type=float,
         default=0.3,
-        help="drop person boxes (detector or --boxes file) scoring below this (default 0.3)",
+        help="drop person boxes (detector or --boxes file) and the persons of a bottom-up model scoring below this "
+        "(default 0.3; 0 keeps every bottom-up person, e.g. to score them with COCO AP)",
     )
     p.add_argument(
         "--nms-threshold",
@@ -267,6 +268,8 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
                 if boxes is not None:
                     no_box += sum(1 for b in boxes if len(b) == 0)
                 results = predictor.predict_batch(imgs, boxes)
+                if predictor.is_bottomup:
+                    results = [p.select(p.scores >= args.score_threshold) for p in results]
                 for f, iid, poses in zip(readable, ids, results):
                     h, w = f.image.shape[:2]
                     entry = {

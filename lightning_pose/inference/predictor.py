@@ -42,6 +42,12 @@ class ImagePoses:
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
+    def select(self, keep: np.ndarray) -> ImagePoses:
+        """The people where the boolean ``(N,)`` mask ``keep`` is true, in their order."""
+        keep = np.asarray(keep, dtype=bool)
+        box_scores = self.box_scores[keep] if self.box_scores.shape[0] == len(self) else self.box_scores
+        return ImagePoses(self.keypoints[keep], self.scores[keep], self.boxes[keep], box_scores)
+
     def as_dict(self) -> dict[str, np.ndarray]:
         return {"keypoints": self.keypoints, "scores": self.scores, "boxes": self.boxes, "box_scores": self.box_scores}
 

@@ -15,6 +15,10 @@ belong to joint ``k``) or ``None`` for a heatmap-only output. The pixel conventi
   ``channels``, upsampled to the finest stride (4 for ResNets / HRNets) and summed; a 1x1 layer predicts
   heatmaps + tags there; a deconvolution module (concat(features, prediction) -> 4x4 transposed conv /2 ->
   ``num_blocks`` residual blocks -> 1x1) predicts heatmaps at twice that resolution (stride 2, no tags).
+* :class:`SimpleBaselineAENet` -- the SimpleBaseline of the top-down methods (a timm backbone, cut at any feature
+  level, then stride-2 deconvolutions) whose last 1x1 layer predicts the K heatmaps and K x L tags together: one
+  output at the deconvolutions' stride (4 for a ResNet cut at ``layer3`` with two deconvolutions). The cheapest way
+  to give AE a backbone that learns quickly from random init (the demo config's network).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["AEOutput", "HourglassAENet", "HigherHRNetAENet", "ConvUnit"]
+__all__ = ["AEOutput", "HourglassAENet", "HigherHRNetAENet", "SimpleBaselineAENet", "ConvUnit"]
 
 
 class AEOutput(NamedTuple):
@@ -251,3 +255,60 @@ class HigherHRNetAENet(nn.Module):
             up = self.deconv(torch.cat([feat, out], dim=1))
             outputs.append(AEOutput(self.deconv_head(up), None))
         return outputs
+
+
+class SimpleBaselineAENet(nn.Module):
+    """SimpleBaseline (timm backbone + deconvolutions) predicting AE heatmaps and tags (module docstring).
+
+    Args:
+        num_keypoints: K.
+        backbone: timm model name (``resnet18``, ``resnet50``, ...).
+        pretrained: download timm's ImageNet weights (never by default).
+        tag_dim: L.
+        deconv_channels: width of each stride-2 deconvolution (their count sets the upsampling).
+        feature_index: the backbone level the deconvolutions start from (timm indexing; ``3`` = a ResNet's
+            stride-16 ``layer3``, whose later stages are then not built; ``-1`` = the deepest).
+        final_kernel: kernel of the output convolution (odd).
+
+    Input ``(B, 3, H, W)`` with sides multiples of the backbone level's stride (``size_divisor``). Output:
+    ``[AEOutput(heatmaps (B, K, H/stride, W/stride), tags (B, K * L, H/stride, W/stride))]``, in the input frame's
+    stride grid anchored at input pixel 0 (the codec owns the pixel convention).
+    """
+
+    def __init__(
+        self,
+        num_keypoints: int,
+        backbone: str = "resnet18",
+        *,
+        pretrained: bool = False,
+        tag_dim: int = 1,
+        deconv_channels: Sequence[int] = (128, 64),
+        feature_index: int = 3,
+        final_kernel: int = 1,
+    ) -> None:
+        super().__init__()
+        from lightning_pose.models.simple_baseline import SimpleBaseline
+
+        if num_keypoints < 1 or tag_dim < 1:
+            raise ValueError("SimpleBaselineAENet: num_keypoints and tag_dim must be >= 1")
+        self.num_keypoints, self.tag_dim = num_keypoints, tag_dim
+        self.net = SimpleBaseline(
+            num_keypoints * (1 + tag_dim),
+            backbone,
+            pretrained=pretrained,
+            deconv_channels=deconv_channels,
+            final_kernel=final_kernel,
+            feature_index=feature_index,
+        )
+        self.stride = int(self.net.stride)
+        self.size_divisor = int(self.net.backbone.reductions[-1])  # type: ignore[index]
+
+    def forward(self, x: Tensor) -> list[AEOutput]:
+        d = self.size_divisor
+        if x.dim() != 4 or x.shape[-1] % d or x.shape[-2] % d:
+            raise ValueError(
+                f"SimpleBaselineAENet input {tuple(x.shape)} must be (B, 3, H, W) with H, W multiples of {d}"
+            )
+        out = self.net(x)[0]
+        k = self.num_keypoints
+        return [AEOutput(out[:, :k], out[:, k:])]

@@ -107,7 +107,8 @@ class AssociativeEmbeddingTask(PoseTask):
 
     Network (``network``): ``{class_path: lightning_pose.models.associative_embedding.HourglassAENet, init_args:
     {num_stacks, channels, increase, depth, stem_channels, batch_norm}}`` or ``HigherHRNetAENet`` (``backbone`` a timm
-    name, ``pretrained``, ``out_indices``, ``channels``, ``num_blocks``, ``deconv``): any network taking
+    name, ``pretrained``, ``out_indices``, ``channels``, ``num_blocks``, ``deconv``) or ``SimpleBaselineAENet``
+    (``backbone``, ``pretrained``, ``feature_index``, ``deconv_channels``, ``final_kernel``): any network taking
     ``(num_keypoints, tag_dim=...)`` (``tag_dim`` always set from the task's) and returning a list of ``AEOutput``,
     with ``stride`` and ``size_divisor`` attributes. Without ``network``, the older arguments build one:
     ``backbone="hourglass"`` (default) an ``HourglassAENet`` from ``num_stacks``, ``channels``, ``increase``,

@@ -39,3 +39,22 @@ def test_higherhrnet_variant_two_resolutions() -> None:
     assert out[1].heatmaps.shape == (1, 17, 32, 48) and out[1].tags is None
     single = HigherHRNetAENet(17, "resnet18", channels=16, deconv=False, tag_dim=2)
     assert len(single(torch.randn(1, 3, 64, 64))) == 1
+
+
+def test_simple_baseline_ae_splits_heatmaps_and_tags() -> None:
+    """One output at stride 4 (ResNet-18 cut at layer3, two deconvolutions): K heatmaps, then K x L tags."""
+    from lightning_pose.models.associative_embedding import SimpleBaselineAENet
+
+    torch.manual_seed(0)
+    net = SimpleBaselineAENet(17, "resnet18", tag_dim=2, deconv_channels=(16, 16), feature_index=3).eval()
+    assert net.stride == 4 and net.size_divisor == 16
+    x = torch.randn(1, 3, 64, 96)
+    out = net(x)
+    assert len(out) == 1 and isinstance(out[0], AEOutput)
+    assert out[0].heatmaps.shape == (1, 17, 16, 24) and out[0].tags.shape == (1, 34, 16, 24)
+    # the split is the underlying SimpleBaseline's channels in order: heatmaps first, then tags
+    whole = net.net(x)[0]
+    assert torch.equal(out[0].heatmaps, whole[:, :17]) and torch.equal(out[0].tags, whole[:, 17:])
+    assert not any(n.startswith("net.backbone.layer4") for n, _ in net.named_parameters())
+    with pytest.raises(ValueError, match="multiples of 16"):
+        net(torch.randn(1, 3, 64, 88))

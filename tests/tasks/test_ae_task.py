@@ -271,8 +271,26 @@ def test_cli_fit_then_predict_on_plain_images(shared_data: Path, tmp_path: Path,
     images.mkdir()
     for f in sorted((shared_data / "coco").glob("*.jpg")):
         shutil.copy(f, images / f.name)
-    main(["predict", "--ckpt_path", str(ckpt), "--source", str(images), "--out", str(tmp_path / "out")])
+    main(
+        [
+            "predict",
+            "--ckpt_path",
+            str(ckpt),
+            "--source",
+            str(images),
+            "--out",
+            str(tmp_path / "out"),
+            "--score-threshold",
+            "0",
+        ]
+    )
     pred = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    # the default person-score threshold keeps exactly the persons scoring at least that, in the same order
+    main(["predict", "--ckpt_path", str(ckpt), "--source", str(images), "--out", str(tmp_path / "kept")])
+    kept = json.loads((tmp_path / "kept" / "predictions.json").read_text())
+    expected = [a["keypoints"] for a in pred["annotations"] if a["score"] >= 0.3]
+    assert [a["keypoints"] for a in kept["annotations"]] == expected
+    assert len(expected) < len(pred["annotations"])  # an untrained model's persons are mostly low-scored
     names = sorted(p.name for p in images.iterdir())
     assert sorted(im["file_name"] for im in pred["images"]) == names
     sizes = {im["id"]: (im["width"], im["height"]) for im in pred["images"]}
