@@ -320,7 +320,7 @@ CONFIG_EXPECTATIONS = {
     "deeppose/mpii_rle.yaml": ("DeepPoseTask", "val/PCKh@0.5", (256, 256), {"loss_kind": "rle"}),
     "deeppose/coco_rle.yaml": ("DeepPoseTask", "val/AP", (192, 256), {"loss_kind": "rle"}),
     "deeppose/mpii_cascade.yaml": ("DeepPoseTask", "val/PCKh@0.5", (256, 256), {"cascade_stages": 2}),
-    "deeppose/demo.yaml": ("DeepPoseTask", "val/AP", (96, 128), {"loss_kind": "smooth_l1"}),
+    "deeppose/demo.yaml": ("DeepPoseTask", "val/AP", (96, 128), {"loss_kind": "l1"}),
     "integral/coco.yaml": ("IntegralRegressionTask", "val/AP", (256, 256), {"debias": True, "beta": 10.0}),
     "integral/demo.yaml": ("IntegralRegressionTask", "val/AP", (96, 128), {"debias": False}),
 }
