@@ -17,8 +17,9 @@ belong to joint ``k``) or ``None`` for a heatmap-only output. The pixel conventi
   ``num_blocks`` residual blocks -> 1x1) predicts heatmaps at twice that resolution (stride 2, no tags).
 * :class:`SimpleBaselineAENet` -- the SimpleBaseline of the top-down methods (a timm backbone, cut at any feature
   level, then stride-2 deconvolutions) whose last 1x1 layer predicts the K heatmaps and K x L tags together: one
-  output at the deconvolutions' stride (4 for a ResNet cut at ``layer3`` with two deconvolutions). The cheapest way
-  to give AE a backbone that learns quickly from random init (the demo config's network).
+  output at the deconvolutions' stride (4 for a ResNet cut at ``layer3`` with two deconvolutions): the quickstart's
+  network for bottom-up data, any timm backbone (``configs/associative_embedding/demo_simple_baseline.yaml``; on the
+  CPU demo it learns less per second than the small hourglass of ``demo.yaml``).
 """
 
 from __future__ import annotations
