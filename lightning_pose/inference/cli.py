@@ -203,6 +203,8 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
         batch_size=args.batch_size,
         flip_test=args.flip_test,
         nms_threshold=None if args.no_nms else args.nms_threshold,
+        # --score-threshold filters a top-down model's boxes (detector / box file), a bottom-up model's persons
+        person_score_threshold=args.score_threshold if getattr(task, "is_bottomup", False) else 0.0,
     )
     box_mode, table = "image", None
     if predictor.is_bottomup:
@@ -268,8 +270,6 @@ def run_predict(args: argparse.Namespace, detector: Any = None, task: Any = None
                 if boxes is not None:
                     no_box += sum(1 for b in boxes if len(b) == 0)
                 results = predictor.predict_batch(imgs, boxes)
-                if predictor.is_bottomup:
-                    results = [p.select(p.scores >= args.score_threshold) for p in results]
                 for f, iid, poses in zip(readable, ids, results):
                     h, w = f.image.shape[:2]
                     entry = {

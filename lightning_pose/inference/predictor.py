@@ -93,6 +93,9 @@ class PosePredictor:
         flip_test: override the checkpoint's flip-test setting (``None`` keeps it).
         nms_threshold: OKS above which the lower-scored of two people in one image is dropped (``None``: no NMS).
         keypoint_score_threshold: keypoint scores above it count in the instance rescoring (0.2 as HRNet/mmpose).
+        person_score_threshold: people whose instance score (``ImagePoses.scores``) is below it are dropped, in
+            both modes (top-down: the rescored box score; bottom-up: the grouping's person score). ``0`` keeps
+            everyone, as COCO AP needs.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class PosePredictor:
         flip_test: bool | None = None,
         nms_threshold: float | None = 0.9,
         keypoint_score_threshold: float = 0.2,
+        person_score_threshold: float = 0.0,
     ) -> None:
         import torch
 
@@ -114,6 +118,7 @@ class PosePredictor:
         self.flip_test = flip_test
         self.nms_threshold = nms_threshold
         self.keypoint_score_threshold = float(keypoint_score_threshold)
+        self.person_score_threshold = float(person_score_threshold)
         self._transform = None
 
     # ------------------------------------------------------------------ properties
@@ -204,8 +209,12 @@ class PosePredictor:
     def predict_batch(self, images: Sequence[np.ndarray], boxes: Sequence[Any] | None = None) -> list[ImagePoses]:
         """People in several RGB images; ``boxes[i]`` are image ``i``'s person boxes (``None`` entries or
         ``boxes=None``: the whole image). Crops of all images share the forward passes."""
-        if self.is_bottomup:
-            return self._predict_bottomup(images)
+        people = self._predict_bottomup(images) if self.is_bottomup else self._predict_topdown(images, boxes)
+        if self.person_score_threshold > 0:
+            people = [p.select(p.scores >= self.person_score_threshold) for p in people]
+        return people
+
+    def _predict_topdown(self, images: Sequence[np.ndarray], boxes: Sequence[Any] | None) -> list[ImagePoses]:
         if boxes is not None and len(boxes) != len(images):
             raise ValueError(f"got {len(boxes)} box lists for {len(images)} images")
         per_image = []

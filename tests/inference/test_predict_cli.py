@@ -316,3 +316,18 @@ def test_bottomup_model_gets_whole_images(coco, tmp_path):
     assert first["score"] == pytest.approx(0.8)
     assert first["bbox"] == pytest.approx([0, im["height"] / 2, im["width"] - 1, 0])
     assert doc["info"]["boxes"] == "none"
+
+
+def test_person_score_threshold_is_a_predictor_option():
+    """The Python API drops people below ``person_score_threshold`` itself (the CLI's ``--score-threshold`` for a
+    bottom-up model is this option); 0 keeps every grouped person, in the model's order."""
+    from lightning_pose.inference.predictor import PosePredictor
+
+    image = np.zeros((40, 60, 3), np.uint8)
+    everyone = PosePredictor(_FakeBottomUp()).predict_batch([image])[0]
+    assert everyone.scores.tolist() == [0.8, 0.4]
+    kept = PosePredictor(_FakeBottomUp(), person_score_threshold=0.5).predict_batch([image, image])
+    assert [p.scores.tolist() for p in kept] == [[0.8], [0.8]]
+    np.testing.assert_array_equal(kept[0].keypoints, everyone.keypoints[:1])
+    assert kept[0].boxes.shape == (1, 4) and kept[0].box_scores.tolist() == [1.0]
+    assert len(PosePredictor(_FakeBottomUp(), person_score_threshold=0.9).predict_batch([image])[0]) == 0
